@@ -1,0 +1,108 @@
+//! Sign-up, sign-in and account look-up.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::access_token::{IssuedToken, TokenIssuer};
+use crate::email::Email;
+use crate::error::AuthError;
+use crate::password::{self, Password};
+
+pub const CUSTOMER: &str = "customer";
+pub const ADMIN: &str = "admin";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Creates an account and signs its first token.
+pub async fn sign_up(
+    pool: &PgPool,
+    issuer: &TokenIssuer,
+    admin_emails: &[String],
+    raw_email: &str,
+    raw_password: &str,
+) -> Result<(User, IssuedToken), AuthError> {
+    let (email, password) = match (Email::parse(raw_email), Password::parse(raw_password)) {
+        (Ok(email), Ok(password)) => (email, password),
+        (email, password) => {
+            let mut violations = Vec::new();
+            if let Err(reason) = email {
+                violations.push(("email", reason));
+            }
+            if let Err(reason) = password {
+                violations.push(("password", reason));
+            }
+            return Err(AuthError::Invalid(violations));
+        }
+    };
+    let mut roles = vec![CUSTOMER.to_owned()];
+    if admin_emails.iter().any(|admin| admin == email.as_str()) {
+        roles.push(ADMIN.to_owned());
+    }
+    let password_hash = password::hash(password).await?;
+    let inserted = sqlx::query_as::<_, User>(
+        "insert into users (id, email, password_hash, roles) values ($1, $2, $3, $4)
+         returning id, email, roles, created_at",
+    )
+    .bind(Uuid::now_v7())
+    .bind(email.as_str())
+    .bind(password_hash)
+    .bind(&roles)
+    .fetch_one(pool)
+    .await;
+    let user = match inserted {
+        Ok(user) => user,
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            return Err(AuthError::EmailTaken);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    tracing::info!(user_id = %user.id, "account created");
+    let token = issuer.issue(user.id, &user.roles, Utc::now())?;
+    Ok((user, token))
+}
+
+/// Checks an email and password and signs a token. A wrong password and an unknown (or
+/// malformed) email give the same error after the same amount of work.
+pub async fn sign_in(
+    pool: &PgPool,
+    issuer: &TokenIssuer,
+    raw_email: &str,
+    raw_password: &str,
+) -> Result<IssuedToken, AuthError> {
+    let account: Option<(Uuid, Vec<String>, String)> = match Email::parse(raw_email) {
+        Ok(email) => {
+            sqlx::query_as("select id, roles, password_hash from users where email = $1")
+                .bind(email.as_str())
+                .fetch_optional(pool)
+                .await?
+        }
+        Err(_) => None,
+    };
+    let stored_hash = account
+        .as_ref()
+        .map(|(_, _, hash)| Arc::<str>::from(hash.as_str()));
+    let candidate = SecretString::from(raw_password);
+    let matches = password::verify(candidate, stored_hash).await?;
+    match account {
+        Some((user_id, roles, _)) if matches => Ok(issuer.issue(user_id, &roles, Utc::now())?),
+        _ => Err(AuthError::InvalidCredentials),
+    }
+}
+
+pub async fn find_user(pool: &PgPool, user_id: Uuid) -> Result<User, AuthError> {
+    sqlx::query_as("select id, email, roles, created_at from users where id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(AuthError::UserNotFound)
+}

@@ -1,0 +1,156 @@
+//! The `auth.v1.AuthService` gRPC surface: parse the request, call the domain, map the result.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use proto::auth::v1 as pb;
+use proto::auth::v1::auth_service_server::AuthService;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::access_token::{IssuedToken, TokenIssuer};
+use crate::accounts::{self, User};
+use crate::error::AuthError;
+use crate::{revocations, signing_keys};
+
+/// Most revocations handed out in one answer; the gateway asks again for the rest.
+const REVOCATION_PAGE: i64 = 1000;
+
+pub struct AuthApi {
+    pub pool: PgPool,
+    pub issuer: Arc<TokenIssuer>,
+    pub admin_emails: Arc<[String]>,
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthApi {
+    #[tracing::instrument(skip_all)]
+    async fn sign_up(
+        &self,
+        request: Request<pb::SignUpRequest>,
+    ) -> Result<Response<pb::SignUpResponse>, Status> {
+        let request = request.into_inner();
+        let (user, token) = accounts::sign_up(
+            &self.pool,
+            &self.issuer,
+            &self.admin_emails,
+            &request.email,
+            &request.password,
+        )
+        .await?;
+        Ok(Response::new(pb::SignUpResponse {
+            user: Some(user_message(user)),
+            access_token: Some(token_message(token)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn sign_in(
+        &self,
+        request: Request<pb::SignInRequest>,
+    ) -> Result<Response<pb::SignInResponse>, Status> {
+        let request = request.into_inner();
+        let token =
+            accounts::sign_in(&self.pool, &self.issuer, &request.email, &request.password).await?;
+        Ok(Response::new(pb::SignInResponse {
+            access_token: Some(token_message(token)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn sign_out(
+        &self,
+        request: Request<pb::SignOutRequest>,
+    ) -> Result<Response<pb::SignOutResponse>, Status> {
+        let request = request.into_inner();
+        let jti = parse_uuid("jti", &request.jti)?;
+        let expires_at = request
+            .expires_at
+            .and_then(|at| DateTime::from_timestamp(at.seconds, 0))
+            .ok_or_else(|| AuthError::Invalid(vec![("expires_at", "is required".into())]))?;
+        revocations::revoke(&self.pool, jti, expires_at)
+            .await
+            .map_err(AuthError::from)?;
+        Ok(Response::new(pb::SignOutResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let user_id = parse_uuid("user_id", &request.into_inner().user_id)?;
+        let user = accounts::find_user(&self.pool, user_id).await?;
+        Ok(Response::new(user_message(user)))
+    }
+
+    async fn get_verification_keys(
+        &self,
+        _request: Request<pb::GetVerificationKeysRequest>,
+    ) -> Result<Response<pb::GetVerificationKeysResponse>, Status> {
+        let keys = signing_keys::public_keys(&self.pool)
+            .await
+            .map_err(AuthError::from)?;
+        Ok(Response::new(pb::GetVerificationKeysResponse {
+            keys: keys
+                .into_iter()
+                .map(|key| pb::VerificationKey {
+                    kid: key.kid,
+                    algorithm: "EdDSA".into(),
+                    public_key: key.bytes,
+                })
+                .collect(),
+            issuer: self.issuer.issuer().to_owned(),
+            audience: self.issuer.audience().to_owned(),
+        }))
+    }
+
+    async fn list_revoked_tokens(
+        &self,
+        request: Request<pb::ListRevokedTokensRequest>,
+    ) -> Result<Response<pb::ListRevokedTokensResponse>, Status> {
+        let after_seq = request.into_inner().after_seq;
+        let tokens = revocations::list_after(&self.pool, after_seq, REVOCATION_PAGE)
+            .await
+            .map_err(AuthError::from)?;
+        Ok(Response::new(pb::ListRevokedTokensResponse {
+            tokens: tokens
+                .into_iter()
+                .map(|token| pb::RevokedToken {
+                    seq: token.seq,
+                    jti: token.jti.to_string(),
+                    expires_at: Some(timestamp(token.expires_at)),
+                })
+                .collect(),
+        }))
+    }
+}
+
+fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, AuthError> {
+    Uuid::parse_str(raw).map_err(|_| AuthError::Invalid(vec![(field, "must be a UUID".into())]))
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn user_message(user: User) -> pb::User {
+    pb::User {
+        id: user.id.to_string(),
+        email: user.email,
+        roles: user.roles,
+        created_at: Some(timestamp(user.created_at)),
+    }
+}
+
+fn token_message(token: IssuedToken) -> pb::AccessToken {
+    pb::AccessToken {
+        token: token.token,
+        token_type: "Bearer".into(),
+        expires_in: token.expires_in,
+    }
+}

@@ -1,0 +1,184 @@
+//! gateway: the HTTP/JSON front door of the platform.
+//!
+//! It signs users in (through auth-service), verifies access tokens locally, and forwards
+//! each request to a service over gRPC, mapping the answer (or the gRPC error) to HTTP.
+//!
+//! Layout:
+//! - [`config`]: settings from the environment; [`state`]: what handlers reach.
+//! - [`routes`]: one module per area, thin handlers; [`openapi`]: the document and Swagger UI.
+//! - [`json`], [`auth_user`]: extractors whose rejections are problem details.
+//! - [`problem`]: problem details and the single gRPC → HTTP status mapping.
+//! - [`token_verifier`]: local JWT verification and the revocation list.
+//! - [`sign_in_limiter`]: failed sign-in counting; [`services`]: the gRPC clients.
+
+pub mod auth_user;
+pub mod config;
+pub mod json;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod services;
+pub mod sign_in_limiter;
+pub mod state;
+pub mod token_verifier;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use platform::grpc::REQUEST_ID_HEADER;
+use platform::shutdown::CancellationToken;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use config::Config;
+
+use crate::problem::{ApiError, fill_bare_errors};
+use crate::services::Services;
+use crate::sign_in_limiter::SignInLimiter;
+use crate::state::AppState;
+use crate::token_verifier::TokenVerifier;
+
+/// A built gateway: listener bound, router assembled.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen_addr).await?;
+        Ok(Self::build_with_listener(config, listener))
+    }
+
+    /// Prepares the gateway on an already bound listener (tests bind port 0).
+    pub fn build_with_listener(config: Config, listener: TcpListener) -> Self {
+        let state = AppState {
+            services: Services::connect(&config),
+            verifier: Arc::new(TokenVerifier::default()),
+            sign_in_limiter: Arc::new(SignInLimiter::new(config.sign_in_limits)),
+            metrics: prometheus(),
+            request_timeout: config.request_timeout,
+        };
+        Self { listener, state }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown`, then lets requests in flight finish.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let verifier = self.state.verifier.clone();
+        let services = self.state.services.clone();
+        let stop_following = shutdown.clone();
+        tokio::spawn(async move { verifier.stay_current(services, stop_following).await });
+        tracing::info!(addr = %self.local_addr()?, "gateway ready");
+        axum::serve(
+            self.listener,
+            router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+        Ok(())
+    }
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(routes::auth::sign_up))
+        .routes(routes!(routes::auth::sign_in))
+        .routes(routes!(routes::auth::sign_out))
+        .routes(routes!(routes::auth::me))
+        .routes(routes!(routes::operations::healthz))
+        .routes(routes!(routes::operations::readyz))
+        .routes(routes!(routes::operations::metrics))
+}
+
+/// The whole HTTP surface with its middleware.
+///
+/// Layers are listed innermost first: the body limit and timeout sit closest to the
+/// handlers; bare errors from any of them become problem details; the request id is set
+/// outermost so every log line and response carries it.
+pub fn router(state: AppState) -> axum::Router {
+    let request_id = axum::http::HeaderName::from_static(REQUEST_ID_HEADER);
+    let (api, document) = api_router().split_for_parts();
+    api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .fallback(|| async {
+            ApiError::new(axum::http::StatusCode::NOT_FOUND, "not-found", "no such route")
+        })
+        .layer(DefaultBodyLimit::max(json::BODY_LIMIT_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::GATEWAY_TIMEOUT,
+            state.request_timeout,
+        ))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an internal error occurred",
+            ))
+        }))
+        .layer(middleware::map_response(fill_bare_errors))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(tracing::Level::INFO)).make_span_with(|request: &Request| {
+            let request_id = request
+                .headers()
+                .get(REQUEST_ID_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("-");
+            // The path only: query strings and headers (tokens!) stay out of logs.
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Request count and latency per route and status.
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed());
+    response
+}
+
+/// The process-wide Prometheus recorder (several gateways may share a process in tests).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

@@ -1,0 +1,267 @@
+//! `/auth/*`: sign up, sign in, sign out, who am I.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Extensions, StatusCode};
+use chrono::{DateTime, Utc};
+use proto::auth::v1 as pb;
+use serde::{Deserialize, Serialize};
+use tonic::Code;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::time;
+use crate::auth_user::AuthUser;
+use crate::json::Json;
+use crate::problem::{ApiError, Problem};
+use crate::services::{RequestId, request};
+use crate::state::AppState;
+
+/// Email and password.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ann@example.org", "password": "correct horse battery"}))]
+pub struct Credentials {
+    /// Case-insensitive; stored lowercased.
+    pub email: String,
+    /// At least 8 characters.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+/// Never prints the password.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21",
+    "email": "ann@example.org",
+    "roles": ["customer"],
+    "created_at": "2026-11-21T18:00:00Z"
+}))]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    /// `customer` for everyone, plus `admin` for the emails in `ADMIN_EMAILS`.
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9...", "token_type": "Bearer", "expires_in": 900}))]
+pub struct AccessToken {
+    /// A JWT (EdDSA) to send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedUp {
+    pub user: User,
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+}
+
+/// Create an account.
+#[utoipa::path(
+    post, path = "/auth/sign-up", tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "Account created; a first access token is included", body = SignedUp),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An account with this email already exists (emails are case-insensitive)", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/email-taken", "title": "Conflict", "status": 409, "detail": "an account with this email already exists"})),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid email, password shorter than 8 characters, or a missing field", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn sign_up(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    Json(credentials): Json<Credentials>,
+) -> Result<(StatusCode, axum::Json<SignedUp>), ApiError> {
+    let response = state
+        .services
+        .auth
+        .clone()
+        .sign_up(request(
+            &request_id,
+            pb::SignUpRequest {
+                email: credentials.email,
+                password: credentials.password,
+            },
+        ))
+        .await?
+        .into_inner();
+    let token = access_token(response.access_token);
+    let user = response.user.map(user).ok_or_else(missing_field)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(SignedUp {
+            user,
+            access_token: token.access_token,
+            token_type: token.token_type,
+            expires_in: token.expires_in,
+        }),
+    ))
+}
+
+/// Exchange an email and password for an access token.
+///
+/// Repeated failures for one email or from one client address are refused with 429 and a
+/// `Retry-After` header.
+#[utoipa::path(
+    post, path = "/auth/sign-in", tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in", body = AccessToken),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password (the same answer for both)", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/invalid-credentials", "title": "Unauthorized", "status": 401, "detail": "wrong email or password"})),
+        (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A missing field", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed sign-ins; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait")),
+            example = json!({"type": "/problems/too-many-attempts", "title": "Too Many Requests", "status": 429, "detail": "too many failed sign-ins; try again in 840 seconds"})),
+    )
+)]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    extensions: Extensions,
+    Json(credentials): Json<Credentials>,
+) -> Result<axum::Json<AccessToken>, ApiError> {
+    let address = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let limiter = &state.sign_in_limiter;
+    if let Err(wait) = limiter.check(&credentials.email, address, Instant::now()) {
+        return Err(ApiError::too_many_requests(wait.as_secs().max(1)));
+    }
+    let outcome = state
+        .services
+        .auth
+        .clone()
+        .sign_in(request(
+            &request_id,
+            pb::SignInRequest {
+                email: credentials.email.clone(),
+                password: credentials.password,
+            },
+        ))
+        .await;
+    match outcome {
+        Ok(response) => {
+            limiter.record_success(&credentials.email);
+            Ok(axum::Json(access_token(response.into_inner().access_token)))
+        }
+        Err(status) => {
+            if status.code() == Code::Unauthenticated {
+                limiter.record_failure(&credentials.email, address, Instant::now());
+            }
+            Err(status.into())
+        }
+    }
+}
+
+/// Revoke the access token used for this request.
+#[utoipa::path(
+    post, path = "/auth/sign-out", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out; the token is refused from now on"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+) -> Result<StatusCode, ApiError> {
+    state
+        .services
+        .auth
+        .clone()
+        .sign_out(request(
+            &request_id,
+            pb::SignOutRequest {
+                jti: user.jti.to_string(),
+                expires_at: Some(prost_types::Timestamp {
+                    seconds: user.expires_at,
+                    nanos: 0,
+                }),
+            },
+        ))
+        .await?;
+    state.verifier.revoke_locally(user.jti, user.expires_at);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user.
+#[utoipa::path(
+    get, path = "/auth/me", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account behind the token", body = User),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/unauthorized", "title": "Unauthorized", "status": 401, "detail": "the access token is invalid or expired"})),
+    )
+)]
+pub async fn me(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+) -> Result<axum::Json<User>, ApiError> {
+    let found = state
+        .services
+        .auth
+        .clone()
+        .get_user(request(
+            &request_id,
+            pb::GetUserRequest {
+                user_id: user.id.to_string(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(axum::Json(self::user(found)))
+}
+
+fn user(user: pb::User) -> User {
+    User {
+        id: Uuid::parse_str(&user.id).unwrap_or_default(),
+        email: user.email,
+        roles: user.roles,
+        created_at: time(user.created_at),
+    }
+}
+
+fn access_token(token: Option<pb::AccessToken>) -> AccessToken {
+    let token = token.unwrap_or_default();
+    AccessToken {
+        access_token: token.token,
+        token_type: token.token_type,
+        expires_in: token.expires_in,
+    }
+}
+
+fn missing_field() -> ApiError {
+    tracing::error!("the auth service answered without a required field");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "an internal error occurred",
+    )
+}

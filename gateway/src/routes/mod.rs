@@ -1,0 +1,12 @@
+//! HTTP routes, one module per area. Handlers are thin: parse, call a service, map.
+
+pub mod auth;
+pub mod operations;
+
+use chrono::{DateTime, Utc};
+
+/// A protobuf timestamp as a UTC time (the epoch if absent, which services never send).
+pub fn time(at: Option<prost_types::Timestamp>) -> DateTime<Utc> {
+    at.and_then(|at| DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)))
+        .unwrap_or_default()
+}

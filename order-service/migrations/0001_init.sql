@@ -1,0 +1,2 @@
+-- The order-service schema starts empty; its tables arrive with the order capability.
+select 1;

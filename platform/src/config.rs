@@ -1,0 +1,113 @@
+//! Typed settings from environment variables.
+//!
+//! Programs read the environment once, at start, through these helpers; a bad value stops
+//! the program with a message naming the variable and saying why.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+use secrecy::SecretString;
+
+/// A setting that could not be read. The message names the variable and never its value,
+/// which may be a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(variable: &str, reason: impl Display) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The variable's value, or `None` when it is unset or blank.
+pub fn optional(variable: &str) -> Option<String> {
+    std::env::var(variable)
+        .ok()
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// The variable parsed as `T`, or `default` when it is unset.
+pub fn parse_or<T>(variable: &str, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    match optional(variable) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse()
+            .map_err(|error| ConfigError::new(variable, format!("{error} (got {raw:?})"))),
+    }
+}
+
+/// A string setting with a default.
+pub fn string_or(variable: &str, default: &str) -> String {
+    optional(variable).unwrap_or_else(|| default.to_owned())
+}
+
+/// A secret setting with a default (for example a database URL that may hold a password).
+pub fn secret_or(variable: &str, default: &str) -> SecretString {
+    SecretString::from(string_or(variable, default))
+}
+
+/// A positive number of seconds.
+pub fn seconds_or(variable: &str, default: u64) -> Result<std::time::Duration, ConfigError> {
+    let seconds: u64 = parse_or(variable, default)?;
+    if seconds == 0 {
+        return Err(ConfigError::new(variable, "must be at least 1 second"));
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+/// A comma-separated list, lowercased and without blanks.
+pub fn lowercase_list(variable: &str) -> Vec<String> {
+    optional(variable)
+        .unwrap_or_default()
+        .split(',')
+        .map(|item| item.trim().to_lowercase())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+/// The settings every RabbitMQ-connected service shares: its database, its gRPC address,
+/// the broker, the internal credential and the log format.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub database_url: SecretString,
+    pub grpc_addr: std::net::SocketAddr,
+    pub amqp_url: SecretString,
+    pub internal_token: crate::grpc::InternalToken,
+    pub log_format: crate::telemetry::LogFormat,
+}
+
+impl ServiceSettings {
+    /// Reads `<PREFIX>_DATABASE_URL` (default database `database` on the local server),
+    /// `<PREFIX>_GRPC_ADDR` (default `0.0.0.0:<port>`), `AMQP_URL` and `LOG_FORMAT`.
+    pub fn from_env(
+        prefix: &str,
+        database: &str,
+        port: u16,
+        internal_token: crate::grpc::InternalToken,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            database_url: secret_or(
+                &format!("{prefix}_DATABASE_URL"),
+                &format!("postgres://postgres@127.0.0.1:5432/{database}"),
+            ),
+            grpc_addr: parse_or(&format!("{prefix}_GRPC_ADDR"), ([0, 0, 0, 0], port).into())?,
+            amqp_url: secret_or("AMQP_URL", DEFAULT_AMQP_URL),
+            internal_token,
+            log_format: parse_or("LOG_FORMAT", crate::telemetry::LogFormat::Text)?,
+        })
+    }
+}
+
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";

@@ -1,0 +1,110 @@
+//! PostgreSQL: "create the database if it is missing, then migrate", with retries so a
+//! program can start before its database is up.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+/// How long start-up keeps trying to reach PostgreSQL before it gives up.
+const CONNECT_ATTEMPTS: u32 = 30;
+
+/// Connects to the database named in `url`, creating it first if it does not exist, and
+/// applies `migrator`'s migrations. Several instances may start at once: both the creation
+/// and sqlx's migrations take care of that.
+pub async fn connect_and_migrate(
+    url: &SecretString,
+    max_connections: u32,
+    migrator: &Migrator,
+) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url.expose_secret())
+        .context("the database URL is not a valid PostgreSQL URL")?
+        .log_statements(tracing::log::LevelFilter::Debug)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match create_database_if_missing(&options).await {
+            Ok(()) => break,
+            Err(error) if attempt < CONNECT_ATTEMPTS => {
+                tracing::warn!(%error, attempt, "database not reachable yet, retrying");
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .context("cannot connect to the database")?;
+    migrator
+        .run(&pool)
+        .await
+        .context("cannot apply the database migrations")?;
+    Ok(pool)
+}
+
+/// Drops the database named in `url` (used by tests that created a throwaway database).
+pub async fn drop_database(url: &SecretString) -> anyhow::Result<()> {
+    let options = PgConnectOptions::from_str(url.expose_secret())?;
+    let name = options
+        .get_database()
+        .context("the database URL names no database")?
+        .to_owned();
+    let mut admin = PgConnection::connect_with(&options.database("postgres")).await?;
+    sqlx::query(&format!(
+        "drop database if exists {} with (force)",
+        quote_identifier(&name)
+    ))
+    .execute(&mut admin)
+    .await?;
+    Ok(())
+}
+
+async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
+    let name = options
+        .get_database()
+        .context("the database URL names no database")?;
+    let mut admin = PgConnection::connect_with(&options.clone().database("postgres"))
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        let created = sqlx::query(&format!("create database {}", quote_identifier(name)))
+            .execute(&mut admin)
+            .await;
+        match created {
+            Ok(_) => tracing::info!(database = name, "database created"),
+            // Another instance created it between our check and our CREATE.
+            Err(sqlx::Error::Database(error))
+                if matches!(error.code().as_deref(), Some("42P04" | "23505")) => {}
+            Err(error) => return Err(error).context("cannot create the database"),
+        }
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// 200 ms, 400 ms, ... capped at 5 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5))
+}
+
+/// Whether the database answers a trivial query (for health reporting).
+pub async fn is_reachable(pool: &PgPool) -> bool {
+    sqlx::query("select 1").execute(pool).await.is_ok()
+}

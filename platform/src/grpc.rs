@@ -1,0 +1,243 @@
+//! gRPC serving and dialing.
+//!
+//! Every service sits behind the internal credential: a call without the right
+//! `x-internal-token` metadata is refused with UNAUTHENTICATED before it reaches any handler,
+//! the health service included. Each call gets a span carrying the caller's request id.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status};
+
+use crate::config::ConfigError;
+
+/// Metadata key carrying the internal credential.
+pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
+/// Metadata key carrying the request id the gateway assigned.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The shared secret that gRPC callers must present.
+#[derive(Clone)]
+pub struct InternalToken(SecretString);
+
+impl InternalToken {
+    pub const MIN_LEN: usize = 32;
+    pub const VARIABLE: &str = "INTERNAL_API_TOKEN";
+
+    /// Accepts a token of at least [`Self::MIN_LEN`] visible ASCII characters.
+    pub fn parse(variable: &str, raw: Option<String>) -> Result<Self, ConfigError> {
+        let raw = raw.ok_or_else(|| {
+            ConfigError::new(
+                variable,
+                "is required (the all-in-one runner generates one)",
+            )
+        })?;
+        if raw.len() < Self::MIN_LEN || !raw.bytes().all(|byte| byte.is_ascii_graphic()) {
+            return Err(ConfigError::new(
+                variable,
+                format!(
+                    "must be at least {} visible ASCII characters",
+                    Self::MIN_LEN
+                ),
+            ));
+        }
+        Ok(Self(SecretString::from(raw)))
+    }
+
+    /// Reads `INTERNAL_API_TOKEN`, which separate programs require.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::parse(Self::VARIABLE, crate::config::optional(Self::VARIABLE))
+    }
+
+    /// Reads `INTERNAL_API_TOKEN`, or generates one when it is unset (the all-in-one runner,
+    /// whose programs share the process, needs no configured secret).
+    pub fn from_env_or_generate() -> Result<Self, ConfigError> {
+        match crate::config::optional(Self::VARIABLE) {
+            Some(raw) => Self::parse(Self::VARIABLE, Some(raw)),
+            None => Ok(Self::generate()),
+        }
+    }
+
+    /// A fresh random token, for the all-in-one runner and tests.
+    pub fn generate() -> Self {
+        let token: String = (0..2)
+            .map(|_| uuid::Uuid::new_v4().simple().to_string())
+            .collect();
+        Self(SecretString::from(token))
+    }
+
+    fn matches(&self, presented: &[u8]) -> bool {
+        self.0.expose_secret().as_bytes().ct_eq(presented).into()
+    }
+
+    /// The value to send (only the dialing side needs it).
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for InternalToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InternalToken(<redacted>)")
+    }
+}
+
+/// Serves `routes` plus the standard health service on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+    token: InternalToken,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let check = move |request: Request<()>| -> Result<Request<()>, Status> {
+        let presented = request
+            .metadata()
+            .get(INTERNAL_TOKEN_HEADER)
+            .map(|value| value.as_bytes())
+            .unwrap_or_default();
+        if token.matches(presented) {
+            Ok(request)
+        } else {
+            Err(Status::unauthenticated(
+                "missing or wrong internal credential",
+            ))
+        }
+    };
+    tonic::transport::Server::builder()
+        .trace_fn(|request| {
+            let request_id = request
+                .headers()
+                .get(REQUEST_ID_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("grpc", path = %request.uri().path(), request_id)
+        })
+        .layer(tonic::service::InterceptorLayer::new(check))
+        .add_routes(routes)
+        .add_service(health)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+/// Where to dial a service that listens on `addr`: an unspecified listen address
+/// (`0.0.0.0`) is reached on loopback.
+pub fn dial_address(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    }
+}
+
+/// A lazily connected channel to the service at `target` (`host:port`; a `0.0.0.0` host
+/// means this machine): the caller may start before the service, and the channel
+/// reconnects by itself.
+pub fn channel(target: &str, timeout: Duration) -> Channel {
+    let target = match target.parse::<SocketAddr>() {
+        Ok(addr) => dial_address(addr).to_string(),
+        Err(_) => target.to_owned(),
+    };
+    let endpoint = Endpoint::from_shared(format!("http://{target}")).unwrap_or_else(|_| {
+        // Configuration checks `host:port`; fall back to a target that fails on use.
+        Endpoint::from_static("http://invalid.invalid:1")
+    });
+    endpoint
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .connect_lazy()
+}
+
+/// Adds the internal credential to every outgoing call.
+#[derive(Clone, Debug)]
+pub struct WithInternalToken(InternalToken);
+
+impl WithInternalToken {
+    pub fn new(token: InternalToken) -> Self {
+        Self(token)
+    }
+}
+
+impl tonic::service::Interceptor for WithInternalToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let value = self
+            .0
+            .expose()
+            .parse()
+            .map_err(|_| Status::internal("the internal credential is not valid metadata"))?;
+        request.metadata_mut().insert(INTERNAL_TOKEN_HEADER, value);
+        Ok(request)
+    }
+}
+
+/// Reports the service as serving while `is_ready` holds, checked every few seconds,
+/// until `shutdown`. The gateway's `/readyz` and container health checks read this.
+pub async fn report_health<F, Fut>(
+    reporter: tonic_health::server::HealthReporter,
+    is_ready: F,
+    shutdown: CancellationToken,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    use tonic_health::ServingStatus;
+    loop {
+        let status = if is_ready().await {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        reporter.set_service_status("", status).await;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+/// The `ErrorInfo` domain of the platform's own errors.
+pub const ERROR_DOMAIN: &str = "wallet-platform";
+
+/// A status that carries a stable, machine-readable `reason` (an `ErrorInfo` detail); the
+/// gateway turns the reason into the problem `type`.
+pub fn status(code: tonic::Code, reason: &str, message: impl Into<String>) -> Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    let details =
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+    Status::with_error_details(code, message, details)
+}
+
+/// INVALID_ARGUMENT naming each bad field and why (a `BadRequest` detail), which the gateway
+/// returns as 422 with an `errors` map.
+pub fn invalid_fields(violations: &[(&str, String)]) -> Status {
+    use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+    let mut details = ErrorDetails::with_error_info(
+        "validation-failed",
+        ERROR_DOMAIN,
+        std::collections::HashMap::new(),
+    );
+    details.set_bad_request(
+        violations
+            .iter()
+            .map(|(field, description)| FieldViolation::new(*field, description.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let summary = violations
+        .iter()
+        .map(|(field, description)| format!("{field}: {description}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Status::with_error_details(tonic::Code::InvalidArgument, summary, details)
+}

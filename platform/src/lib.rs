@@ -1,0 +1,21 @@
+//! Infrastructure shared by the five programs, and nothing else: no domain types or rules
+//! live here (those stay in their service; the `proto` crate is the only shared contract).
+//!
+//! - [`config`]: reading typed settings from the environment with errors that name the variable.
+//! - [`telemetry`]: one `tracing` subscriber per process.
+//! - [`shutdown`]: Ctrl-C / SIGTERM turned into a cancellation token every task watches.
+//! - [`database`]: "create the database if it is missing, then migrate".
+//! - [`amqp`]: a RabbitMQ connection that retries until the broker answers.
+//! - [`grpc`]: serving gRPC with the internal credential, health service and a trace span,
+//!   and dialing a service with that credential.
+//! - [`service`]: the common life of a gRPC service (health from its dependencies, serve).
+//! - [`healthcheck`]: the `healthcheck` subcommand every program offers to container runtimes.
+
+pub mod amqp;
+pub mod config;
+pub mod database;
+pub mod grpc;
+pub mod healthcheck;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;

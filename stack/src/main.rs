@@ -1,0 +1,16 @@
+//! `cargo run --release -p stack`: all five programs in one process on their standard ports.
+
+use stack::{RunningStack, StackConfig};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = StackConfig::from_env()?;
+    platform::telemetry::init(config.gateway.log_format);
+    let shutdown = platform::shutdown::on_signal();
+    let stack = RunningStack::start(config, shutdown).await?;
+    tracing::info!(
+        "the platform is up: API at http://{0}, Swagger UI at http://{0}/docs",
+        platform::grpc::dial_address(stack.gateway_addr)
+    );
+    stack.wait().await
+}

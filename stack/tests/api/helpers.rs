@@ -1,0 +1,172 @@
+//! Test helpers named after the API calls they make.
+
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use reqwest::{Response, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use stack::StackConfig;
+use stack::testing::TestStack;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub stack: TestStack,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(customize: impl FnOnce(&mut StackConfig)) -> Self {
+        let stack = stack::testing::spawn(customize)
+            .await
+            .expect("the platform starts");
+        Self {
+            stack,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn stop(self) {
+        self.stack.stop().await.expect("the platform stops cleanly");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.stack.base_url)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the gateway answers")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the gateway answers")
+    }
+
+    pub async fn sign_up(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/auth/sign-up",
+            &json!({"email": email, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/auth/sign-in",
+            &json!({"email": email, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    pub async fn sign_out(&self, token: &str) -> Response {
+        self.client
+            .post(self.url("/auth/sign-out"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
+    pub async fn me(&self, token: &str) -> Response {
+        self.get("/auth/me", Some(token)).await
+    }
+
+    /// Signs up a fresh user and returns (email, access token).
+    pub async fn signed_up_user(&self) -> (String, String) {
+        let email = unique_email();
+        let response = self.sign_up(&email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("JSON");
+        (
+            email,
+            body["access_token"].as_str().expect("a token").to_owned(),
+        )
+    }
+
+    /// Signs a token with the auth service's own key, read from its database, so tests can
+    /// craft claims the service would never issue (expired, other audience, ...).
+    pub async fn mint_token(&self, claims: &Value) -> String {
+        let url = self
+            .stack
+            .config
+            .auth
+            .database_url
+            .expose_secret()
+            .to_owned();
+        let mut db = sqlx::PgConnection::connect(&url)
+            .await
+            .expect("auth database");
+        let (kid, seed): (String, Vec<u8>) =
+            sqlx::query_as("select kid, seed from signing_keys limit 1")
+                .fetch_one(&mut db)
+                .await
+                .expect("a signing key");
+        let seed: [u8; 32] = seed.try_into().expect("32-byte seed");
+        let der = ed25519_dalek::SigningKey::from_bytes(&seed)
+            .to_pkcs8_der()
+            .expect("DER");
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(kid);
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+        )
+        .expect("a signed token")
+    }
+}
+
+pub fn unique_email() -> String {
+    format!("user-{}@example.org", uuid::Uuid::new_v4().simple())
+}
+
+/// Asserts `response` is a problem with `status`, and returns its body.
+pub async fn problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status, "unexpected status");
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok()),
+        Some("application/problem+json"),
+    );
+    let body: Value = response.json().await.expect("a JSON problem");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["type"].is_string() && body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+/// Polls `check` until it returns `Some`, or panics after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

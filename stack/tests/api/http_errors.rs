@@ -1,0 +1,157 @@
+//! Bad HTTP input gets a specific problem, never a 500.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, problem};
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/auth/sign-up"))
+        .header("content-type", "application/json")
+        .body(r#"{"email": "ann@example.org", "password": "#)
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(body["type"], "/problems/malformed-json");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413() {
+    let app = TestApp::spawn().await;
+    let big = json!({"email": "ann@example.org", "password": "x".repeat(65 * 1024)});
+    let body = problem(
+        app.post_json("/auth/sign-up", &big, None).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().contains("65536"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_415() {
+    let app = TestApp::spawn().await;
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let mut request = app
+            .client
+            .post(app.url("/auth/sign-in"))
+            .body("email=ann@example.org&password=whatever");
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let body = problem(
+            request.send().await.unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        )
+        .await;
+        assert_eq!(body["type"], "/problems/unsupported-media-type");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_or_mistyped_field_is_422_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let body = problem(
+        app.post_json("/auth/sign-up", &json!({"email": "ann@example.org"}), None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `password`")
+    );
+
+    let body = problem(
+        app.post_json(
+            "/auth/sign-in",
+            &json!({"email": 42, "password": "x"}),
+            None,
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().contains("email"));
+
+    let body = problem(
+        app.post_json("/auth/sign-in", &json!("not an object"), None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(body["type"], "/problems/validation-failed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems_too() {
+    let app = TestApp::spawn().await;
+    problem(app.get("/no/such/route", None).await, StatusCode::NOT_FOUND).await;
+    let response = app.client.delete(app.url("/auth/me")).send().await.unwrap();
+    assert!(response.headers().contains_key("allow"));
+    problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn no_documented_route_answers_500_to_bad_input() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.signed_up_user().await;
+    let document: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let bodies = [
+        "",
+        "null",
+        "{}",
+        "[]",
+        "\"text\"",
+        "{\"email\": null, \"password\": null}",
+        "{\"email\": \"\u{0}\", \"password\": \"\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\"}",
+        "{\"email\": \"a@b.c\", \"password\": \"xxxxxxxx\", \"extra\": [1, 2, 3]}",
+        "{{{{",
+    ];
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method: reqwest::Method = method.to_uppercase().parse().unwrap();
+            for body in bodies {
+                for authorization in [None, Some(token.as_str()), Some("garbage")] {
+                    let mut request = app
+                        .client
+                        .request(method.clone(), app.url(path))
+                        .header("content-type", "application/json")
+                        .body(body);
+                    if let Some(token) = authorization {
+                        request = request.bearer_auth(token);
+                    }
+                    let response = request.send().await.unwrap();
+                    let status = response.status();
+                    assert!(
+                        status.as_u16() < 500,
+                        "{method} {path} with {body:?} answered {status}"
+                    );
+                    if status.is_client_error() {
+                        problem(response, status).await;
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    // Sign-out revokes the token on its first success; every route was still exercised.
+    assert!(checked >= 7 * bodies.len() * 3);
+    app.stop().await;
+}

@@ -1,0 +1,14 @@
+//! Black-box tests: the whole platform started in-process on free ports, with fresh
+//! databases and a fresh RabbitMQ vhost per test, driven over real HTTP and gRPC.
+
+// A test (and its helpers) should panic on anything unexpected.
+#![allow(clippy::unwrap_used)]
+
+mod auth;
+mod credential;
+mod hashing;
+mod helpers;
+mod http_errors;
+mod logs;
+mod operations;
+mod tokens;

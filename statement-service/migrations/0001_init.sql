@@ -1,0 +1,2 @@
+-- The statement-service schema starts empty; its tables arrive with the statement capability.
+select 1;
