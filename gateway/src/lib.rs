@@ -16,6 +16,7 @@ pub mod config;
 pub mod json;
 pub mod openapi;
 pub mod problem;
+pub mod query;
 pub mod routes;
 pub mod services;
 pub mod sign_in_limiter;
@@ -106,6 +107,12 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::auth::sign_in))
         .routes(routes!(routes::auth::sign_out))
         .routes(routes!(routes::auth::me))
+        .routes(routes!(routes::wallet::balance))
+        .routes(routes!(
+            routes::wallet::create_transaction,
+            routes::wallet::list_transactions
+        ))
+        .routes(routes!(routes::wallet::get_transaction))
         .routes(routes!(routes::operations::healthz))
         .routes(routes!(routes::operations::readyz))
         .routes(routes!(routes::operations::metrics))

@@ -16,6 +16,7 @@ sign up or sign in, then press **Authorize** and paste the `access_token`.",
     ),
     tags(
         (name = "auth", description = "Accounts and access tokens"),
+        (name = "wallet", description = "The caller's EUR wallet: balance and ledger. Amounts are minor units (cents)."),
         (name = "operations", description = "Health, readiness and metrics"),
     ),
     modifiers(&BearerSecurity),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use platform::grpc::{REQUEST_ID_HEADER, WithInternalToken, channel};
 use proto::auth::v1::auth_service_client::AuthServiceClient;
+use proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic_health::pb::health_client::HealthClient;
@@ -16,6 +17,7 @@ pub type Authenticated = InterceptedService<Channel, WithInternalToken>;
 #[derive(Clone)]
 pub struct Services {
     pub auth: AuthServiceClient<Authenticated>,
+    pub wallet: WalletServiceClient<Authenticated>,
     /// Health clients of every service, by name, for `/readyz`.
     pub health: Vec<(&'static str, HealthClient<Authenticated>)>,
 }
@@ -29,9 +31,10 @@ impl Services {
             )
         };
         let auth = dial(&config.auth_addr);
+        let wallet = dial(&config.wallet_addr);
         let health = [
             ("auth", auth.clone()),
-            ("wallet", dial(&config.wallet_addr)),
+            ("wallet", wallet.clone()),
             ("statement", dial(&config.statement_addr)),
             ("order", dial(&config.order_addr)),
         ]
@@ -40,6 +43,7 @@ impl Services {
         .collect();
         Self {
             auth: AuthServiceClient::new(auth),
+            wallet: WalletServiceClient::new(wallet),
             health,
         }
     }

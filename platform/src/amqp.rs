@@ -63,31 +63,132 @@ impl BrokerStatus {
     }
 }
 
-/// Keeps a broker connection open until `shutdown`, reconnecting whenever it drops, and
-/// reports its state in `status`.
+/// Runs `work` on a broker connection until `shutdown`, reconnecting (with backoff) whenever
+/// the connection or `work` fails, and reports the connection state in `status`. `work`
+/// gets a fresh connection each time and should return only on an error; a broker restart
+/// or `rabbitmqctl close_all_connections` heals by itself this way.
+pub async fn supervise<W, Fut>(
+    url: SecretString,
+    name: String,
+    status: BrokerStatus,
+    shutdown: CancellationToken,
+    mut work: W,
+) where
+    W: FnMut(std::sync::Arc<Connection>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    while let Some(connection) = connect(&url, &name, &shutdown).await {
+        status.set(true);
+        tracing::info!(connection = name, "connected to RabbitMQ");
+        let connection = std::sync::Arc::new(connection);
+        let watcher = connection.clone();
+        let outcome = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => None,
+            outcome = work(connection) => Some(outcome),
+            () = until_closed(&watcher) => Some(Err(anyhow::anyhow!("the connection closed"))),
+        };
+        status.set(false);
+        match outcome {
+            None => {
+                let _closing = watcher.close(200, "shutting down".into()).await;
+                return;
+            }
+            Some(_) if shutdown.is_cancelled() => return,
+            Some(outcome) => {
+                let error = outcome
+                    .err()
+                    .unwrap_or_else(|| anyhow::anyhow!("the work ended"));
+                tracing::warn!(
+                    connection = name,
+                    error = format!("{error:#}"),
+                    "RabbitMQ work stopped; reconnecting"
+                );
+                let _closing = watcher.close(320, "reconnecting".into()).await;
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn until_closed(connection: &Connection) {
+    while connection.status().connected() {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Keeps a broker connection open until `shutdown` (for a service that only reports it).
 pub async fn stay_connected(
     url: SecretString,
     name: String,
     status: BrokerStatus,
     shutdown: CancellationToken,
 ) {
-    while let Some(connection) = connect(&url, &name, &shutdown).await {
-        status.set(true);
-        tracing::info!(connection = name, "connected to RabbitMQ");
-        while connection.status().connected() {
-            tokio::select! {
-                () = shutdown.cancelled() => {
-                    status.set(false);
-                    let _closing = connection.close(200, "shutting down".into()).await;
-                    return;
-                }
-                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            }
-        }
-        status.set(false);
-        tracing::warn!(
-            connection = name,
-            "lost the RabbitMQ connection, reconnecting"
-        );
-    }
+    supervise(url, name, status, shutdown, |_connection| {
+        std::future::pending()
+    })
+    .await;
+}
+
+/// Declares a durable topic exchange.
+pub async fn declare_topic_exchange(channel: &lapin::Channel, name: &str) -> lapin::Result<()> {
+    channel
+        .exchange_declare(
+            name.into(),
+            lapin::ExchangeKind::Topic,
+            lapin::options::ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+}
+
+/// How many times RabbitMQ redelivers a message (for example after the consumer crashed on
+/// it) before it dead-letters it. RabbitMQ 3.10 quorum queues have no default limit.
+pub const DELIVERY_LIMIT: i64 = 20;
+
+/// The dead-letter queue of `queue`.
+pub fn dead_letter_queue(queue: &str) -> String {
+    format!("{queue}.dlq")
+}
+
+/// Declares the quorum queue `name` and its dead-letter queue `<name>.dlq`: messages that
+/// exceed the delivery limit, or that a consumer dead-letters, end up there.
+pub async fn declare_queue_with_dlq(channel: &lapin::Channel, name: &str) -> lapin::Result<()> {
+    use lapin::types::{AMQPValue, FieldTable};
+    let durable = lapin::options::QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let dlq = dead_letter_queue(name);
+    let mut quorum = FieldTable::default();
+    quorum.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    channel
+        .queue_declare(dlq.as_str().into(), durable, quorum.clone())
+        .await?;
+    let mut arguments = quorum;
+    arguments.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString("".into()),
+    );
+    arguments.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(dlq.as_str().into()),
+    );
+    arguments.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(DELIVERY_LIMIT),
+    );
+    channel
+        .queue_declare(name.into(), durable, arguments)
+        .await?;
+    Ok(())
 }

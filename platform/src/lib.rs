@@ -6,16 +6,24 @@
 //! - [`shutdown`]: Ctrl-C / SIGTERM turned into a cancellation token every task watches.
 //! - [`database`]: "create the database if it is missing, then migrate".
 //! - [`amqp`]: a RabbitMQ connection that retries until the broker answers.
+//! - [`outbox`]: events written with the change they describe, published by a relay.
+//! - [`consumer`]: consuming a queue with dead-lettering and retries; [`cloud_event`]: the
+//!   event envelope.
 //! - [`grpc`]: serving gRPC with the internal credential, health service and a trace span,
 //!   and dialing a service with that credential.
 //! - [`service`]: the common life of a gRPC service (health from its dependencies, serve).
 //! - [`healthcheck`]: the `healthcheck` subcommand every program offers to container runtimes.
 
 pub mod amqp;
+pub mod cloud_event;
 pub mod config;
+pub mod consumer;
 pub mod database;
 pub mod grpc;
 pub mod healthcheck;
+pub mod outbox;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -119,9 +119,13 @@ impl RunningStack {
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let mut failure = None;
         tokio::select! {
+            biased;
             () = self.shutdown.cancelled() => {}
             Some(joined) = self.programs.join_next() => {
-                failure = Some(program_failure(joined));
+                // A program that ended because shutdown was asked for did not fail.
+                if !self.shutdown.is_cancelled() {
+                    failure = Some(program_failure(joined));
+                }
             }
         }
         self.shutdown.cancel();

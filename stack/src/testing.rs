@@ -1,20 +1,15 @@
 //! The platform for black-box tests: all five programs on free loopback ports, each service
-//! with a fresh database and all of them on a fresh RabbitMQ vhost, so tests run in parallel
-//! without seeing each other. [`TestStack::stop`] stops the programs and removes both.
-//!
-//! Settings (all optional): `TEST_POSTGRES_URL` (server to create databases on, default
-//! `postgres://postgres@127.0.0.1:5432`), `TEST_AMQP_URL` (broker, default
-//! `amqp://guest:guest@127.0.0.1:5672`), `TEST_RABBITMQ_API` (management API used to create
-//! vhosts, default `http://127.0.0.1:15672/api` as guest; `rabbitmqctl` is used when it does
-//! not answer).
+//! with a fresh database and all of them on a fresh RabbitMQ vhost (see
+//! [`platform::testing`]), so tests run in parallel without seeing each other.
+//! [`TestStack::stop`] stops the programs and removes both.
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use platform::config::{ServiceSettings, optional};
+use platform::config::ServiceSettings;
 use platform::grpc::InternalToken;
 use platform::shutdown::CancellationToken;
 use platform::telemetry::LogFormat;
+use platform::testing::{Vhost, database_url, unique_id};
 use secrecy::SecretString;
 
 use crate::{RunningStack, StackConfig};
@@ -25,16 +20,15 @@ pub struct TestStack {
     /// The configuration the programs were started with (after `customize`).
     pub config: StackConfig,
     pub stack: RunningStack,
-    vhost: String,
+    vhost: Vhost,
 }
 
 /// Starts the platform with test settings, adjusted by `customize`, and waits until the
 /// gateway reports ready.
 pub async fn spawn(customize: impl FnOnce(&mut StackConfig)) -> anyhow::Result<TestStack> {
-    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let vhost = format!("t_{id}");
-    create_vhost(&vhost).await?;
-    let mut config = test_config(&id, &vhost);
+    let id = unique_id();
+    let vhost = Vhost::create(&format!("t_{id}")).await?;
+    let mut config = test_config(&id, &vhost.amqp_url);
     customize(&mut config);
     let stack = RunningStack::start(config.clone(), CancellationToken::new()).await?;
     let base_url = format!("http://{}", stack.gateway_addr);
@@ -60,7 +54,7 @@ impl TestStack {
         ] {
             platform::database::drop_database(url).await?;
         }
-        delete_vhost(&self.vhost).await
+        self.vhost.delete().await
     }
 
     async fn wait_until_ready(&self) -> anyhow::Result<()> {
@@ -79,18 +73,14 @@ impl TestStack {
     }
 }
 
-fn test_config(id: &str, vhost: &str) -> StackConfig {
+fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
     let token = InternalToken::generate();
-    let postgres = optional("TEST_POSTGRES_URL")
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned());
-    let amqp =
-        optional("TEST_AMQP_URL").unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672".to_owned());
-    let database = |name: &str| SecretString::from(format!("{postgres}/t_{id}_{name}"));
+    let database = |name: &str| database_url(&format!("t_{id}_{name}"));
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let service = |name: &str| ServiceSettings {
         database_url: database(name),
         grpc_addr: loopback,
-        amqp_url: SecretString::from(format!("{amqp}/{vhost}")),
+        amqp_url: amqp_url.clone(),
         internal_token: token.clone(),
         log_format: LogFormat::Text,
     };
@@ -125,57 +115,4 @@ fn test_config(id: &str, vhost: &str) -> StackConfig {
         statement: service("statement"),
         order: service("orders"),
     }
-}
-
-fn management_api() -> String {
-    optional("TEST_RABBITMQ_API").unwrap_or_else(|| "http://127.0.0.1:15672/api".to_owned())
-}
-
-async fn create_vhost(vhost: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    let api = management_api();
-    let created = client
-        .put(format!("{api}/vhosts/{vhost}"))
-        .basic_auth("guest", Some("guest"))
-        .send()
-        .await;
-    match created {
-        Ok(response) if response.status().is_success() => {
-            client
-                .put(format!("{api}/permissions/{vhost}/guest"))
-                .basic_auth("guest", Some("guest"))
-                .json(&serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"}))
-                .send()
-                .await?
-                .error_for_status()
-                .context("cannot grant guest access to the test vhost")?;
-            Ok(())
-        }
-        _ => {
-            rabbitmqctl(&["add_vhost", vhost])?;
-            rabbitmqctl(&["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"])
-        }
-    }
-}
-
-async fn delete_vhost(vhost: &str) -> anyhow::Result<()> {
-    let deleted = reqwest::Client::new()
-        .delete(format!("{}/vhosts/{vhost}", management_api()))
-        .basic_auth("guest", Some("guest"))
-        .send()
-        .await;
-    match deleted {
-        Ok(response) if response.status().is_success() => Ok(()),
-        _ => rabbitmqctl(&["delete_vhost", vhost]),
-    }
-}
-
-fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
-    let status = std::process::Command::new("rabbitmqctl")
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("the RabbitMQ management API does not answer and rabbitmqctl cannot run")?;
-    anyhow::ensure!(status.success(), "rabbitmqctl {} failed", args.join(" "));
-    Ok(())
 }

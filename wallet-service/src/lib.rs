@@ -1,20 +1,41 @@
-//! wallet-service: the wallet ledger, over gRPC and RabbitMQ.
+//! wallet-service: one EUR wallet per user and an append-only ledger, over gRPC
+//! (`wallet.v1`) and RabbitMQ.
 //!
-//! For now the service owns its database (created and migrated at start) and a broker
-//! connection, and answers the gRPC health service; its API arrives with the wallet capability.
+//! Layout:
+//! - [`money`], [`transaction`]: amounts, transaction types and the rules, as pure code.
+//! - [`ledger`]: applying a transaction and reading balances and history in PostgreSQL.
+//! - [`create`], [`idempotency`]: the API path with `Idempotency-Key`.
+//! - [`requests`]: transaction requests consumed from RabbitMQ (and the legacy envelope).
+//! - [`events`]: `transaction.created` / `transaction.rejected`, always via the outbox.
+//! - [`messaging`]: the topology, consumers and outbox relay on one supervised connection.
+//! - [`grpc`]: the thin gRPC layer; [`error`]: errors mapped to gRPC statuses once.
+
+pub mod create;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod idempotency;
+pub mod ledger;
+pub mod messaging;
+pub mod money;
+pub mod requests;
+pub mod transaction;
+
+use std::time::Duration;
 
 use platform::amqp::BrokerStatus;
 use platform::config::{ConfigError, ServiceSettings};
 use platform::grpc::InternalToken;
 use platform::shutdown::CancellationToken;
+use proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub type Config = ServiceSettings;
 
-/// Reads this service's settings (`WALLET_DATABASE_URL`, `WALLET_GRPC_ADDR`, ...).
+/// Reads this service's settings (`WALLET_DATABASE_URL`, `WALLET_GRPC_ADDR`, `AMQP_URL`, ...).
 pub fn config_from_env(internal_token: InternalToken) -> Result<Config, ConfigError> {
     ServiceSettings::from_env("WALLET", "wallet", 50052, internal_token)
 }
@@ -37,7 +58,7 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         let pool =
-            platform::database::connect_and_migrate(&config.database_url, 10, &MIGRATOR).await?;
+            platform::database::connect_and_migrate(&config.database_url, 20, &MIGRATOR).await?;
         Ok(Self {
             listener,
             pool,
@@ -49,23 +70,51 @@ impl Application {
         self.listener.local_addr()
     }
 
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let broker = BrokerStatus::default();
-        tokio::spawn(platform::amqp::stay_connected(
+        let messaging = tokio::spawn(messaging::run(
+            self.pool.clone(),
             self.config.amqp_url.clone(),
-            "wallet-service".to_owned(),
             broker.clone(),
             shutdown.clone(),
         ));
-        platform::service::serve(
+        tokio::spawn(prune(self.pool.clone(), shutdown.clone()));
+        let routes = tonic::service::Routes::new(WalletServiceServer::new(grpc::WalletApi {
+            pool: self.pool.clone(),
+        }));
+        let served = platform::service::serve(
             "wallet-service",
             self.listener,
-            tonic::service::Routes::default(),
+            routes,
             self.pool,
             Some(broker),
             self.config.internal_token,
             shutdown,
         )
-        .await
+        .await;
+        // Let the consumers and the relay finish their current message.
+        let _ = tokio::time::timeout(Duration::from_secs(10), messaging).await;
+        served
+    }
+}
+
+/// Hourly clean-up of expired idempotency keys and old published outbox rows.
+async fn prune(pool: PgPool, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+        if let Err(error) = idempotency::prune(&pool).await {
+            tracing::warn!(%error, "cannot prune idempotency keys");
+        }
+        if let Err(error) = platform::outbox::prune(&pool, Duration::from_secs(7 * 24 * 3600)).await
+        {
+            tracing::warn!(%error, "cannot prune the outbox");
+        }
     }
 }

@@ -1,0 +1,345 @@
+//! `/wallet/*`: balance and transactions.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, NaiveDate, Utc};
+use proto::wallet::v1 as pb;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::time;
+use crate::auth_user::AuthUser;
+use crate::json::Json;
+use crate::problem::{ApiError, Problem};
+use crate::query::Query;
+use crate::services::{RequestId, request};
+use crate::state::AppState;
+
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"balance": 1250, "currency": "EUR", "updated_at": "2026-11-21T18:00:00Z"}))]
+pub struct Balance {
+    /// Minor units (cents): 1250 is 12.50 EUR.
+    pub balance: i64,
+    pub currency: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransactionType {
+    Deposit,
+    Withdraw,
+    Purchase,
+    Cancellation,
+    Reversal,
+}
+
+impl TransactionType {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Deposit => "deposit",
+            Self::Withdraw => "withdraw",
+            Self::Purchase => "purchase",
+            Self::Cancellation => "cancellation",
+            Self::Reversal => "reversal",
+        }
+    }
+}
+
+/// A transaction to apply. `amount` is required for deposit, withdraw and purchase; a
+/// cancellation (of a purchase) or reversal (of a deposit or withdraw) names its parent and
+/// may repeat the parent's amount.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"type": "deposit", "amount": 1250, "currency": "EUR", "description": "Top-up"}))]
+pub struct NewTransaction {
+    #[serde(rename = "type")]
+    pub kind: TransactionType,
+    /// Minor units, 1 to 1,000,000,000.
+    pub amount: Option<i64>,
+    /// Only `EUR`, the wallet's currency.
+    pub currency: Option<String>,
+    pub parent_transaction_id: Option<Uuid>,
+    /// At most 500 characters.
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "type": "deposit", "amount": 1250, "currency": "EUR",
+    "balance_after": 1250, "parent_transaction_id": null, "description": "Top-up", "source": "api",
+    "reference": null, "created_at": "2026-11-21T18:00:00Z"
+}))]
+pub struct Transaction {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub amount: i64,
+    pub currency: String,
+    /// The wallet's balance right after this transaction.
+    pub balance_after: i64,
+    pub parent_transaction_id: Option<Uuid>,
+    pub description: Option<String>,
+    /// `api`, `event` (published to RabbitMQ by another system) or `order`.
+    pub source: String,
+    /// Set for event and order transactions, e.g. `order:<id>`.
+    pub reference: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionPage {
+    pub items: Vec<Transaction>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type", inline)]
+    pub kind: Option<TransactionType>,
+    /// From this day (`YYYY-MM-DD`, UTC, included) or instant (RFC 3339).
+    pub from: Option<String>,
+    /// Up to this day (`YYYY-MM-DD`, UTC, included) or instant (RFC 3339).
+    pub to: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The caller's balance.
+#[utoipa::path(get, path = "/wallet/balance", tag = "wallet", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The balance (a new wallet is empty)", body = Balance),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn balance(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+) -> Result<axum::Json<Balance>, ApiError> {
+    let balance = state
+        .services
+        .wallet
+        .clone()
+        .get_balance(request(
+            &request_id,
+            pb::GetBalanceRequest {
+                user_id: user.id.to_string(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(axum::Json(Balance {
+        balance: balance.balance,
+        currency: balance.currency,
+        updated_at: time(balance.updated_at),
+    }))
+}
+
+/// Apply a transaction to the caller's wallet.
+///
+/// Send an `Idempotency-Key` to retry safely: the same key with the same body returns the
+/// first answer again without a second effect; with a different body, 422.
+#[utoipa::path(post, path = "/wallet/transactions", tag = "wallet", security(("bearer" = [])),
+    request_body = NewTransaction,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; kept at least 24 hours, per user")),
+    responses(
+        (status = 201, description = "Applied", body = Transaction),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The parent transaction does not exist or is not the caller's", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/parent-not-found", "title": "Not Found", "status": 404, "detail": "the parent transaction does not exist"})),
+        (status = 409, description = "The parent was already cancelled or reversed", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/already-undone", "title": "Conflict", "status": 409, "detail": "the parent transaction has already been cancelled or reversed"})),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Insufficient funds, an invalid amount, type or currency, a parent that cannot be undone this way, an amount different from the parent's, or a reused Idempotency-Key", body = Problem, content_type = "application/problem+json",
+            examples(
+                ("insufficient-funds" = (value = json!({"type": "/problems/insufficient-funds", "title": "Unprocessable Entity", "status": 422, "detail": "the balance is too low for this transaction"}))),
+                ("validation-failed" = (value = json!({"type": "/problems/validation-failed", "title": "Unprocessable Entity", "status": 422, "detail": "amount: must be a positive number of minor units (cents)", "errors": {"amount": ["must be a positive number of minor units (cents)"]}}))),
+                ("parent-not-undoable" = (value = json!({"type": "/problems/parent-not-undoable", "title": "Unprocessable Entity", "status": 422, "detail": "only a purchase can be cancelled; this parent is a deposit"}))),
+                ("amount-mismatch" = (value = json!({"type": "/problems/amount-mismatch", "title": "Unprocessable Entity", "status": 422, "detail": "the amount must equal the parent transaction's amount (500) or be left out"}))),
+                ("idempotency-key-reused" = (value = json!({"type": "/problems/idempotency-key-reused", "title": "Unprocessable Entity", "status": 422, "detail": "this Idempotency-Key was already used with a different request"}))),
+            )),
+    ))]
+pub async fn create_transaction(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    headers: HeaderMap,
+    Json(body): Json<NewTransaction>,
+) -> Result<(StatusCode, axum::Json<Transaction>), ApiError> {
+    let idempotency_key = match headers.get(IDEMPOTENCY_KEY) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "validation-failed",
+                        "Idempotency-Key must be visible ASCII",
+                    )
+                })?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let created = state
+        .services
+        .wallet
+        .clone()
+        .create_transaction(request(
+            &request_id,
+            pb::CreateTransactionRequest {
+                user_id: user.id.to_string(),
+                r#type: body.kind.as_str().to_owned(),
+                amount: body.amount,
+                currency: body.currency,
+                parent_transaction_id: body.parent_transaction_id.map(|id| id.to_string()),
+                description: body.description,
+                idempotency_key,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok((StatusCode::CREATED, axum::Json(transaction(created))))
+}
+
+/// The caller's transactions, newest first.
+#[utoipa::path(get, path = "/wallet/transactions", tag = "wallet", security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page", body = TransactionPage),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_transactions(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<TransactionPage>, ApiError> {
+    let from = params
+        .from
+        .as_deref()
+        .map(|raw| instant(raw, "from", false))
+        .transpose()?;
+    let to = params
+        .to
+        .as_deref()
+        .map(|raw| instant(raw, "to", true))
+        .transpose()?;
+    if params.limit == Some(0) {
+        return Err(invalid("limit", "must be between 1 and 200"));
+    }
+    let page = state
+        .services
+        .wallet
+        .clone()
+        .list_transactions(request(
+            &request_id,
+            pb::ListTransactionsRequest {
+                user_id: user.id.to_string(),
+                r#type: params.kind.map(|kind| kind.as_str().to_owned()),
+                from: from.map(timestamp),
+                to: to.map(timestamp),
+                limit: params.limit.unwrap_or(0),
+                cursor: params.cursor,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(axum::Json(TransactionPage {
+        items: page.items.into_iter().map(transaction).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One of the caller's transactions.
+#[utoipa::path(get, path = "/wallet/transactions/{id}", tag = "wallet", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Transaction id")),
+    responses(
+        (status = 200, description = "The transaction", body = Transaction),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such transaction (or another user's)", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/not-found", "title": "Not Found", "status": 404, "detail": "no such transaction"})),
+    ))]
+pub async fn get_transaction(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Transaction>, ApiError> {
+    let found = state
+        .services
+        .wallet
+        .clone()
+        .get_transaction(request(
+            &request_id,
+            pb::GetTransactionRequest {
+                user_id: user.id.to_string(),
+                transaction_id: id,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(axum::Json(transaction(found)))
+}
+
+/// A day (`YYYY-MM-DD`, UTC; its start, or its last instant when `end_of_day`) or an RFC 3339
+/// instant.
+fn instant(raw: &str, field: &str, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| invalid(field, "must be a date (YYYY-MM-DD) or an RFC 3339 instant"))?;
+    let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    Ok(if end_of_day {
+        start + chrono::Duration::days(1) - chrono::Duration::microseconds(1)
+    } else {
+        start
+    })
+}
+
+fn invalid(field: &str, message: &str) -> ApiError {
+    let mut error = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+        format!("{field}: {message}"),
+    );
+    error.problem.errors = Some([(field.to_owned(), vec![message.to_owned()])].into());
+    error
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn transaction(transaction: pb::Transaction) -> Transaction {
+    Transaction {
+        id: Uuid::parse_str(&transaction.id).unwrap_or_default(),
+        kind: transaction.r#type,
+        amount: transaction.amount,
+        currency: transaction.currency,
+        balance_after: transaction.balance_after,
+        parent_transaction_id: transaction
+            .parent_transaction_id
+            .and_then(|id| Uuid::parse_str(&id).ok()),
+        description: transaction.description,
+        source: transaction.source,
+        reference: transaction.reference,
+        created_at: time(transaction.created_at),
+    }
+}

@@ -1,0 +1,224 @@
+//! The transactional outbox: a service writes the events it wants published into its
+//! `outbox` table in the same database transaction as the change they describe, so an
+//! event exists if and only if the change committed. A relay publishes them with publisher
+//! confirms and `mandatory`, and marks them sent.
+//!
+//! Every service using it has this table (see its migrations):
+//! `outbox (id bigint identity, message_id uuid unique, exchange text, routing_key text,
+//! correlation_id text null, payload jsonb, created_at, published_at null)`.
+//!
+//! Delivery is at least once: a relay that dies after publishing and before marking a row
+//! publishes it again, so consumers deduplicate by `message_id`. Several relays (several
+//! instances of a service) share the work with `FOR UPDATE SKIP LOCKED`: a row is in the hands
+//! of one relay at a time, and a relay that dies releases its rows with its transaction.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use lapin::Confirmation;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Connection};
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Postgres notification channel that wakes the relay when a row is added.
+const WAKE_UP_CHANNEL: &str = "outbox";
+/// How many rows one relay publishes per database transaction.
+const BATCH: i64 = 200;
+/// How often the relay looks for rows when no notification arrives.
+const POLL: Duration = Duration::from_millis(500);
+
+/// A message to publish.
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    pub message_id: Uuid,
+    pub exchange: String,
+    pub routing_key: String,
+    pub correlation_id: Option<String>,
+    pub payload: serde_json::Value,
+}
+
+/// Adds `message` to the outbox inside the caller's transaction.
+pub async fn enqueue(conn: &mut PgConnection, message: &OutboxMessage) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into outbox (message_id, exchange, routing_key, correlation_id, payload)
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(message.message_id)
+    .bind(&message.exchange)
+    .bind(&message.routing_key)
+    .bind(&message.correlation_id)
+    .bind(&message.payload)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("select pg_notify($1, '')")
+        .bind(WAKE_UP_CHANNEL)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    message_id: Uuid,
+    exchange: String,
+    routing_key: String,
+    correlation_id: Option<String>,
+    payload: serde_json::Value,
+}
+
+/// Publishes outbox rows on `connection` until `shutdown` (then `Ok`) or a broker error
+/// (then `Err`, and the caller reconnects). Database errors are waited out.
+pub async fn relay(
+    pool: PgPool,
+    connection: &Connection,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let mut listener = match PgListener::connect_with(&pool).await {
+        Ok(mut listener) => listener
+            .listen(WAKE_UP_CHANNEL)
+            .await
+            .map(|()| listener)
+            .ok(),
+        Err(_) => None,
+    };
+    let mut database_failures = 0;
+    loop {
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        match publish_batch(&pool, &channel).await {
+            Ok(published) if published > 0 => {
+                database_failures = 0;
+                continue;
+            }
+            Ok(_) => database_failures = 0,
+            Err(BatchError::Broker(error)) => return Err(error),
+            Err(BatchError::Database(error)) => {
+                database_failures += 1;
+                tracing::warn!(%error, "outbox relay cannot read the database; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(crate::database::backoff(database_failures)) => {}
+                }
+                continue;
+            }
+        }
+        // Nothing to publish: wait for a notification or the next poll.
+        let notified = async {
+            match listener.as_mut() {
+                Some(listener) => {
+                    let _ = listener.try_recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = notified => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+enum BatchError {
+    Database(sqlx::Error),
+    Broker(anyhow::Error),
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Database(error)
+    }
+}
+
+/// Publishes one batch and marks it sent, in one database transaction. Returns how many
+/// rows were published.
+async fn publish_batch(pool: &PgPool, channel: &lapin::Channel) -> Result<usize, BatchError> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<Row> = sqlx::query_as(
+        "select id, message_id, exchange, routing_key, correlation_id, payload from outbox
+         where published_at is null order by id limit $1 for update skip locked",
+    )
+    .bind(BATCH)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut confirms = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let body =
+            serde_json::to_vec(&row.payload).map_err(|error| BatchError::Broker(error.into()))?;
+        let mut properties = BasicProperties::default()
+            .with_message_id(row.message_id.to_string().into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_timestamp(u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default());
+        if let Some(correlation_id) = &row.correlation_id {
+            properties = properties.with_correlation_id(correlation_id.as_str().into());
+        }
+        let confirm = channel
+            .basic_publish(
+                row.exchange.as_str().into(),
+                row.routing_key.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &body,
+                properties,
+            )
+            .await
+            .context("cannot publish")
+            .map_err(BatchError::Broker)?;
+        confirms.push(confirm);
+    }
+    for (row, confirm) in rows.iter().zip(confirms) {
+        match confirm
+            .await
+            .context("no publisher confirm")
+            .map_err(BatchError::Broker)?
+        {
+            Confirmation::Ack(None) | Confirmation::NotRequested => {}
+            // Nobody listens on that routing key (yet): the broker dropped it by design of
+            // the topology, not by failure, so the row is done.
+            Confirmation::Ack(Some(_)) => tracing::warn!(
+                exchange = row.exchange,
+                routing_key = row.routing_key,
+                "published event had no queue to go to"
+            ),
+            Confirmation::Nack(_) => {
+                return Err(BatchError::Broker(anyhow::anyhow!(
+                    "the broker refused message {}",
+                    row.message_id
+                )));
+            }
+        }
+    }
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    sqlx::query("update outbox set published_at = now() where id = any($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+/// Removes published rows older than `keep` (they are only kept for inspection).
+pub async fn prune(pool: &PgPool, keep: Duration) -> sqlx::Result<u64> {
+    let seconds = f64::from(u32::try_from(keep.as_secs()).unwrap_or(u32::MAX));
+    let done =
+        sqlx::query("delete from outbox where published_at < now() - make_interval(secs => $1)")
+            .bind(seconds)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,74 @@
+//! Creating a transaction through the API, with its optional `Idempotency-Key`.
+
+use sqlx::{Acquire, PgPool};
+use uuid::Uuid;
+
+use crate::error::LedgerError;
+use crate::idempotency::{self, Claim};
+use crate::ledger;
+use crate::transaction::{NewTransaction, Transaction};
+
+/// Longest `Idempotency-Key` accepted.
+pub const MAX_KEY_LEN: usize = 255;
+
+pub async fn create_transaction(
+    pool: &PgPool,
+    new: &NewTransaction,
+    key: Option<&str>,
+) -> Result<Transaction, LedgerError> {
+    if let Some(key) = key {
+        if key.is_empty()
+            || key.len() > MAX_KEY_LEN
+            || !key.bytes().all(|byte| byte.is_ascii_graphic())
+        {
+            return Err(LedgerError::Invalid(vec![(
+                "Idempotency-Key",
+                format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+            )]));
+        }
+    }
+    let mut tx = pool.begin().await?;
+    if let Some(key) = key {
+        match idempotency::claim(&mut tx, new.user_id, key, &new.fingerprint()).await? {
+            Claim::New => {}
+            Claim::Applied(id) => return ledger::find(&mut tx, new.user_id, id).await,
+            Claim::Failed(error) => return Err(error),
+        }
+    }
+    // A savepoint: a broken rule undoes the attempt but keeps the key, to store the outcome.
+    let mut attempt = tx.begin().await?;
+    match ledger::apply(&mut attempt, new).await {
+        Ok(transaction) => {
+            attempt.commit().await?;
+            if let Some(key) = key {
+                idempotency::record_success(&mut tx, new.user_id, key, transaction.id).await?;
+            }
+            tx.commit().await?;
+            Ok(transaction)
+        }
+        Err(error) => {
+            let Some((code, reason)) = error.code_and_reason() else {
+                return Err(error);
+            };
+            attempt.rollback().await?;
+            if let Some(key) = key {
+                idempotency::record_failure(
+                    &mut tx,
+                    new.user_id,
+                    key,
+                    code,
+                    reason,
+                    &error.detail(),
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// A transaction id given as text, for look-ups.
+pub fn parse_id(raw: &str, field: &'static str) -> Result<Uuid, LedgerError> {
+    Uuid::parse_str(raw).map_err(|_| LedgerError::Invalid(vec![(field, "must be a UUID".into())]))
+}

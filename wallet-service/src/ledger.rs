@@ -1,0 +1,167 @@
+//! The ledger in PostgreSQL: applying a transaction, reading balances and history.
+//!
+//! A balance changes only through one conditional UPDATE (`balance + delta >= 0`), which
+//! also locks the wallet row until commit: concurrent transactions of one wallet queue up
+//! there instead of reading a stale balance. The database enforces the rest (a non-negative
+//! balance, one undo per parent, an append-only ledger).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::error::LedgerError;
+use crate::events;
+use crate::money::CURRENCY;
+use crate::transaction::{NewTransaction, Parent, Transaction, effect};
+
+const COLUMNS: &str = "id, user_id, type, amount, currency, balance_after, parent_transaction_id, description, source, reference, created_at";
+
+/// Applies `new` inside the caller's database transaction and queues its
+/// `transaction.created` event in the outbox.
+pub async fn apply(
+    conn: &mut PgConnection,
+    new: &NewTransaction,
+) -> Result<Transaction, LedgerError> {
+    ensure_wallet(conn, new.user_id).await?;
+    let parent = match new.parent_transaction_id {
+        Some(id) => Some(
+            sqlx::query_as::<_, Parent>(
+                "select id, user_id, type, amount from transactions where id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(LedgerError::ParentNotFound)?,
+        ),
+        None => None,
+    };
+    let (amount, delta) = effect(new, parent.as_ref())?;
+    let balance_after: i64 = sqlx::query_scalar(
+        "update wallets set balance = balance + $2, updated_at = now()
+         where user_id = $1 and balance + $2 >= 0 returning balance",
+    )
+    .bind(new.user_id)
+    .bind(delta)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(LedgerError::InsufficientFunds)?;
+    let inserted = sqlx::query_as::<_, Transaction>(&format!(
+        "insert into transactions (id, user_id, type, amount, currency, balance_after,
+             parent_transaction_id, description, source, reference)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(new.user_id)
+    .bind(new.kind.as_str())
+    .bind(amount)
+    .bind(CURRENCY)
+    .bind(balance_after)
+    .bind(new.parent_transaction_id)
+    .bind(&new.description)
+    .bind(new.source.as_str())
+    .bind(&new.reference)
+    .fetch_one(&mut *conn)
+    .await;
+    let transaction = match inserted {
+        Ok(transaction) => transaction,
+        // Another cancellation or reversal of this parent committed first.
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            return Err(LedgerError::AlreadyUndone);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    platform::outbox::enqueue(conn, &events::transaction_created(&transaction)).await?;
+    Ok(transaction)
+}
+
+async fn ensure_wallet(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("insert into wallets (user_id, currency) values ($1, $2) on conflict do nothing")
+        .bind(user_id)
+        .bind(CURRENCY)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Balance {
+    pub balance: i64,
+    pub currency: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The user's balance; an empty wallet is created on first use.
+pub async fn balance(pool: &PgPool, user_id: Uuid) -> Result<Balance, LedgerError> {
+    let mut conn = pool.acquire().await?;
+    let found =
+        sqlx::query_as("select balance, currency, updated_at from wallets where user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(balance) = found {
+        return Ok(balance);
+    }
+    ensure_wallet(&mut conn, user_id).await?;
+    Ok(
+        sqlx::query_as("select balance, currency, updated_at from wallets where user_id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+pub async fn find(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Transaction, LedgerError> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from transactions where id = $1 and user_id = $2"
+    ))
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(LedgerError::TransactionNotFound)
+}
+
+/// Filters and position of one page of history.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub kind: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: i64,
+    /// The last row of the previous page: `(created_at, id)`.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+}
+
+/// One page of the user's transactions, newest first, and whether more follow.
+pub async fn list(
+    pool: &PgPool,
+    user_id: Uuid,
+    page: &Page,
+) -> Result<(Vec<Transaction>, bool), LedgerError> {
+    let mut rows: Vec<Transaction> = sqlx::query_as(&format!(
+        "select {COLUMNS} from transactions
+         where user_id = $1
+           and ($2::text is null or type = $2)
+           and ($3::timestamptz is null or created_at >= $3)
+           and ($4::timestamptz is null or created_at <= $4)
+           and ($5::timestamptz is null or (created_at, id) < ($5, $6))
+         order by created_at desc, id desc
+         limit $7"
+    ))
+    .bind(user_id)
+    .bind(&page.kind)
+    .bind(page.from)
+    .bind(page.to)
+    .bind(page.after.map(|(at, _)| at))
+    .bind(page.after.map(|(_, id)| id))
+    .bind(page.limit + 1)
+    .fetch_all(pool)
+    .await?;
+    let more = rows.len() > usize::try_from(page.limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
+    Ok((rows, more))
+}

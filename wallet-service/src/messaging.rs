@@ -1,0 +1,62 @@
+//! The wallet's RabbitMQ side: its topology, the request consumers and the outbox relay,
+//! all on one supervised connection that is re-established after any broker failure.
+
+use platform::amqp::{self, BrokerStatus};
+use platform::consumer::consume;
+use platform::shutdown::CancellationToken;
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+use crate::events::EXCHANGE;
+use crate::requests::{COMPAT_QUEUE, Format, REQUESTS_QUEUE, RequestHandler};
+
+/// Messages of one queue processed at once.
+const CONCURRENCY: u16 = 32;
+
+pub async fn run(
+    pool: PgPool,
+    url: SecretString,
+    status: BrokerStatus,
+    shutdown: CancellationToken,
+) {
+    let stop = shutdown.clone();
+    amqp::supervise(
+        url,
+        "wallet-service".into(),
+        status,
+        shutdown,
+        move |connection| {
+            let pool = pool.clone();
+            let shutdown = stop.clone();
+            async move {
+                let channel = connection.create_channel().await?;
+                amqp::declare_topic_exchange(&channel, EXCHANGE).await?;
+                amqp::declare_queue_with_dlq(&channel, REQUESTS_QUEUE).await?;
+                amqp::declare_queue_with_dlq(&channel, COMPAT_QUEUE).await?;
+                let requests = RequestHandler {
+                    pool: pool.clone(),
+                    queue: REQUESTS_QUEUE,
+                    format: Format::Platform,
+                };
+                let legacy = RequestHandler {
+                    pool: pool.clone(),
+                    queue: COMPAT_QUEUE,
+                    format: Format::Legacy,
+                };
+                tokio::try_join!(
+                    platform::outbox::relay(pool, &connection, &shutdown),
+                    consume(
+                        &connection,
+                        REQUESTS_QUEUE,
+                        CONCURRENCY,
+                        &requests,
+                        &shutdown
+                    ),
+                    consume(&connection, COMPAT_QUEUE, CONCURRENCY, &legacy, &shutdown),
+                )?;
+                Ok(())
+            }
+        },
+    )
+    .await;
+}

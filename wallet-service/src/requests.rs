@@ -1,0 +1,261 @@
+//! Transaction requests published straight to RabbitMQ by other systems.
+//!
+//! Two queues: `wallet.transaction-requests` (the platform's format) and `wallet_queue`
+//! (the envelope of the Node.js wallet this service replaces). The message id is the
+//! idempotency key: it is recorded in the inbox in the same database transaction as the
+//! effect, so a redelivered or republished message takes effect once. The outcome is a
+//! `transaction.created` or `transaction.rejected` event, also sent to `reply_to` if given.
+//! A message that cannot be understood is dead-lettered with the reason.
+
+use lapin::message::Delivery;
+use platform::consumer::{Handler, Verdict};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sqlx::{Acquire, PgPool};
+use uuid::Uuid;
+
+use crate::events::{self, Rejection};
+use crate::ledger;
+use crate::money::minor_units_from_decimal;
+use crate::transaction::{Kind, NewTransaction, RawRequest, Source};
+
+pub const REQUESTS_QUEUE: &str = "wallet.transaction-requests";
+pub const COMPAT_QUEUE: &str = "wallet_queue";
+
+/// Which format a queue carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Platform,
+    Legacy,
+}
+
+pub struct RequestHandler {
+    pub pool: PgPool,
+    pub queue: &'static str,
+    pub format: Format,
+}
+
+impl Handler for RequestHandler {
+    async fn handle(&self, delivery: &Delivery) -> anyhow::Result<Verdict> {
+        let request = match parse(self.format, delivery) {
+            Ok(request) => request,
+            Err(reason) => return Ok(Verdict::Invalid(reason)),
+        };
+        apply(&self.pool, self.queue, &request).await?;
+        Ok(Verdict::Done)
+    }
+}
+
+/// A request understood well enough to apply or reject.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub message_id: String,
+    pub user_id: Uuid,
+    pub raw: RawRequest,
+    pub reply_to: Option<String>,
+    pub correlation_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PlatformBody {
+    user_id: Option<Uuid>,
+    #[serde(rename = "type")]
+    kind: String,
+    amount: Option<i64>,
+    currency: Option<String>,
+    parent_transaction_id: Option<String>,
+    reference: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LegacyEnvelope {
+    pattern: String,
+    data: LegacyData,
+}
+
+#[derive(Deserialize)]
+struct LegacyData {
+    #[serde(rename = "userId")]
+    user_id: Uuid,
+    transaction: LegacyTransaction,
+}
+
+#[derive(Deserialize)]
+struct LegacyTransaction {
+    id: Option<serde_json::Value>,
+    /// Kept as written (`10.5`) so it converts to minor units without floating point.
+    amount: Option<Box<RawValue>>,
+    operation: u8,
+}
+
+/// Reads a delivery into a request; `Err(reason)` when it can never be processed.
+pub fn parse(format: Format, delivery: &Delivery) -> Result<Request, String> {
+    let properties = &delivery.properties;
+    if let Some(content_type) = properties.content_type() {
+        if !content_type.as_str().starts_with("application/json") {
+            return Err(format!(
+                "content type must be application/json, not {content_type}"
+            ));
+        }
+    }
+    let message_id = properties
+        .message_id()
+        .as_ref()
+        .map(|id| id.as_str().to_owned());
+    let (message_id, user_id, raw) = match format {
+        Format::Platform => {
+            let body: PlatformBody = serde_json::from_slice(&delivery.data)
+                .map_err(|error| format!("invalid JSON body: {error}"))?;
+            let user_id = body.user_id.ok_or("user_id is missing")?;
+            Kind::parse(&body.kind).map_err(|reason| format!("type {reason}"))?;
+            let message_id = message_id.ok_or("the message_id property is missing")?;
+            let raw = RawRequest {
+                kind: body.kind,
+                amount: body.amount,
+                currency: body.currency,
+                parent_transaction_id: body.parent_transaction_id,
+                description: body.description,
+                reference: body.reference,
+            };
+            (message_id, user_id, raw)
+        }
+        Format::Legacy => parse_legacy(message_id, &delivery.data)?,
+    };
+    if message_id.is_empty() || message_id.len() > 255 {
+        return Err("the message_id property must be 1 to 255 characters".into());
+    }
+    Ok(Request {
+        message_id,
+        user_id,
+        raw,
+        reply_to: properties
+            .reply_to()
+            .as_ref()
+            .map(|queue| queue.as_str().to_owned())
+            .filter(|queue| !queue.is_empty()),
+        correlation_id: properties
+            .correlation_id()
+            .as_ref()
+            .map(|id| id.as_str().to_owned()),
+    })
+}
+
+/// `{"pattern":"transaction_emitted","data":{"userId","transaction":{"id","amount","operation"}}}`
+/// with `operation` 0 deposit, 1 withdraw, 2 purchase, 3 reversal, 4 cancellation and `amount`
+/// in major units; `transaction.id` is the parent of a reversal or cancellation.
+fn parse_legacy(
+    message_id: Option<String>,
+    body: &[u8],
+) -> Result<(String, Uuid, RawRequest), String> {
+    let envelope: LegacyEnvelope =
+        serde_json::from_slice(body).map_err(|error| format!("invalid JSON body: {error}"))?;
+    if envelope.pattern != "transaction_emitted" {
+        return Err(format!(
+            "unknown pattern {:?} (expected \"transaction_emitted\")",
+            envelope.pattern
+        ));
+    }
+    let transaction = envelope.data.transaction;
+    let kind = match transaction.operation {
+        0 => Kind::Deposit,
+        1 => Kind::Withdraw,
+        2 => Kind::Purchase,
+        3 => Kind::Reversal,
+        4 => Kind::Cancellation,
+        other => return Err(format!("unknown operation {other} (expected 0 to 4)")),
+    };
+    let legacy_id = transaction.id.map(|id| match id {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    });
+    let mut raw = RawRequest {
+        kind: kind.as_str().to_owned(),
+        ..RawRequest::default()
+    };
+    if kind.undoes_a_parent() {
+        // The parent's amount applies; the legacy amount is not needed.
+        raw.parent_transaction_id = Some(
+            legacy_id
+                .clone()
+                .ok_or("transaction.id (the parent) is missing")?,
+        );
+    } else {
+        let amount = transaction.amount.ok_or("transaction.amount is missing")?;
+        raw.amount = Some(minor_units_from_decimal(amount.get())?);
+        raw.reference = legacy_id.as_ref().map(|id| format!("legacy:{id}"));
+    }
+    // Old publishers did not always set a message id; the legacy transaction id identifies
+    // the request then.
+    let message_id = message_id
+        .or_else(|| legacy_id.map(|id| format!("legacy:{id}:{}", transaction.operation)))
+        .ok_or("the message_id property is missing (and so is transaction.id)")?;
+    Ok((message_id, envelope.data.user_id, raw))
+}
+
+/// Applies (or rejects) a request once: a message id seen before changes nothing.
+pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    let fresh =
+        sqlx::query("insert into inbox (message_id, queue) values ($1, $2) on conflict do nothing")
+            .bind(&request.message_id)
+            .bind(queue)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+    if !fresh {
+        tracing::debug!(
+            message_id = request.message_id,
+            "duplicate transaction request ignored"
+        );
+        return Ok(());
+    }
+    let outcome = match NewTransaction::parse(request.user_id, &request.raw, Source::Event) {
+        Err(error) => Err(error),
+        Ok(new) => {
+            let mut attempt = tx.begin().await?;
+            match ledger::apply(&mut attempt, &new).await {
+                Ok(transaction) => {
+                    attempt.commit().await?;
+                    Ok(transaction)
+                }
+                Err(error) if error.code_and_reason().is_some() => {
+                    attempt.rollback().await?;
+                    Err(error)
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    };
+    let event = match outcome {
+        // ledger::apply queued the transaction.created event already.
+        Ok(transaction) => events::transaction_created(&transaction),
+        Err(error) => {
+            let (_, reason) = error
+                .code_and_reason()
+                .unwrap_or((tonic::Code::Internal, "internal"));
+            let rejection = events::transaction_rejected(&Rejection {
+                request_id: request.message_id.clone(),
+                user_id: request.user_id,
+                kind: request.raw.kind.clone(),
+                amount: request.raw.amount,
+                currency: request.raw.currency.clone(),
+                reason: reason.to_owned(),
+                detail: error.detail(),
+                reference: request.raw.reference.clone(),
+            });
+            platform::outbox::enqueue(&mut tx, &rejection).await?;
+            rejection
+        }
+    };
+    if let Some(reply_to) = &request.reply_to {
+        platform::outbox::enqueue(
+            &mut tx,
+            &events::reply(&event, reply_to, request.correlation_id.clone()),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! Transaction requests published straight to RabbitMQ, against the real broker and database.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use lapin::options::BasicGetOptions;
+use lapin::types::AMQPValue;
+use serde_json::json;
+use support::{TestWallet, eventually, properties};
+use uuid::Uuid;
+use wallet_service::requests::{COMPAT_QUEUE, REQUESTS_QUEUE};
+
+fn deposit(user: Uuid, amount: i64, reference: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({"user_id": user, "type": "deposit", "amount": amount, "currency": "EUR", "reference": reference})).unwrap()
+}
+
+#[tokio::test]
+async fn a_published_deposit_is_applied_and_announced() {
+    let wallet = TestWallet::start().await;
+    let mut events = wallet.event_queue().await;
+    let user = Uuid::new_v4();
+    wallet
+        .publish(
+            REQUESTS_QUEUE,
+            &deposit(user, 1250, "ref-1"),
+            properties("msg-1"),
+        )
+        .await;
+
+    let (key, event) = events
+        .next(Duration::from_secs(10))
+        .await
+        .expect("an outcome");
+    assert_eq!(key, "transaction.created");
+    assert_eq!(event["specversion"], "1.0");
+    assert_eq!(event["type"], "transaction.created");
+    assert_eq!(event["source"], "/wallet-service");
+    assert_eq!(event["data"]["user_id"], json!(user));
+    assert_eq!(event["data"]["amount"], 1250);
+    assert_eq!(event["data"]["balance_after"], 1250);
+    assert_eq!(event["data"]["source"], "event");
+    assert_eq!(event["data"]["reference"], "ref-1");
+    assert_eq!(wallet.balance(user).await, 1250);
+    wallet.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_message_id_published_five_times_is_applied_once() {
+    let wallet = TestWallet::start().await;
+    let mut events = wallet.event_queue().await;
+    let user = Uuid::new_v4();
+    for _ in 0..5 {
+        wallet
+            .publish(
+                REQUESTS_QUEUE,
+                &deposit(user, 100, "once"),
+                properties("the-same-id"),
+            )
+            .await;
+    }
+    // A different message afterwards: once its outcome is out, all five were consumed.
+    wallet
+        .publish(
+            REQUESTS_QUEUE,
+            &deposit(user, 1, "marker"),
+            properties("marker"),
+        )
+        .await;
+    let mut references = Vec::new();
+    while let Some((_, event)) = events.next(Duration::from_secs(10)).await {
+        references.push(event["data"]["reference"].as_str().unwrap().to_owned());
+        if references.last().map(String::as_str) == Some("marker") {
+            break;
+        }
+    }
+    assert_eq!(references, ["once", "marker"]);
+    assert_eq!(wallet.balance(user).await, 101);
+    assert_eq!(wallet.ledger_rows(user).await, 2);
+    wallet.stop().await;
+}
+
+#[tokio::test]
+async fn a_thousand_requests_give_a_thousand_outcomes_and_exact_balances() {
+    let wallet = TestWallet::start().await;
+    let mut events = wallet.event_queue().await;
+    let users: Vec<Uuid> = (0..10).map(|_| Uuid::new_v4()).collect();
+    for n in 0..1000_i64 {
+        let user = users[usize::try_from(n % 10).unwrap()];
+        // Every tenth request withdraws more than anyone has: rejected, not lost.
+        let body = if n % 10 == 9 {
+            serde_json::to_vec(&json!({"user_id": user, "type": "withdraw", "amount": 1_000_000, "reference": format!("r{n}")})).unwrap()
+        } else {
+            deposit(user, n + 1, &format!("r{n}"))
+        };
+        wallet
+            .publish(REQUESTS_QUEUE, &body, properties(&format!("m{n}")))
+            .await;
+    }
+    let mut created = HashSet::new();
+    let mut rejected = HashSet::new();
+    while created.len() + rejected.len() < 1000 {
+        let (key, event) = events
+            .next(Duration::from_secs(30))
+            .await
+            .expect("all outcomes");
+        match key.as_str() {
+            "transaction.created" => {
+                created.insert(event["data"]["reference"].as_str().unwrap().to_owned())
+            }
+            "transaction.rejected" => {
+                assert_eq!(event["data"]["reason"], "insufficient-funds");
+                rejected.insert(event["data"]["request_id"].as_str().unwrap().to_owned())
+            }
+            other => panic!("unexpected event {other}"),
+        };
+    }
+    assert_eq!((created.len(), rejected.len()), (900, 100));
+    for (index, user) in users.iter().enumerate() {
+        let index = i64::try_from(index).unwrap();
+        let expected: i64 = (0..1000_i64)
+            .filter(|n| n % 10 == index && n % 10 != 9)
+            .map(|n| n + 1)
+            .sum();
+        assert_eq!(wallet.balance(*user).await, expected, "user {index}");
+    }
+    wallet.stop().await;
+}
+
+#[tokio::test]
+async fn poison_messages_are_dead_lettered_with_a_reason_and_the_consumer_keeps_going() {
+    let wallet = TestWallet::start().await;
+    let mut events = wallet.event_queue().await;
+    let user = Uuid::new_v4();
+    let poison: [(&str, Vec<u8>, &str); 5] = [
+        ("bad-json", b"{not json".to_vec(), "invalid JSON body"),
+        (
+            "unknown-type",
+            serde_json::to_vec(&json!({"user_id": user, "type": "gift", "amount": 5})).unwrap(),
+            "type must be one of",
+        ),
+        (
+            "missing-user",
+            serde_json::to_vec(&json!({"type": "deposit", "amount": 5})).unwrap(),
+            "user_id is missing",
+        ),
+        (
+            "float-amount",
+            serde_json::to_vec(&json!({"user_id": user, "type": "deposit", "amount": 10.5}))
+                .unwrap(),
+            "invalid JSON body",
+        ),
+        ("not-an-object", b"[1, 2, 3]".to_vec(), "invalid JSON body"),
+    ];
+    for (id, body, _) in &poison {
+        wallet.publish(REQUESTS_QUEUE, body, properties(id)).await;
+    }
+    // No message id at all.
+    wallet
+        .publish(
+            REQUESTS_QUEUE,
+            &deposit(user, 5, "no-id"),
+            lapin::BasicProperties::default().with_content_type("application/json".into()),
+        )
+        .await;
+    wallet
+        .publish(
+            REQUESTS_QUEUE,
+            &deposit(user, 700, "good"),
+            properties("good"),
+        )
+        .await;
+
+    let (_, event) = events
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the good message's outcome");
+    assert_eq!(event["data"]["reference"], "good");
+    assert_eq!(wallet.balance(user).await, 700);
+
+    let channel = wallet.broker.create_channel().await.unwrap();
+    let mut reasons = std::collections::HashMap::new();
+    for _ in 0..6 {
+        let message = eventually(Duration::from_secs(10), "a dead-lettered message", || {
+            let channel = channel.clone();
+            async move {
+                channel
+                    .basic_get(
+                        "wallet.transaction-requests.dlq".into(),
+                        BasicGetOptions { no_ack: true },
+                    )
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        let headers = message.delivery.properties.headers().clone().unwrap();
+        let reason = match headers.inner().get("x-dead-letter-reason") {
+            Some(AMQPValue::LongString(reason)) => reason.to_string(),
+            other => panic!("no reason header: {other:?}"),
+        };
+        let id = message
+            .delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map_or("none".to_owned(), |id| id.to_string());
+        reasons.insert(id, reason);
+    }
+    for (id, _, expected) in &poison {
+        assert!(reasons[*id].contains(expected), "{id}: {}", reasons[*id]);
+    }
+    assert!(
+        reasons["none"].contains("message_id"),
+        "{}",
+        reasons["none"]
+    );
+    wallet.stop().await;
+}
+
+#[tokio::test]
+async fn the_legacy_envelope_applies_a_deposit_of_10_5_as_1050_minor_units() {
+    let wallet = TestWallet::start().await;
+    let mut events = wallet.event_queue().await;
+    let user = Uuid::new_v4();
+    let envelope = json!({"pattern": "transaction_emitted", "data": {"userId": user, "transaction": {"id": "legacy-1", "amount": 10.5, "operation": 0}}});
+    wallet
+        .publish(
+            COMPAT_QUEUE,
+            &serde_json::to_vec(&envelope).unwrap(),
+            properties("legacy-msg-1"),
+        )
+        .await;
+    let (_, event) = events
+        .next(Duration::from_secs(10))
+        .await
+        .expect("an outcome");
+    assert_eq!(event["data"]["amount"], 1050);
+    assert_eq!(event["data"]["type"], "deposit");
+    let deposit_id = event["data"]["id"].as_str().unwrap().to_owned();
+
+    // Operation 3 reverses the deposit named by transaction.id.
+    let reversal = json!({"pattern": "transaction_emitted", "data": {"userId": user, "transaction": {"id": deposit_id, "amount": 10.5, "operation": 3}}});
+    wallet
+        .publish(
+            COMPAT_QUEUE,
+            &serde_json::to_vec(&reversal).unwrap(),
+            properties("legacy-msg-2"),
+        )
+        .await;
+    let (_, event) = events
+        .next(Duration::from_secs(10))
+        .await
+        .expect("an outcome");
+    assert_eq!(event["data"]["type"], "reversal");
+    assert_eq!(event["data"]["balance_after"], 0);
+    assert_eq!(wallet.balance(user).await, 0);
+    wallet.stop().await;
+}
+
+#[tokio::test]
+async fn the_outcome_is_also_sent_to_reply_to_with_the_correlation_id() {
+    let wallet = TestWallet::start().await;
+    let channel = wallet.broker.create_channel().await.unwrap();
+    let reply_queue = channel
+        .queue_declare(
+            "".into(),
+            lapin::options::QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let user = Uuid::new_v4();
+    let props = properties("with-reply")
+        .with_reply_to(reply_queue.name().clone())
+        .with_correlation_id("corr-42".into());
+    let body =
+        serde_json::to_vec(&json!({"user_id": user, "type": "withdraw", "amount": 5})).unwrap();
+    wallet.publish(REQUESTS_QUEUE, &body, props).await;
+    let reply = eventually(Duration::from_secs(10), "the reply", || {
+        let channel = channel.clone();
+        let queue = reply_queue.name().clone();
+        async move {
+            channel
+                .basic_get(queue, BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(
+        reply
+            .delivery
+            .properties
+            .correlation_id()
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "corr-42"
+    );
+    let event: serde_json::Value = serde_json::from_slice(&reply.delivery.data).unwrap();
+    assert_eq!(event["type"], "transaction.rejected");
+    assert_eq!(event["data"]["reason"], "insufficient-funds");
+    assert_eq!(event["data"]["request_id"], "with-reply");
+    wallet.stop().await;
+}
+
+#[tokio::test]
+async fn killing_the_service_mid_stream_loses_nothing_and_applies_nothing_twice() {
+    let mut wallet = TestWallet::start().await;
+    let mut events = wallet.event_queue().await;
+    let user = Uuid::new_v4();
+    for n in 0..600_i64 {
+        wallet
+            .publish(
+                REQUESTS_QUEUE,
+                &deposit(user, 1, &format!("r{n}")),
+                properties(&format!("m{n}")),
+            )
+            .await;
+    }
+    let mut seen = HashSet::new();
+    while seen.len() < 100 {
+        let (_, event) = events
+            .next(Duration::from_secs(20))
+            .await
+            .expect("outcomes");
+        seen.insert(event["data"]["reference"].as_str().unwrap().to_owned());
+    }
+    // Stop the consumers and the relay in the middle of the stream, then start again.
+    wallet.kill().await;
+    wallet.run().await;
+    while seen.len() < 600 {
+        let (_, event) = events
+            .next(Duration::from_secs(20))
+            .await
+            .expect("the remaining outcomes");
+        // At least once: an event may arrive twice, but counts once here.
+        seen.insert(event["data"]["reference"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(wallet.ledger_rows(user).await, 600);
+    assert_eq!(wallet.balance(user).await, 600);
+    let unpublished: i64 =
+        sqlx::query_scalar("select count(*) from outbox where published_at is null")
+            .fetch_one(&wallet.pool)
+            .await
+            .unwrap();
+    assert_eq!(unpublished, 0);
+    wallet.stop().await;
+}

@@ -1,0 +1,234 @@
+//! A wallet-service of its own for each test: a fresh database, a fresh RabbitMQ vhost, the
+//! service started on a free port, and a broker connection to drive it.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use platform::grpc::InternalToken;
+use platform::shutdown::CancellationToken;
+use platform::telemetry::LogFormat;
+use platform::testing::{Vhost, database_url, unique_id};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use wallet_service::{Application, Config};
+
+pub struct TestWallet {
+    pub config: Config,
+    pub pool: PgPool,
+    pub broker: Connection,
+    vhost: Vhost,
+    running: Option<Running>,
+}
+
+impl TestWallet {
+    pub async fn start() -> Self {
+        let id = unique_id();
+        let vhost = Vhost::create(&format!("t_{id}")).await.unwrap();
+        let config = Config {
+            database_url: database_url(&format!("t_{id}_wallet")),
+            grpc_addr: ([127, 0, 0, 1], 0).into(),
+            amqp_url: vhost.amqp_url.clone(),
+            internal_token: InternalToken::generate(),
+            log_format: LogFormat::Text,
+        };
+        let broker = Connection::connect(
+            vhost.amqp_url.expose_secret(),
+            ConnectionProperties::default(),
+        )
+        .await
+        .unwrap();
+        let (pool, running) = launch(&config, &broker).await;
+        Self {
+            config,
+            pool,
+            broker,
+            vhost,
+            running: Some(running),
+        }
+    }
+
+    /// Starts a wallet-service again on the test's database and vhost.
+    pub async fn run(&mut self) {
+        let (pool, running) = launch(&self.config, &self.broker).await;
+        self.pool = pool;
+        self.running = Some(running);
+    }
+
+    /// Stops the running wallet-service, as a crash would from the broker's point of view.
+    pub async fn kill(&mut self) {
+        let (stop, task) = self.running.take().unwrap();
+        stop.cancel();
+        task.await.unwrap().unwrap();
+    }
+
+    pub async fn stop(mut self) {
+        if self.running.is_some() {
+            self.kill().await;
+        }
+        self.pool.close().await;
+        let _ = self.broker.close(200, "done".into()).await;
+        platform::database::drop_database(&self.config.database_url)
+            .await
+            .unwrap();
+        self.vhost.delete().await.unwrap();
+    }
+
+    /// Publishes `body` to `queue` through the default exchange.
+    pub async fn publish(&self, queue: &str, body: &[u8], properties: BasicProperties) {
+        let channel = self.broker.create_channel().await.unwrap();
+        channel.confirm_select(Default::default()).await.unwrap();
+        channel
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                body,
+                properties,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let _ = channel.close(200, "done".into()).await;
+    }
+
+    /// A queue that receives every event of `wallet.events`, declared before publishing.
+    pub async fn event_queue(&self) -> Events {
+        let channel = self.broker.create_channel().await.unwrap();
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                "wallet.events".into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let consumer = channel
+            .basic_consume(
+                queue.name().clone(),
+                "test".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        Events {
+            consumer,
+            _channel: channel,
+        }
+    }
+
+    pub async fn balance(&self, user: uuid::Uuid) -> i64 {
+        sqlx::query_scalar("select coalesce((select balance from wallets where user_id = $1), 0)")
+            .bind(user)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn ledger_rows(&self, user: uuid::Uuid) -> i64 {
+        sqlx::query_scalar("select count(*) from transactions where user_id = $1")
+            .bind(user)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+type Running = (CancellationToken, JoinHandle<anyhow::Result<()>>);
+
+/// Starts a wallet-service and waits until it has declared its queues.
+async fn launch(config: &Config, broker: &Connection) -> (PgPool, Running) {
+    let app = Application::build(config.clone()).await.unwrap();
+    let pool = app.pool().clone();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(app.run_until_stopped(stop.clone()));
+    eventually(Duration::from_secs(10), "the request queue", || {
+        // A failed passive declare closes its channel: a new channel for every attempt.
+        async move {
+            let channel = broker.create_channel().await.unwrap();
+            channel
+                .queue_declare(
+                    wallet_service::requests::REQUESTS_QUEUE.into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
+    (pool, (stop, task))
+}
+
+pub struct Events {
+    consumer: lapin::Consumer,
+    _channel: lapin::Channel,
+}
+
+impl Events {
+    /// The next event (its routing key and CloudEvent body), waiting at most `within`.
+    pub async fn next(&mut self, within: Duration) -> Option<(String, Value)> {
+        let delivery = tokio::time::timeout(within, self.consumer.next())
+            .await
+            .ok()??
+            .unwrap();
+        delivery.ack(BasicAckOptions::default()).await.unwrap();
+        Some((
+            delivery.routing_key.to_string(),
+            serde_json::from_slice(&delivery.data).unwrap(),
+        ))
+    }
+}
+
+pub fn properties(message_id: &str) -> BasicProperties {
+    BasicProperties::default()
+        .with_message_id(message_id.into())
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+}
+
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
