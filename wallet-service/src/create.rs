@@ -16,16 +16,15 @@ pub async fn create_transaction(
     new: &NewTransaction,
     key: Option<&str>,
 ) -> Result<Transaction, LedgerError> {
-    if let Some(key) = key {
-        if key.is_empty()
+    if let Some(key) = key
+        && (key.is_empty()
             || key.len() > MAX_KEY_LEN
-            || !key.bytes().all(|byte| byte.is_ascii_graphic())
-        {
-            return Err(LedgerError::Invalid(vec![(
-                "Idempotency-Key",
-                format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
-            )]));
-        }
+            || !key.bytes().all(|byte| byte.is_ascii_graphic()))
+    {
+        return Err(LedgerError::Invalid(vec![(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+        )]));
     }
     let mut tx = pool.begin().await?;
     if let Some(key) = key {

@@ -66,10 +66,10 @@ impl WalletService for WalletApi {
         let request = request.into_inner();
         let user_id = parse_id(&request.user_id, "user_id")?;
         let mut violations = Vec::new();
-        if let Some(kind) = &request.r#type {
-            if let Err(reason) = Kind::parse(kind) {
-                violations.push(("type", reason));
-            }
+        if let Some(kind) = &request.r#type
+            && let Err(reason) = Kind::parse(kind)
+        {
+            violations.push(("type", reason));
         }
         let limit = match request.limit {
             0 => DEFAULT_PAGE,

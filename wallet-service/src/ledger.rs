@@ -165,3 +165,35 @@ pub async fn list(
     rows.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
     Ok((rows, more))
 }
+
+/// What an audit of one wallet finds: its balance, and the sum of its ledger (each
+/// transaction's effect recomputed from its type and its parent's). They must be equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Audit {
+    pub balance: i64,
+    pub ledger_sum: i64,
+    pub transactions: i64,
+}
+
+pub async fn audit(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Audit> {
+    let (balance, ledger_sum, transactions): (i64, i64, i64) = sqlx::query_as(
+        "select
+             coalesce((select balance from wallets where user_id = $1), 0),
+             coalesce(sum(case t.type
+                 when 'deposit' then t.amount
+                 when 'cancellation' then t.amount
+                 when 'reversal' then case p.type when 'deposit' then -t.amount else t.amount end
+                 else -t.amount end), 0)::bigint,
+             count(t.id)
+         from transactions t left join transactions p on p.id = t.parent_transaction_id
+         where t.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(Audit {
+        balance,
+        ledger_sum,
+        transactions,
+    })
+}

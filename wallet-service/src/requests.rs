@@ -92,12 +92,12 @@ struct LegacyTransaction {
 /// Reads a delivery into a request; `Err(reason)` when it can never be processed.
 pub fn parse(format: Format, delivery: &Delivery) -> Result<Request, String> {
     let properties = &delivery.properties;
-    if let Some(content_type) = properties.content_type() {
-        if !content_type.as_str().starts_with("application/json") {
-            return Err(format!(
-                "content type must be application/json, not {content_type}"
-            ));
-        }
+    if let Some(content_type) = properties.content_type()
+        && !content_type.as_str().starts_with("application/json")
+    {
+        return Err(format!(
+            "content type must be application/json, not {content_type}"
+        ));
     }
     let message_id = properties
         .message_id()

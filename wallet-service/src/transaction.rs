@@ -237,10 +237,10 @@ pub fn effect(new: &NewTransaction, parent: Option<&Parent>) -> Result<(i64, i64
             )]));
         }
     };
-    if let Some(amount) = new.amount {
-        if amount.minor_units() != parent.amount {
-            return Err(LedgerError::AmountMismatch(parent.amount));
-        }
+    if let Some(amount) = new.amount
+        && amount.minor_units() != parent.amount
+    {
+        return Err(LedgerError::AmountMismatch(parent.amount));
     }
     Ok((parent.amount, refund))
 }

@@ -1,5 +1,8 @@
 //! Transaction requests published straight to RabbitMQ, against the real broker and database.
 
+// A test (and its helpers) should panic on anything unexpected.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::collections::HashSet;

@@ -89,14 +89,77 @@ impl TestApp {
 
     /// Signs up a fresh user and returns (email, access token).
     pub async fn signed_up_user(&self) -> (String, String) {
+        let user = self.user().await;
+        (user.email, user.token)
+    }
+
+    /// Signs up a fresh user.
+    pub async fn user(&self) -> User {
         let email = unique_email();
         let response = self.sign_up(&email, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.expect("JSON");
-        (
+        User {
+            id: body["user"]["id"]
+                .as_str()
+                .expect("an id")
+                .parse()
+                .expect("a UUID"),
             email,
-            body["access_token"].as_str().expect("a token").to_owned(),
-        )
+            token: body["access_token"].as_str().expect("a token").to_owned(),
+        }
+    }
+
+    /// `POST /wallet/transactions` with an optional `Idempotency-Key`.
+    pub async fn transact(
+        &self,
+        token: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(self.url("/wallet/transactions"))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        request.send().await.expect("the gateway answers")
+    }
+
+    /// A transaction that must succeed; returns its body.
+    pub async fn transacted(&self, token: &str, body: &Value) -> Value {
+        let response = self.transact(token, body, None).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{body}");
+        response.json().await.expect("JSON")
+    }
+
+    pub async fn balance(&self, token: &str) -> i64 {
+        let body: Value = self
+            .get("/wallet/balance", Some(token))
+            .await
+            .json()
+            .await
+            .expect("JSON");
+        body["balance"].as_i64().expect("a balance")
+    }
+
+    /// The wallet's balance and ledger sum, straight from its database.
+    pub async fn wallet_audit(&self, user: uuid::Uuid) -> wallet_service::ledger::Audit {
+        let url = self
+            .stack
+            .config
+            .wallet
+            .database_url
+            .expose_secret()
+            .to_owned();
+        let pool = sqlx::PgPool::connect(&url).await.expect("wallet database");
+        let audit = wallet_service::ledger::audit(&pool, user)
+            .await
+            .expect("audit");
+        pool.close().await;
+        audit
     }
 
     /// Signs a token with the auth service's own key, read from its database, so tests can
@@ -130,6 +193,12 @@ impl TestApp {
         )
         .expect("a signed token")
     }
+}
+
+pub struct User {
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub token: String,
 }
 
 pub fn unique_email() -> String {

@@ -12,3 +12,4 @@ mod http_errors;
 mod logs;
 mod operations;
 mod tokens;
+mod wallet;

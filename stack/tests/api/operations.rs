@@ -43,7 +43,10 @@ async fn the_openapi_document_is_3_1_and_names_every_route_with_bearer_security(
             "/auth/sign-up",
             "/healthz",
             "/metrics",
-            "/readyz"
+            "/readyz",
+            "/wallet/balance",
+            "/wallet/transactions",
+            "/wallet/transactions/{id}",
         ]
     );
     assert_eq!(

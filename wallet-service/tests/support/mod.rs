@@ -166,13 +166,14 @@ async fn launch(config: &Config, broker: &Connection) -> (PgPool, Running) {
     let pool = app.pool().clone();
     let stop = CancellationToken::new();
     let task = tokio::spawn(app.run_until_stopped(stop.clone()));
-    eventually(Duration::from_secs(10), "the request queue", || {
+    eventually(Duration::from_secs(10), "the request queues", || {
         // A failed passive declare closes its channel: a new channel for every attempt.
         async move {
             let channel = broker.create_channel().await.unwrap();
             channel
                 .queue_declare(
-                    wallet_service::requests::REQUESTS_QUEUE.into(),
+                    // Declared last, so both request queues exist.
+                    wallet_service::requests::COMPAT_QUEUE.into(),
                     QueueDeclareOptions {
                         passive: true,
                         ..Default::default()
