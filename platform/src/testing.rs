@@ -46,6 +46,67 @@ impl Vhost {
     pub async fn delete(&self) -> anyhow::Result<()> {
         delete_vhost(&self.name).await
     }
+
+    /// Closes, from the broker's side, every connection in this vhost whose client named it
+    /// `connection_name` (as a broker restart or `rabbitmqctl close_all_connections` would),
+    /// and returns how many were closed. Needs the management API.
+    pub async fn close_connections(&self, connection_name: &str) -> anyhow::Result<usize> {
+        let client = reqwest::Client::new();
+        let api = management_api();
+        let connections: Vec<serde_json::Value> = client
+            .get(format!("{api}/vhosts/{}/connections", self.name))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let mut closed = 0;
+        for connection in connections {
+            let named = connection["client_properties"]["connection_name"].as_str()
+                == Some(connection_name);
+            if let (true, Some(name)) = (named, connection["name"].as_str()) {
+                client
+                    .delete(format!("{api}/connections/{}", encode_path_segment(name)))
+                    .basic_auth("guest", Some("guest"))
+                    .header("x-reason", "test: simulated broker failure")
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                closed += 1;
+            }
+        }
+        Ok(closed)
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (connection names hold spaces,
+/// `>` and `:`).
+fn encode_path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(byte).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// Ends every session of database `name` except the caller's, as a database restart would
+/// from the programs' point of view.
+pub async fn terminate_database_sessions(name: &str) -> anyhow::Result<u64> {
+    use sqlx::Connection;
+    let server = database_url("postgres");
+    let mut admin =
+        sqlx::PgConnection::connect(secrecy::ExposeSecret::expose_secret(&server)).await?;
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+    )
+    .bind(name)
+    .fetch_all(&mut admin)
+    .await?;
+    Ok(u64::try_from(terminated.len()).unwrap_or_default())
 }
 
 fn management_api() -> String {

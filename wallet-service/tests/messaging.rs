@@ -347,11 +347,151 @@ async fn killing_the_service_mid_stream_loses_nothing_and_applies_nothing_twice(
     }
     assert_eq!(wallet.ledger_rows(user).await, 600);
     assert_eq!(wallet.balance(user).await, 600);
-    let unpublished: i64 =
-        sqlx::query_scalar("select count(*) from outbox where published_at is null")
-            .fetch_one(&wallet.pool)
+    // The relay marks a batch sent just after the broker confirmed it.
+    eventually(
+        Duration::from_secs(10),
+        "every outbox row marked sent",
+        || async {
+            let unpublished: i64 =
+                sqlx::query_scalar("select count(*) from outbox where published_at is null")
+                    .fetch_one(&wallet.pool)
+                    .await
+                    .unwrap();
+            (unpublished == 0).then_some(())
+        },
+    )
+    .await;
+    wallet.stop().await;
+}
+
+#[tokio::test]
+async fn the_service_recovers_by_itself_when_the_broker_drops_its_connection() {
+    let wallet = TestWallet::start().await;
+    let mut events = wallet.event_queue().await;
+    let user = Uuid::new_v4();
+    for n in 0..50_i64 {
+        wallet
+            .publish(
+                REQUESTS_QUEUE,
+                &deposit(user, 1, &format!("a{n}")),
+                properties(&format!("a{n}")),
+            )
+            .await;
+    }
+    // As `rabbitmqctl close_all_connections` or a broker restart would. The management API
+    // lists a new connection only after its next statistics round, hence the wait.
+    eventually(
+        Duration::from_secs(20),
+        "the service's connection to be closed",
+        || async {
+            let closed = wallet
+                .vhost
+                .close_connections("wallet-service")
+                .await
+                .unwrap();
+            (closed >= 1).then_some(())
+        },
+    )
+    .await;
+    for n in 0..50_i64 {
+        wallet
+            .publish(
+                REQUESTS_QUEUE,
+                &deposit(user, 1, &format!("b{n}")),
+                properties(&format!("b{n}")),
+            )
+            .await;
+    }
+    let mut seen = HashSet::new();
+    while seen.len() < 100 {
+        let (_, event) = events
+            .next(Duration::from_secs(30))
             .await
-            .unwrap();
-    assert_eq!(unpublished, 0);
+            .expect("every outcome, after reconnecting");
+        seen.insert(event["data"]["reference"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(wallet.ledger_rows(user).await, 100);
+    assert_eq!(wallet.balance(user).await, 100);
+    wallet.stop().await;
+}
+
+#[tokio::test]
+async fn the_service_recovers_by_itself_when_its_database_sessions_are_cut() {
+    let wallet = TestWallet::start().await;
+    let mut events = wallet.event_queue().await;
+    let user = Uuid::new_v4();
+    let database = wallet.database_name();
+    for n in 0..200_i64 {
+        wallet
+            .publish(
+                REQUESTS_QUEUE,
+                &deposit(user, 1, &format!("r{n}")),
+                properties(&format!("m{n}")),
+            )
+            .await;
+        if n % 50 == 25 {
+            // As a database restart would, from the service's side.
+            platform::testing::terminate_database_sessions(&database)
+                .await
+                .unwrap();
+        }
+    }
+    let mut seen = HashSet::new();
+    while seen.len() < 200 {
+        let (_, event) = events
+            .next(Duration::from_secs(30))
+            .await
+            .expect("every outcome, after reconnecting");
+        seen.insert(event["data"]["reference"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(wallet.ledger_rows(user).await, 200);
+    assert_eq!(wallet.balance(user).await, 200);
+    let dead: u32 = wallet.queue_length("wallet.transaction-requests.dlq").await;
+    assert_eq!(dead, 0, "nothing valid is dead-lettered");
+    wallet.stop().await;
+}
+
+#[tokio::test]
+async fn two_instances_share_the_work_without_applying_anything_twice() {
+    let mut wallet = TestWallet::start().await;
+    wallet.add_instance().await;
+    let mut events = wallet.event_queue().await;
+    let users: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    for n in 0..500_usize {
+        let body = deposit(users[n % 5], 2, &format!("r{n}"));
+        wallet
+            .publish(REQUESTS_QUEUE, &body, properties(&format!("m{n}")))
+            .await;
+        // Every message also a second time, as a publisher retrying would.
+        wallet
+            .publish(REQUESTS_QUEUE, &body, properties(&format!("m{n}")))
+            .await;
+    }
+    let mut seen = HashSet::new();
+    while seen.len() < 500 {
+        let (_, event) = events
+            .next(Duration::from_secs(30))
+            .await
+            .expect("every outcome");
+        seen.insert(event["data"]["reference"].as_str().unwrap().to_owned());
+    }
+    for user in &users {
+        assert_eq!(wallet.ledger_rows(*user).await, 100);
+        assert_eq!(wallet.balance(*user).await, 200);
+    }
+    // The relay marks a batch sent just after the broker confirmed it.
+    eventually(
+        Duration::from_secs(10),
+        "every outbox row marked sent",
+        || async {
+            let unpublished: i64 =
+                sqlx::query_scalar("select count(*) from outbox where published_at is null")
+                    .fetch_one(&wallet.pool)
+                    .await
+                    .unwrap();
+            (unpublished == 0).then_some(())
+        },
+    )
+    .await;
     wallet.stop().await;
 }

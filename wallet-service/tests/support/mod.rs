@@ -26,8 +26,9 @@ pub struct TestWallet {
     pub config: Config,
     pub pool: PgPool,
     pub broker: Connection,
-    vhost: Vhost,
+    pub vhost: Vhost,
     running: Option<Running>,
+    others: Vec<Running>,
 }
 
 impl TestWallet {
@@ -54,6 +55,7 @@ impl TestWallet {
             broker,
             vhost,
             running: Some(running),
+            others: Vec::new(),
         }
     }
 
@@ -62,6 +64,12 @@ impl TestWallet {
         let (pool, running) = launch(&self.config, &self.broker).await;
         self.pool = pool;
         self.running = Some(running);
+    }
+
+    /// Starts one more instance on the same database and vhost.
+    pub async fn add_instance(&mut self) {
+        let (_, running) = launch(&self.config, &self.broker).await;
+        self.others.push(running);
     }
 
     /// Stops the running wallet-service, as a crash would from the broker's point of view.
@@ -74,6 +82,10 @@ impl TestWallet {
     pub async fn stop(mut self) {
         if self.running.is_some() {
             self.kill().await;
+        }
+        for (stop, task) in self.others.drain(..) {
+            stop.cancel();
+            task.await.unwrap().unwrap();
         }
         self.pool.close().await;
         let _ = self.broker.close(200, "done".into()).await;
@@ -147,6 +159,30 @@ impl TestWallet {
             .fetch_one(&self.pool)
             .await
             .unwrap()
+    }
+
+    /// The name of the service's database.
+    pub fn database_name(&self) -> String {
+        let url = self.config.database_url.expose_secret();
+        url.rsplit('/').next().unwrap().to_owned()
+    }
+
+    /// How many messages wait in `queue`.
+    pub async fn queue_length(&self, queue: &str) -> u32 {
+        let channel = self.broker.create_channel().await.unwrap();
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let _ = channel.close(200, "done".into()).await;
+        declared.message_count()
     }
 
     pub async fn ledger_rows(&self, user: uuid::Uuid) -> i64 {
