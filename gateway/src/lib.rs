@@ -113,6 +113,9 @@ fn api_router() -> OpenApiRouter<AppState> {
             routes::wallet::list_transactions
         ))
         .routes(routes!(routes::wallet::get_transaction))
+        .routes(routes!(routes::statements::statement))
+        .routes(routes!(routes::statements::job))
+        .routes(routes!(routes::statements::download))
         .routes(routes!(routes::operations::healthz))
         .routes(routes!(routes::operations::readyz))
         .routes(routes!(routes::operations::metrics))

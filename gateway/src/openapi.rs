@@ -17,6 +17,7 @@ sign up or sign in, then press **Authorize** and paste the `access_token`.",
     tags(
         (name = "auth", description = "Accounts and access tokens"),
         (name = "wallet", description = "The caller's EUR wallet: balance and ledger. Amounts are minor units (cents)."),
+        (name = "statements", description = "Statements built from the wallet's transactions; long periods as background jobs with a CSV"),
         (name = "operations", description = "Health, readiness and metrics"),
     ),
     modifiers(&BearerSecurity),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use platform::grpc::{REQUEST_ID_HEADER, WithInternalToken, channel};
 use proto::auth::v1::auth_service_client::AuthServiceClient;
+use proto::statement::v1::statement_service_client::StatementServiceClient;
 use proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -18,6 +19,7 @@ pub type Authenticated = InterceptedService<Channel, WithInternalToken>;
 pub struct Services {
     pub auth: AuthServiceClient<Authenticated>,
     pub wallet: WalletServiceClient<Authenticated>,
+    pub statement: StatementServiceClient<Authenticated>,
     /// Health clients of every service, by name, for `/readyz`.
     pub health: Vec<(&'static str, HealthClient<Authenticated>)>,
 }
@@ -32,10 +34,11 @@ impl Services {
         };
         let auth = dial(&config.auth_addr);
         let wallet = dial(&config.wallet_addr);
+        let statement = dial(&config.statement_addr);
         let health = [
             ("auth", auth.clone()),
             ("wallet", wallet.clone()),
-            ("statement", dial(&config.statement_addr)),
+            ("statement", statement.clone()),
             ("order", dial(&config.order_addr)),
         ]
         .into_iter()
@@ -44,6 +47,7 @@ impl Services {
         Self {
             auth: AuthServiceClient::new(auth),
             wallet: WalletServiceClient::new(wallet),
+            statement: StatementServiceClient::new(statement),
             health,
         }
     }

@@ -7,6 +7,7 @@
 //! - [`database`]: "create the database if it is missing, then migrate".
 //! - [`amqp`]: a RabbitMQ connection that retries until the broker answers.
 //! - [`outbox`]: events written with the change they describe, published by a relay.
+//! - [`inbox`]: message ids applied once, in the same transaction as the effect.
 //! - [`consumer`]: consuming a queue with dead-lettering and retries; [`cloud_event`]: the
 //!   event envelope.
 //! - [`grpc`]: serving gRPC with the internal credential, health service and a trace span,
@@ -21,6 +22,7 @@ pub mod consumer;
 pub mod database;
 pub mod grpc;
 pub mod healthcheck;
+pub mod inbox;
 pub mod outbox;
 pub mod service;
 pub mod shutdown;

@@ -65,7 +65,7 @@ impl RunningStack {
     ) -> anyhow::Result<Self> {
         let auth_listener = TcpListener::bind(config.auth.grpc_addr).await?;
         let wallet_listener = TcpListener::bind(config.wallet.grpc_addr).await?;
-        let statement_listener = TcpListener::bind(config.statement.grpc_addr).await?;
+        let statement_listener = TcpListener::bind(config.statement.service.grpc_addr).await?;
         let order_listener = TcpListener::bind(config.order.grpc_addr).await?;
         let gateway_listener = TcpListener::bind(config.gateway.listen_addr).await?;
 
@@ -76,6 +76,7 @@ impl RunningStack {
         config.gateway.auth_addr = auth_addr.to_string();
         config.gateway.wallet_addr = wallet_addr.to_string();
         config.gateway.statement_addr = statement_addr.to_string();
+        config.statement.auth_addr = auth_addr.to_string();
         config.gateway.order_addr = order_addr.to_string();
 
         let (auth, wallet, statement, order) = tokio::try_join!(

@@ -49,7 +49,7 @@ impl TestStack {
         for url in [
             &self.config.auth.database_url,
             &self.config.wallet.database_url,
-            &self.config.statement.database_url,
+            &self.config.statement.service.database_url,
             &self.config.order.database_url,
         ] {
             platform::database::drop_database(url).await?;
@@ -112,7 +112,13 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
             admin_emails: Vec::new(),
         },
         wallet: service("wallet"),
-        statement: service("statement"),
+        statement: statement_service::Config {
+            service: service("statement"),
+            sync_max_days: 15,
+            smtp: None,
+            // Filled in with auth-service's real port at start.
+            auth_addr: String::new(),
+        },
         order: service("orders"),
     }
 }

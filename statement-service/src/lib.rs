@@ -1,22 +1,45 @@
-//! statement-service: statements built from wallet events, over gRPC and RabbitMQ.
+//! statement-service: statements built from wallet events, over gRPC (`statement.v1`), with
+//! long periods generated as background jobs from a RabbitMQ queue.
 //!
-//! For now the service owns its database (created and migrated at start) and a broker
-//! connection, and answers the gRPC health service; its API arrives with the statement capability.
+//! Layout:
+//! - [`period`]: statement periods (pure); [`lines`]: statement lines and statements.
+//! - [`wallet_events`]: the `transaction.created` consumer that records lines.
+//! - [`jobs`]: long statements as jobs; [`csv`]: their CSV; [`email`]: emailing them.
+//! - [`events`]: `statement.generated`; [`messaging`]: queues, consumers and the relay.
+//! - [`grpc`]: the thin gRPC layer; [`error`]: errors mapped to gRPC statuses once.
+
+pub mod config;
+pub mod csv;
+pub mod email;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod jobs;
+pub mod lines;
+pub mod messaging;
+pub mod period;
+pub mod wallet_events;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use platform::amqp::BrokerStatus;
-use platform::config::{ConfigError, ServiceSettings};
-use platform::grpc::InternalToken;
+use platform::config::ConfigError;
+use platform::grpc::{InternalToken, WithInternalToken};
 use platform::shutdown::CancellationToken;
+use proto::auth::v1::auth_service_client::AuthServiceClient;
+use proto::statement::v1::statement_service_server::StatementServiceServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub use config::Config;
 
-pub type Config = ServiceSettings;
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Reads this service's settings (`STATEMENT_DATABASE_URL`, `STATEMENT_GRPC_ADDR`, ...).
 pub fn config_from_env(internal_token: InternalToken) -> Result<Config, ConfigError> {
-    ServiceSettings::from_env("STATEMENT", "statement", 50053, internal_token)
+    Config::from_env(internal_token)
 }
 
 pub struct Application {
@@ -27,7 +50,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.grpc_addr).await?;
+        let listener = TcpListener::bind(config.service.grpc_addr).await?;
         Self::build_with_listener(config, listener).await
     }
 
@@ -37,7 +60,8 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         let pool =
-            platform::database::connect_and_migrate(&config.database_url, 10, &MIGRATOR).await?;
+            platform::database::connect_and_migrate(&config.service.database_url, 20, &MIGRATOR)
+                .await?;
         Ok(Self {
             listener,
             pool,
@@ -49,23 +73,42 @@ impl Application {
         self.listener.local_addr()
     }
 
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let service = self.config.service;
+        let emails = self.config.smtp.map(|smtp| {
+            let auth = AuthServiceClient::new(InterceptedService::new(
+                platform::grpc::channel(&self.config.auth_addr, Duration::from_secs(10)),
+                WithInternalToken::new(service.internal_token.clone()),
+            ));
+            Arc::new(email::EmailHandler::new(self.pool.clone(), smtp, auth))
+        });
         let broker = BrokerStatus::default();
-        tokio::spawn(platform::amqp::stay_connected(
-            self.config.amqp_url.clone(),
-            "statement-service".to_owned(),
+        let messaging = tokio::spawn(messaging::run(
+            self.pool.clone(),
+            service.amqp_url.clone(),
+            emails,
             broker.clone(),
             shutdown.clone(),
         ));
-        platform::service::serve(
+        let routes = tonic::service::Routes::new(StatementServiceServer::new(grpc::StatementApi {
+            pool: self.pool.clone(),
+            sync_max_days: self.config.sync_max_days,
+        }));
+        let served = platform::service::serve(
             "statement-service",
             self.listener,
-            tonic::service::Routes::default(),
+            routes,
             self.pool,
             Some(broker),
-            self.config.internal_token,
+            service.internal_token,
             shutdown,
         )
-        .await
+        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), messaging).await;
+        served
     }
 }

@@ -196,14 +196,7 @@ fn parse_legacy(
 /// Applies (or rejects) a request once: a message id seen before changes nothing.
 pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    let fresh =
-        sqlx::query("insert into inbox (message_id, queue) values ($1, $2) on conflict do nothing")
-            .bind(&request.message_id)
-            .bind(queue)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
+    let fresh = platform::inbox::record(&mut tx, &request.message_id, queue).await?;
     if !fresh {
         tracing::debug!(
             message_id = request.message_id,

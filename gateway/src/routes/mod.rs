@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod operations;
+pub mod statements;
 pub mod wallet;
 
 use chrono::{DateTime, Utc};

@@ -11,5 +11,7 @@ mod helpers;
 mod http_errors;
 mod logs;
 mod operations;
+mod smtp_sink;
+mod statements;
 mod tokens;
 mod wallet;

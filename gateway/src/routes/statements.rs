@@ -1,0 +1,245 @@
+//! `/statements*`: statements over HTTP, long periods as jobs.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use proto::statement::v1 as pb;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::time;
+use crate::auth_user::AuthUser;
+use crate::problem::{ApiError, Problem};
+use crate::query::Query;
+use crate::services::{RequestId, request};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodParams {
+    /// First day, `YYYY-MM-DD` (UTC, included). Default: 15 days before `to`.
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD` (UTC, included). Default: today.
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "from": "2026-11-06", "to": "2026-11-21", "currency": "EUR", "opening_balance": 0, "closing_balance": 750,
+    "lines": [
+        {"transaction_id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "type": "deposit", "amount": 1000, "balance_after": 1000, "description": "Top-up", "occurred_at": "2026-11-20T09:00:00Z"},
+        {"transaction_id": "0192f0c1-8d00-7d2a-9a51-6c7c0b8f4e22", "type": "purchase", "amount": 250, "balance_after": 750, "description": null, "occurred_at": "2026-11-21T10:30:00Z"}
+    ]
+}))]
+pub struct Statement {
+    pub from: String,
+    pub to: String,
+    pub currency: String,
+    /// The balance at the start of `from`.
+    pub opening_balance: i64,
+    /// The balance at the end of `to`.
+    pub closing_balance: i64,
+    /// Oldest first.
+    pub lines: Vec<Line>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Line {
+    pub transaction_id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub description: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"job_id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "status": "pending"}))]
+pub struct JobAccepted {
+    pub job_id: Uuid,
+    /// `pending`.
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"job_id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "status": "done", "from": "2025-11-21", "to": "2026-11-21", "line_count": 1204, "download_url": "/statements/jobs/0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21/download", "failure_reason": null}))]
+pub struct Job {
+    pub job_id: Uuid,
+    /// `pending`, `running`, `done` or `failed`.
+    pub status: String,
+    pub from: String,
+    pub to: String,
+    /// Set once done.
+    pub line_count: Option<i64>,
+    /// Set once done.
+    pub download_url: Option<String>,
+    /// Set when failed.
+    pub failure_reason: Option<String>,
+}
+
+/// The caller's statement for a period.
+///
+/// Periods of at most 15 days (`to − from ≤ 15`) are answered at once (200). Longer ones,
+/// up to 5 years, become a background job (202 with its id and `Location`).
+#[utoipa::path(get, path = "/statements", tag = "statements", security(("bearer" = [])),
+    params(PeriodParams),
+    responses(
+        (status = 200, description = "The statement", body = Statement),
+        (status = 202, description = "A job generates the statement; poll `Location`", body = JobAccepted,
+            headers(("Location" = String, description = "/statements/jobs/{job_id}"))),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed date, `from` after `to`, or a period over 5 years", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/validation-failed", "title": "Unprocessable Entity", "status": 422, "detail": "from: must not be after `to` (2026-11-01)", "errors": {"from": ["must not be after `to` (2026-11-01)"]}})),
+    ))]
+pub async fn statement(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Query(params): Query<PeriodParams>,
+) -> Result<Response, ApiError> {
+    let answer = state
+        .services
+        .statement
+        .clone()
+        .get_statement(request(
+            &request_id,
+            pb::GetStatementRequest {
+                user_id: user.id.to_string(),
+                from: params.from.unwrap_or_default(),
+                to: params.to.unwrap_or_default(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(match answer.result {
+        Some(pb::get_statement_response::Result::Statement(statement)) => axum::Json(Statement {
+            from: statement.from,
+            to: statement.to,
+            currency: statement.currency,
+            opening_balance: statement.opening_balance,
+            closing_balance: statement.closing_balance,
+            lines: statement.lines.into_iter().map(line).collect(),
+        })
+        .into_response(),
+        Some(pb::get_statement_response::Result::Job(job)) => (
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, format!("/statements/jobs/{}", job.job_id))],
+            axum::Json(JobAccepted {
+                job_id: parse_id(&job.job_id),
+                status: job.status,
+            }),
+        )
+            .into_response(),
+        None => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an internal error occurred",
+            ));
+        }
+    })
+}
+
+/// A statement job of the caller.
+#[utoipa::path(get, path = "/statements/jobs/{id}", tag = "statements", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = Job),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job (or another user's)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn job(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Job>, ApiError> {
+    let job = state
+        .services
+        .statement
+        .clone()
+        .get_job(request(
+            &request_id,
+            pb::GetJobRequest {
+                user_id: user.id.to_string(),
+                job_id: id,
+            },
+        ))
+        .await?
+        .into_inner();
+    let done = job.status == "done";
+    Ok(axum::Json(Job {
+        download_url: done.then(|| format!("/statements/jobs/{}/download", job.job_id)),
+        job_id: parse_id(&job.job_id),
+        status: job.status,
+        from: job.from,
+        to: job.to,
+        line_count: job.line_count,
+        failure_reason: job.failure_reason,
+    }))
+}
+
+/// The CSV of a finished job: `transaction_id,occurred_at,type,amount,balance_after,description`,
+/// oldest first, amounts as decimals (`12.50`), times in RFC 3339 UTC.
+#[utoipa::path(get, path = "/statements/jobs/{id}/download", tag = "statements", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The statement as a CSV attachment", body = String, content_type = "text/csv"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job (or another user's)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job is not done yet", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/job-not-done", "title": "Conflict", "status": 409, "detail": "the statement job is running; its CSV can be downloaded once it is done"})),
+    ))]
+pub async fn download(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let chunks = state
+        .services
+        .statement
+        .clone()
+        .download_job(request(
+            &request_id,
+            pb::GetJobRequest {
+                user_id: user.id.to_string(),
+                job_id: id.clone(),
+            },
+        ))
+        .await?
+        .into_inner();
+    // Streamed through as the chunks arrive: the gateway never holds the whole file.
+    let body = Body::from_stream(chunks.map(|chunk| chunk.map(|chunk| chunk.data)));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"statement-{id}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn parse_id(id: &str) -> Uuid {
+    Uuid::parse_str(id).unwrap_or_default()
+}
+
+fn line(line: pb::Line) -> Line {
+    Line {
+        transaction_id: parse_id(&line.transaction_id),
+        kind: line.r#type,
+        amount: line.amount,
+        balance_after: line.balance_after,
+        description: line.description,
+        occurred_at: time(line.occurred_at),
+    }
+}

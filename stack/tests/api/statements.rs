@@ -1,0 +1,523 @@
+//! Statements: lines from wallet events, short periods at once, long ones as jobs.
+
+use std::time::Duration;
+
+use chrono::{Duration as Days, NaiveDate, Utc};
+use lapin::options::{BasicGetOptions, BasicPublishOptions};
+use lapin::types::AMQPValue;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, eventually, problem};
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// Waits until the statement of the default period has `count` lines, and returns it.
+async fn statement_with(app: &TestApp, token: &str, query: &str, count: usize) -> Value {
+    eventually(Duration::from_secs(10), "the statement lines", || async {
+        let response = app.get(&format!("/statements{query}"), Some(token)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        (body["lines"].as_array().unwrap().len() == count).then_some(body)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn every_transaction_type_appears_as_a_line_with_its_balance_after() {
+    let app = TestApp::spawn().await;
+    let user = app.user().await;
+    let token = &user.token;
+    let deposit = app
+        .transacted(
+            token,
+            &json!({"type": "deposit", "amount": 10_000, "description": "salary"}),
+        )
+        .await;
+    let withdraw = app
+        .transacted(token, &json!({"type": "withdraw", "amount": 1_000}))
+        .await;
+    let purchase = app
+        .transacted(token, &json!({"type": "purchase", "amount": 2_500}))
+        .await;
+    app.transacted(
+        token,
+        &json!({"type": "cancellation", "parent_transaction_id": purchase["id"]}),
+    )
+    .await;
+    app.transacted(
+        token,
+        &json!({"type": "reversal", "parent_transaction_id": withdraw["id"]}),
+    )
+    .await;
+
+    let statement = statement_with(&app, token, "", 5).await;
+    assert_eq!(statement["from"], (today() - Days::days(15)).to_string());
+    assert_eq!(statement["to"], today().to_string());
+    assert_eq!(statement["currency"], "EUR");
+    assert_eq!(statement["opening_balance"], 0);
+    assert_eq!(statement["closing_balance"], 10_000);
+    let lines: Vec<(String, i64, i64)> = statement["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| {
+            (
+                line["type"].as_str().unwrap().to_owned(),
+                line["amount"].as_i64().unwrap(),
+                line["balance_after"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("deposit".to_owned(), 10_000, 10_000),
+            ("withdraw".to_owned(), 1_000, 9_000),
+            ("purchase".to_owned(), 2_500, 6_500),
+            ("cancellation".to_owned(), 2_500, 9_000),
+            ("reversal".to_owned(), 1_000, 10_000),
+        ]
+    );
+    assert_eq!(statement["lines"][0]["transaction_id"], deposit["id"]);
+    assert_eq!(statement["lines"][0]["description"], "salary");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn fifteen_days_are_answered_at_once_and_sixteen_become_a_job() {
+    let app = TestApp::spawn().await;
+    let token = &app.user().await.token;
+    let to = today();
+    let fifteen = app
+        .get(
+            &format!("/statements?from={}&to={to}", to - Days::days(15)),
+            Some(token),
+        )
+        .await;
+    assert_eq!(fifteen.status(), StatusCode::OK);
+
+    let sixteen = app
+        .get(
+            &format!("/statements?from={}&to={to}", to - Days::days(16)),
+            Some(token),
+        )
+        .await;
+    assert_eq!(sixteen.status(), StatusCode::ACCEPTED);
+    let location = sixteen.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = sixteen.json().await.unwrap();
+    assert_eq!(body["status"], "pending");
+    assert_eq!(
+        location,
+        format!("/statements/jobs/{}", body["job_id"].as_str().unwrap())
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_reversed_and_too_long_periods_are_422() {
+    let app = TestApp::spawn().await;
+    let token = &app.user().await.token;
+    for query in [
+        "from=2026-11-02&to=2026-11-01",
+        "from=2026-02-30",
+        "from=yesterday",
+        "to=21/11/2026",
+        "from=2020-01-01&to=2026-01-02",
+    ] {
+        let body = problem(
+            app.get(&format!("/statements?{query}"), Some(token)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(body["type"], "/problems/validation-failed", "{query}");
+        assert!(body["errors"].is_object(), "{query}: {body}");
+    }
+    // Exactly five years is allowed (as a job).
+    let response = app
+        .get("/statements?from=2021-01-02&to=2026-01-02", Some(token))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_period_without_transactions_is_an_empty_statement_carrying_the_balance() {
+    let app = TestApp::spawn().await;
+    let token = &app.user().await.token;
+    let body: Value = app
+        .get("/statements?from=2026-01-01&to=2026-01-02", Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["lines"], json!([]));
+    assert_eq!(
+        (
+            body["opening_balance"].as_i64(),
+            body["closing_balance"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+
+    app.transacted(token, &json!({"type": "deposit", "amount": 4_200}))
+        .await;
+    statement_with(&app, token, "", 1).await;
+    let tomorrow = today() + Days::days(1);
+    let later: Value = app
+        .get(
+            &format!("/statements?from={tomorrow}&to={tomorrow}"),
+            Some(token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(later["lines"], json!([]));
+    assert_eq!(
+        (
+            later["opening_balance"].as_i64(),
+            later["closing_balance"].as_i64()
+        ),
+        (Some(4_200), Some(4_200))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_long_period_becomes_a_job_whose_csv_matches_the_ledger() {
+    let app = TestApp::spawn().await;
+    let user = app.user().await;
+    let token = &user.token;
+    let mut ledger = Vec::new();
+    for n in 1..=12 {
+        let kind = if n % 4 == 0 { "withdraw" } else { "deposit" };
+        let description = if n == 3 { "tea, \"milk\"" } else { "plain" };
+        ledger.push(
+            app.transacted(
+                token,
+                &json!({"type": kind, "amount": n * 125, "description": description}),
+            )
+            .await,
+        );
+    }
+    statement_with(&app, token, "", 12).await;
+
+    let from = today() - Days::days(365);
+    let accepted = app
+        .get(&format!("/statements?from={from}"), Some(token))
+        .await;
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let location = accepted.headers()["location"].to_str().unwrap().to_owned();
+    let job = eventually(Duration::from_secs(20), "the job to finish", || async {
+        let job: Value = app.get(&location, Some(token)).await.json().await.unwrap();
+        (job["status"] == "done").then_some(job)
+    })
+    .await;
+    assert_eq!(job["line_count"], 12);
+    assert_eq!(job["from"], from.to_string());
+    assert_eq!(job["to"], today().to_string());
+    assert_eq!(job["download_url"], format!("{location}/download"));
+
+    let response = app
+        .get(job["download_url"].as_str().unwrap(), Some(token))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let csv = response.text().await.unwrap();
+    let mut expected =
+        String::from("transaction_id,occurred_at,type,amount,balance_after,description\n");
+    for transaction in &ledger {
+        let at = chrono::DateTime::parse_from_rfc3339(transaction["created_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&Utc);
+        let description = transaction["description"].as_str().unwrap();
+        let description = if description.contains(',') {
+            format!("\"{}\"", description.replace('"', "\"\""))
+        } else {
+            description.to_owned()
+        };
+        expected.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            transaction["id"].as_str().unwrap(),
+            at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            transaction["type"].as_str().unwrap(),
+            statement_service::csv::decimal(transaction["amount"].as_i64().unwrap()),
+            statement_service::csv::decimal(transaction["balance_after"].as_i64().unwrap()),
+            description,
+        ));
+    }
+    assert_eq!(csv, expected);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn another_users_job_is_not_found() {
+    let app = TestApp::spawn().await;
+    let ann = app.user().await;
+    let bob = app.user().await;
+    let accepted: Value = app
+        .get(
+            "/statements?from=2025-01-01&to=2025-12-31",
+            Some(&ann.token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let job = format!("/statements/jobs/{}", accepted["job_id"].as_str().unwrap());
+    problem(app.get(&job, Some(&bob.token)).await, StatusCode::NOT_FOUND).await;
+    problem(
+        app.get(&format!("{job}/download"), Some(&bob.token)).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        app.get("/statements/jobs/not-a-uuid", Some(&bob.token))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(
+        app.get(&job, Some(&ann.token)).await.status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
+/// Publishes `event` on `wallet.events` as the wallet would.
+async fn publish_wallet_event(connection: &Connection, message_id: &str, body: &[u8]) {
+    let channel = connection.create_channel().await.unwrap();
+    channel.confirm_select(Default::default()).await.unwrap();
+    channel
+        .basic_publish(
+            "wallet.events".into(),
+            "transaction.created".into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default()
+                .with_message_id(message_id.into())
+                .with_content_type("application/json".into()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+fn created_event(user: Uuid, id: Uuid, amount: i64, balance_after: i64, at: &str) -> Value {
+    json!({"specversion": "1.0", "id": Uuid::new_v4(), "source": "/wallet-service", "type": "transaction.created",
+        "time": at, "datacontenttype": "application/json",
+        "data": {"id": id, "user_id": user, "type": "deposit", "amount": amount, "currency": "EUR",
+            "balance_after": balance_after, "parent_transaction_id": null, "description": null,
+            "source": "event", "reference": null, "created_at": at}})
+}
+
+#[tokio::test]
+async fn duplicate_and_out_of_order_events_give_one_line_each_with_right_balances() {
+    let app = TestApp::spawn().await;
+    let user = app.user().await;
+    let broker = Connection::connect(
+        app.stack.config.wallet.amqp_url.expose_secret(),
+        ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let day = today() - Days::days(2);
+    let events: Vec<(Uuid, Value)> = (1..=3)
+        .map(|n| {
+            let id = Uuid::now_v7();
+            (
+                id,
+                created_event(user.id, id, 100, 100 * n, &format!("{day}T1{n}:00:00Z")),
+            )
+        })
+        .collect();
+    // Third first, then first twice (same message id), then second, then third again under
+    // another message id (a republished event).
+    let order = [(2, "m3"), (0, "m1"), (0, "m1"), (1, "m2"), (2, "m3-again")];
+    for (index, message_id) in order {
+        publish_wallet_event(
+            &broker,
+            message_id,
+            &serde_json::to_vec(&events[index].1).unwrap(),
+        )
+        .await;
+    }
+    let statement = statement_with(&app, &user.token, &format!("?from={day}&to={day}"), 3).await;
+    let balances: Vec<i64> = statement["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["balance_after"].as_i64().unwrap())
+        .collect();
+    assert_eq!(balances, [100, 200, 300]);
+    assert_eq!(statement["closing_balance"], 300);
+    let ids: Vec<&str> = statement["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["transaction_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        events
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>()
+    );
+    broker.close(200, "done".into()).await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_poison_event_is_dead_lettered_with_its_reason_and_the_next_is_applied() {
+    let app = TestApp::spawn().await;
+    let user = app.user().await;
+    let broker = Connection::connect(
+        app.stack.config.wallet.amqp_url.expose_secret(),
+        ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    publish_wallet_event(&broker, "poison-1", b"{not json").await;
+    publish_wallet_event(
+        &broker,
+        "poison-2",
+        br#"{"type": "transaction.created", "data": {"id": 5}}"#,
+    )
+    .await;
+    let good = created_event(
+        user.id,
+        Uuid::now_v7(),
+        700,
+        700,
+        &format!("{}T08:00:00Z", today()),
+    );
+    publish_wallet_event(&broker, "good", &serde_json::to_vec(&good).unwrap()).await;
+
+    statement_with(&app, &user.token, "", 1).await;
+    let channel = broker.create_channel().await.unwrap();
+    for expected in ["poison-1", "poison-2"] {
+        let message = eventually(Duration::from_secs(10), "a dead-lettered event", || {
+            let channel = channel.clone();
+            async move {
+                channel
+                    .basic_get(
+                        "statement.transactions.dlq".into(),
+                        BasicGetOptions { no_ack: true },
+                    )
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        assert_eq!(
+            message
+                .delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            expected
+        );
+        let headers = message.delivery.properties.headers().clone().unwrap();
+        match headers.inner().get("x-dead-letter-reason") {
+            Some(AMQPValue::LongString(reason)) => assert!(
+                reason
+                    .to_string()
+                    .contains("not a transaction.created event"),
+                "{reason}"
+            ),
+            other => panic!("no reason header: {other:?}"),
+        }
+    }
+    broker.close(200, "done".into()).await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_finished_job_is_emailed_to_the_user_with_the_csv_attached() {
+    let sink = crate::smtp_sink::SmtpSink::start().await;
+    let smtp = statement_service::email::SmtpSettings::parse(
+        &format!("smtp://127.0.0.1:{}", sink.port),
+        "statements@example.com",
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(|config| config.statement.smtp = Some(smtp)).await;
+    let user = app.user().await;
+    app.transacted(&user.token, &json!({"type": "deposit", "amount": 1_234}))
+        .await;
+    statement_with(&app, &user.token, "", 1).await;
+
+    let accepted: Value = app
+        .get(
+            &format!("/statements?from={}", today() - Days::days(40)),
+            Some(&user.token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let job_id = accepted["job_id"].as_str().unwrap().to_owned();
+    let mail = eventually(Duration::from_secs(20), "the statement email", || async {
+        sink.received().into_iter().next()
+    })
+    .await;
+    assert_eq!(mail.to, vec![user.email.clone()]);
+    assert!(
+        mail.from.contains("statements@example.com"),
+        "{}",
+        mail.from
+    );
+    assert!(
+        mail.data.contains("Subject: Your statement"),
+        "{}",
+        mail.data
+    );
+    assert!(
+        mail.data.contains("Content-Disposition: attachment"),
+        "{}",
+        mail.data
+    );
+    assert!(
+        mail.data.contains(&format!(
+            "statement-{}-{}.csv",
+            today() - Days::days(40),
+            today()
+        )),
+        "{}",
+        mail.data
+    );
+    assert!(
+        mail.data.contains("12.34"),
+        "the CSV is attached: {}",
+        mail.data
+    );
+    let job: Value = app
+        .get(&format!("/statements/jobs/{job_id}"), Some(&user.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["status"], "done");
+    assert_eq!(sink.received().len(), 1);
+    app.stop().await;
+}

@@ -1,2 +1,0 @@
--- The statement-service schema starts empty; its tables arrive with the statement capability.
-select 1;

@@ -1,0 +1,120 @@
+//! Statement lines: one per wallet transaction, and the statements built from them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::period::Period;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Line {
+    pub transaction_id: Uuid,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub description: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A line to record, as carried by a `transaction.created` event.
+#[derive(Debug, Clone)]
+pub struct NewLine {
+    pub transaction_id: Uuid,
+    pub user_id: Uuid,
+    pub kind: String,
+    pub amount: i64,
+    pub currency: String,
+    pub balance_after: i64,
+    pub description: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Records a line; a transaction already recorded is left as it is.
+pub async fn record(conn: &mut PgConnection, line: &NewLine) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into statement_lines (transaction_id, user_id, type, amount, currency, balance_after, description, occurred_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (transaction_id) do nothing",
+    )
+    .bind(line.transaction_id)
+    .bind(line.user_id)
+    .bind(&line.kind)
+    .bind(line.amount)
+    .bind(&line.currency)
+    .bind(line.balance_after)
+    .bind(&line.description)
+    .bind(line.occurred_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The first instant of `day` (UTC).
+pub fn start_of(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+/// The balance at the start of `day`: the `balance_after` of the user's last line before it
+/// (0 for a wallet with no earlier transaction).
+pub async fn balance_before(pool: &PgPool, user_id: Uuid, day: NaiveDate) -> sqlx::Result<i64> {
+    let balance: Option<i64> = sqlx::query_scalar(
+        "select balance_after from statement_lines where user_id = $1 and occurred_at < $2
+         order by occurred_at desc, transaction_id desc limit 1",
+    )
+    .bind(user_id)
+    .bind(start_of(day))
+    .fetch_optional(pool)
+    .await?;
+    Ok(balance.unwrap_or(0))
+}
+
+/// Up to `limit` lines of the period after `after` (a line's `(occurred_at, transaction_id)`),
+/// oldest first: a long statement is read page by page.
+pub async fn page(
+    pool: &PgPool,
+    user_id: Uuid,
+    period: Period,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<Line>> {
+    let end = start_of(period.to) + chrono::Duration::days(1);
+    sqlx::query_as(
+        "select transaction_id, type, amount, balance_after, description, occurred_at from statement_lines
+         where user_id = $1 and occurred_at >= $2 and occurred_at < $3
+           and ($4::timestamptz is null or (occurred_at, transaction_id) > ($4, $5))
+         order by occurred_at, transaction_id limit $6",
+    )
+    .bind(user_id)
+    .bind(start_of(period.from))
+    .bind(end)
+    .bind(after.map(|(at, _)| at))
+    .bind(after.map(|(_, id)| id))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// A statement: opening and closing balance and the lines in between, oldest first.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub period: Period,
+    pub opening_balance: i64,
+    pub closing_balance: i64,
+    pub lines: Vec<Line>,
+}
+
+/// Builds the statement of a short period in memory. A period with no line is a valid,
+/// empty statement whose balances are the balance carried over.
+pub async fn statement(pool: &PgPool, user_id: Uuid, period: Period) -> sqlx::Result<Statement> {
+    let opening_balance = balance_before(pool, user_id, period.from).await?;
+    let lines = page(pool, user_id, period, None, i64::MAX).await?;
+    let closing_balance = lines
+        .last()
+        .map_or(opening_balance, |line| line.balance_after);
+    Ok(Statement {
+        period,
+        opening_balance,
+        closing_balance,
+        lines,
+    })
+}
