@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use proto::auth::v1 as pb;
 use proto::auth::v1::auth_service_server::AuthService;
 use sqlx::PgPool;
@@ -120,7 +120,7 @@ impl AuthService for AuthApi {
                 .map(|token| pb::RevokedToken {
                     seq: token.seq,
                     jti: token.jti.to_string(),
-                    expires_at: Some(timestamp(token.expires_at)),
+                    expires_at: Some(platform::timestamp::to_proto(token.expires_at)),
                 })
                 .collect(),
         }))
@@ -131,19 +131,12 @@ fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, AuthError> {
     Uuid::parse_str(raw).map_err(|_| AuthError::Invalid(vec![(field, "must be a UUID".into())]))
 }
 
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
 fn user_message(user: User) -> pb::User {
     pb::User {
         id: user.id.to_string(),
         email: user.email,
         roles: user.roles,
-        created_at: Some(timestamp(user.created_at)),
+        created_at: Some(platform::timestamp::to_proto(user.created_at)),
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`grpc`]: serving gRPC with the internal credential, health service and a trace span,
 //!   and dialing a service with that credential.
 //! - [`service`]: the common life of a gRPC service (health from its dependencies, serve).
+//! - [`timestamp`]: protobuf timestamps to and from UTC times.
 //! - [`healthcheck`]: the `healthcheck` subcommand every program offers to container runtimes.
 
 pub mod amqp;
@@ -29,3 +30,4 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timestamp;

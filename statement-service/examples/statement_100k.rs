@@ -14,7 +14,10 @@ const LINES: i64 = 100_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let url = platform::testing::database_url(&format!("bench_statement_{}", platform::testing::unique_id()));
+    let url = platform::testing::database_url(&format!(
+        "bench_statement_{}",
+        platform::testing::unique_id()
+    ));
     let pool = platform::database::connect_and_migrate(&url, 4, &MIGRATOR).await?;
     let user = Uuid::new_v4();
     let to = Utc::now().date_naive();

@@ -2,7 +2,7 @@
 
 use std::pin::Pin;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::Stream;
 use proto::statement::v1 as pb;
 use proto::statement::v1::statement_service_server::StatementService;
@@ -128,13 +128,6 @@ fn line(line: Line) -> pb::Line {
         amount: line.amount,
         balance_after: line.balance_after,
         description: line.description,
-        occurred_at: Some(timestamp(line.occurred_at)),
-    }
-}
-
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+        occurred_at: Some(platform::timestamp::to_proto(line.occurred_at)),
     }
 }

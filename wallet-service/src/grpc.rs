@@ -33,7 +33,7 @@ impl WalletService for WalletApi {
         Ok(Response::new(pb::Balance {
             balance: balance.balance,
             currency: balance.currency,
-            updated_at: Some(timestamp(balance.updated_at)),
+            updated_at: Some(platform::timestamp::to_proto(balance.updated_at)),
         }))
     }
 
@@ -92,8 +92,8 @@ impl WalletService for WalletApi {
         }
         let page = Page {
             kind: request.r#type,
-            from: request.from.and_then(time),
-            to: request.to.and_then(time),
+            from: request.from.and_then(platform::timestamp::from_proto),
+            to: request.to.and_then(platform::timestamp::from_proto),
             limit: i64::from(limit),
             after,
         };
@@ -142,17 +142,6 @@ fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), String> {
     Ok((at, Uuid::parse_str(id).map_err(|_| invalid())?))
 }
 
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-fn time(at: prost_types::Timestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0))
-}
-
 fn message(transaction: Transaction) -> pb::Transaction {
     pb::Transaction {
         id: transaction.id.to_string(),
@@ -165,7 +154,7 @@ fn message(transaction: Transaction) -> pb::Transaction {
         description: transaction.description,
         source: transaction.source,
         reference: transaction.reference,
-        created_at: Some(timestamp(transaction.created_at)),
+        created_at: Some(platform::timestamp::to_proto(transaction.created_at)),
     }
 }
 

@@ -9,6 +9,6 @@ use chrono::{DateTime, Utc};
 
 /// A protobuf timestamp as a UTC time (the epoch if absent, which services never send).
 pub fn time(at: Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    at.and_then(|at| DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)))
+    at.and_then(platform::timestamp::from_proto)
         .unwrap_or_default()
 }

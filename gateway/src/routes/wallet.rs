@@ -249,8 +249,8 @@ pub async fn list_transactions(
             pb::ListTransactionsRequest {
                 user_id: user.id.to_string(),
                 r#type: params.kind.map(|kind| kind.as_str().to_owned()),
-                from: from.map(timestamp),
-                to: to.map(timestamp),
+                from: from.map(platform::timestamp::to_proto),
+                to: to.map(platform::timestamp::to_proto),
                 limit: params.limit.unwrap_or(0),
                 cursor: params.cursor,
             },
@@ -318,13 +318,6 @@ fn invalid(field: &str, message: &str) -> ApiError {
     );
     error.problem.errors = Some([(field.to_owned(), vec![message.to_owned()])].into());
     error
-}
-
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
 }
 
 fn transaction(transaction: pb::Transaction) -> Transaction {

@@ -1,7 +1,5 @@
 //! Test helpers named after the API calls they make.
 
-use std::time::{Duration, Instant};
-
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use reqwest::{Response, StatusCode};
 use secrecy::ExposeSecret;
@@ -221,21 +219,4 @@ pub async fn problem(response: Response, status: StatusCode) -> Value {
     body
 }
 
-/// Polls `check` until it returns `Some`, or panics after `within`.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+pub use platform::testing::eventually;
