@@ -327,24 +327,15 @@ async fn killing_the_service_mid_stream_loses_nothing_and_applies_nothing_twice(
             .await;
     }
     let mut seen = HashSet::new();
-    while seen.len() < 100 {
-        let (_, event) = events
-            .next(Duration::from_secs(20))
-            .await
-            .expect("outcomes");
-        seen.insert(event["data"]["reference"].as_str().unwrap().to_owned());
-    }
+    events
+        .collect_references(&mut seen, 100, Duration::from_secs(20))
+        .await;
     // Stop the consumers and the relay in the middle of the stream, then start again.
     wallet.kill().await;
     wallet.run().await;
-    while seen.len() < 600 {
-        let (_, event) = events
-            .next(Duration::from_secs(20))
-            .await
-            .expect("the remaining outcomes");
-        // At least once: an event may arrive twice, but counts once here.
-        seen.insert(event["data"]["reference"].as_str().unwrap().to_owned());
-    }
+    events
+        .collect_references(&mut seen, 600, Duration::from_secs(20))
+        .await;
     assert_eq!(wallet.ledger_rows(user).await, 600);
     assert_eq!(wallet.balance(user).await, 600);
     // The relay marks a batch sent just after the broker confirmed it.
@@ -403,13 +394,9 @@ async fn the_service_recovers_by_itself_when_the_broker_drops_its_connection() {
             .await;
     }
     let mut seen = HashSet::new();
-    while seen.len() < 100 {
-        let (_, event) = events
-            .next(Duration::from_secs(30))
-            .await
-            .expect("every outcome, after reconnecting");
-        seen.insert(event["data"]["reference"].as_str().unwrap().to_owned());
-    }
+    events
+        .collect_references(&mut seen, 100, Duration::from_secs(30))
+        .await;
     assert_eq!(wallet.ledger_rows(user).await, 100);
     assert_eq!(wallet.balance(user).await, 100);
     wallet.stop().await;
@@ -437,13 +424,9 @@ async fn the_service_recovers_by_itself_when_its_database_sessions_are_cut() {
         }
     }
     let mut seen = HashSet::new();
-    while seen.len() < 200 {
-        let (_, event) = events
-            .next(Duration::from_secs(30))
-            .await
-            .expect("every outcome, after reconnecting");
-        seen.insert(event["data"]["reference"].as_str().unwrap().to_owned());
-    }
+    events
+        .collect_references(&mut seen, 200, Duration::from_secs(30))
+        .await;
     assert_eq!(wallet.ledger_rows(user).await, 200);
     assert_eq!(wallet.balance(user).await, 200);
     let dead: u32 = wallet.queue_length("wallet.transaction-requests.dlq").await;
@@ -468,13 +451,9 @@ async fn two_instances_share_the_work_without_applying_anything_twice() {
             .await;
     }
     let mut seen = HashSet::new();
-    while seen.len() < 500 {
-        let (_, event) = events
-            .next(Duration::from_secs(30))
-            .await
-            .expect("every outcome");
-        seen.insert(event["data"]["reference"].as_str().unwrap().to_owned());
-    }
+    events
+        .collect_references(&mut seen, 500, Duration::from_secs(30))
+        .await;
     for user in &users {
         assert_eq!(wallet.ledger_rows(*user).await, 100);
         assert_eq!(wallet.balance(*user).await, 200);

@@ -231,6 +231,20 @@ pub struct Events {
 }
 
 impl Events {
+    /// Adds the `reference` of each outcome to `seen` until it holds `count` (an event
+    /// delivered twice, as at-least-once allows, counts once).
+    pub async fn collect_references(
+        &mut self,
+        seen: &mut std::collections::HashSet<String>,
+        count: usize,
+        each_within: Duration,
+    ) {
+        while seen.len() < count {
+            let (_, event) = self.next(each_within).await.expect("another outcome");
+            seen.insert(event["data"]["reference"].as_str().unwrap().to_owned());
+        }
+    }
+
     /// The next event (its routing key and CloudEvent body), waiting at most `within`.
     pub async fn next(&mut self, within: Duration) -> Option<(String, Value)> {
         let delivery = tokio::time::timeout(within, self.consumer.next())
