@@ -3,7 +3,7 @@
 //!
 //! Every service using it has `inbox (message_id text primary key, queue text, processed_at)`.
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 /// Records `message_id` as applied; `false` when it was already (then do nothing).
 pub async fn record(conn: &mut PgConnection, message_id: &str, queue: &str) -> sqlx::Result<bool> {
@@ -14,4 +14,13 @@ pub async fn record(conn: &mut PgConnection, message_id: &str, queue: &str) -> s
             .execute(conn)
             .await?;
     Ok(inserted.rows_affected() == 1)
+}
+
+/// Whether `message_id` was recorded (for effects outside the database, such as an email,
+/// which are checked before and recorded after).
+pub async fn contains(pool: &PgPool, message_id: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select exists (select 1 from inbox where message_id = $1)")
+        .bind(message_id)
+        .fetch_one(pool)
+        .await
 }

@@ -92,20 +92,11 @@ impl Handler for EmailHandler {
             Err(reason) => return Ok(Verdict::Invalid(reason)),
         };
         let message_id = recorded_id(job_id);
-        let already: bool =
-            sqlx::query_scalar("select exists (select 1 from inbox where message_id = $1)")
-                .bind(&message_id)
-                .fetch_one(&self.pool)
-                .await?;
+        let already = platform::inbox::contains(&self.pool, &message_id).await?;
         if already {
             return Ok(Verdict::Done);
         }
-        let job: Option<Job> = sqlx::query_as(
-            "select id, user_id, period_from, period_to, status, line_count, failure_reason from statement_jobs where id = $1",
-        )
-        .bind(job_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let job = jobs::get(&self.pool, job_id).await?;
         let Some(job) = job.filter(|job| job.status == "done") else {
             return Ok(Verdict::Invalid(format!(
                 "job {job_id} is not a finished job"

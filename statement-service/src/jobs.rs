@@ -77,6 +77,16 @@ pub fn job_id(delivery: &Delivery) -> Result<Uuid, String> {
         .map_err(|error| format!("not a job message: {error}"))
 }
 
+/// A job by its id alone (for the service's own workers).
+pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Job>> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from statement_jobs where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// The user's job, if it is theirs.
 pub async fn find(pool: &PgPool, user_id: Uuid, id: Uuid) -> sqlx::Result<Option<Job>> {
     sqlx::query_as(&format!(

@@ -59,13 +59,6 @@ pub fn minor_units_from_decimal(text: &str) -> Result<i64, String> {
         .ok_or_else(invalid)
 }
 
-/// Minor units as a decimal string with two places (`1250` → `12.50`).
-pub fn format_decimal(minor_units: i64) -> String {
-    let sign = if minor_units < 0 { "-" } else { "" };
-    let absolute = minor_units.unsigned_abs();
-    format!("{sign}{}.{:02}", absolute / 100, absolute % 100)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,12 +100,5 @@ mod tests {
         ] {
             assert!(minor_units_from_decimal(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn minor_units_format_with_two_decimals() {
-        assert_eq!(format_decimal(1250), "12.50");
-        assert_eq!(format_decimal(7), "0.07");
-        assert_eq!(format_decimal(-100), "-1.00");
     }
 }

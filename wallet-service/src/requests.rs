@@ -221,9 +221,13 @@ pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Res
             }
         }
     };
-    let event = match outcome {
-        // ledger::apply queued the transaction.created event already.
-        Ok(transaction) => events::transaction_created(&transaction),
+    // The outcome goes on `wallet.events` (ledger::apply queued transaction.created
+    // already) and, when asked for, to `reply_to` as well.
+    let reply = match outcome {
+        Ok(transaction) => request
+            .reply_to
+            .is_some()
+            .then(|| events::transaction_created(&transaction)),
         Err(error) => {
             let (_, reason) = error
                 .code_and_reason()
@@ -239,10 +243,10 @@ pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Res
                 reference: request.raw.reference.clone(),
             });
             platform::outbox::enqueue(&mut tx, &rejection).await?;
-            rejection
+            Some(rejection)
         }
     };
-    if let Some(reply_to) = &request.reply_to {
+    if let (Some(reply_to), Some(event)) = (&request.reply_to, reply) {
         platform::outbox::enqueue(
             &mut tx,
             &events::reply(&event, reply_to, request.correlation_id.clone()),
