@@ -116,6 +116,16 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::statements::statement))
         .routes(routes!(routes::statements::job))
         .routes(routes!(routes::statements::download))
+        .routes(routes!(
+            routes::orders::create_order,
+            routes::orders::list_orders
+        ))
+        .routes(routes!(routes::orders::get_order))
+        .routes(routes!(routes::orders::pay_order))
+        .routes(routes!(routes::orders::cancel_order))
+        .routes(routes!(routes::orders::ship_order))
+        .routes(routes!(routes::orders::deliver_order))
+        .routes(routes!(routes::orders::list_vouchers))
         .routes(routes!(routes::operations::healthz))
         .routes(routes!(routes::operations::readyz))
         .routes(routes!(routes::operations::metrics))

@@ -57,6 +57,17 @@ impl ApiError {
         }
     }
 
+    /// A validation failure of one field (422, with `errors`).
+    pub fn invalid(field: &str, message: &str) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+            format!("{field}: {message}"),
+        );
+        error.problem.errors = Some([(field.to_owned(), vec![message.to_owned()])].into());
+        error
+    }
+
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use platform::grpc::{REQUEST_ID_HEADER, WithInternalToken, channel};
 use proto::auth::v1::auth_service_client::AuthServiceClient;
+use proto::order::v1::order_service_client::OrderServiceClient;
 use proto::statement::v1::statement_service_client::StatementServiceClient;
 use proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use tonic::service::interceptor::InterceptedService;
@@ -20,6 +21,7 @@ pub struct Services {
     pub auth: AuthServiceClient<Authenticated>,
     pub wallet: WalletServiceClient<Authenticated>,
     pub statement: StatementServiceClient<Authenticated>,
+    pub order: OrderServiceClient<Authenticated>,
     /// Health clients of every service, by name, for `/readyz`.
     pub health: Vec<(&'static str, HealthClient<Authenticated>)>,
 }
@@ -35,11 +37,12 @@ impl Services {
         let auth = dial(&config.auth_addr);
         let wallet = dial(&config.wallet_addr);
         let statement = dial(&config.statement_addr);
+        let order = dial(&config.order_addr);
         let health = [
             ("auth", auth.clone()),
             ("wallet", wallet.clone()),
             ("statement", statement.clone()),
-            ("order", dial(&config.order_addr)),
+            ("order", order.clone()),
         ]
         .into_iter()
         .map(|(name, channel)| (name, HealthClient::new(channel)))
@@ -48,6 +51,7 @@ impl Services {
             auth: AuthServiceClient::new(auth),
             wallet: WalletServiceClient::new(wallet),
             statement: StatementServiceClient::new(statement),
+            order: OrderServiceClient::new(order),
             health,
         }
     }

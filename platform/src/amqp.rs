@@ -192,3 +192,28 @@ pub async fn declare_queue_with_dlq(channel: &lapin::Channel, name: &str) -> lap
         .await?;
     Ok(())
 }
+
+/// Declares the quorum queue `queue` (with its dead-letter queue) and binds it to the topic
+/// exchange `exchange` (declared too, so the order in which services start does not matter)
+/// for each of `routing_keys`.
+pub async fn declare_subscription(
+    channel: &lapin::Channel,
+    queue: &str,
+    exchange: &str,
+    routing_keys: &[&str],
+) -> lapin::Result<()> {
+    declare_topic_exchange(channel, exchange).await?;
+    declare_queue_with_dlq(channel, queue).await?;
+    for key in routing_keys {
+        channel
+            .queue_bind(
+                queue.into(),
+                exchange.into(),
+                (*key).into(),
+                lapin::options::QueueBindOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}

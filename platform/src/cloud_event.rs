@@ -1,8 +1,10 @@
 //! CloudEvents 1.0 in structured JSON mode: the envelope of every event the platform publishes.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::outbox::OutboxMessage;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CloudEvent<T> {
@@ -30,4 +32,33 @@ impl<T: Serialize> CloudEvent<T> {
             data,
         }
     }
+}
+
+/// An event for the outbox: a new CloudEvent of type `kind` from `source`, published to the
+/// topic `exchange` with `kind` as its routing key and its id as the message id.
+pub fn outbox_event(
+    exchange: &str,
+    source: &str,
+    kind: &str,
+    data: impl Serialize,
+) -> OutboxMessage {
+    let id = Uuid::new_v4();
+    let envelope = CloudEvent::new(id, source, kind, Utc::now(), data);
+    OutboxMessage {
+        message_id: id,
+        exchange: exchange.to_owned(),
+        routing_key: kind.to_owned(),
+        correlation_id: None,
+        // Serialising plain data structs cannot fail.
+        payload: serde_json::to_value(envelope).unwrap_or_default(),
+    }
+}
+
+/// A received CloudEvent: its id, type and data (other attributes are not needed).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReceivedEvent<T> {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub data: T,
 }

@@ -13,6 +13,7 @@
 //! - [`grpc`]: serving gRPC with the internal credential, health service and a trace span,
 //!   and dialing a service with that credential.
 //! - [`service`]: the common life of a gRPC service (health from its dependencies, serve).
+//! - [`pagination`]: `limit` and opaque cursors for lists, newest first.
 //! - [`timestamp`]: protobuf timestamps to and from UTC times.
 //! - [`healthcheck`]: the `healthcheck` subcommand every program offers to container runtimes.
 
@@ -25,6 +26,7 @@ pub mod grpc;
 pub mod healthcheck;
 pub mod inbox;
 pub mod outbox;
+pub mod pagination;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

@@ -66,7 +66,7 @@ impl RunningStack {
         let auth_listener = TcpListener::bind(config.auth.grpc_addr).await?;
         let wallet_listener = TcpListener::bind(config.wallet.grpc_addr).await?;
         let statement_listener = TcpListener::bind(config.statement.service.grpc_addr).await?;
-        let order_listener = TcpListener::bind(config.order.grpc_addr).await?;
+        let order_listener = TcpListener::bind(config.order.service.grpc_addr).await?;
         let gateway_listener = TcpListener::bind(config.gateway.listen_addr).await?;
 
         let auth_addr = auth_listener.local_addr()?;

@@ -50,7 +50,7 @@ impl TestStack {
             &self.config.auth.database_url,
             &self.config.wallet.database_url,
             &self.config.statement.service.database_url,
-            &self.config.order.database_url,
+            &self.config.order.service.database_url,
         ] {
             platform::database::drop_database(url).await?;
         }
@@ -119,6 +119,9 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
             // Filled in with auth-service's real port at start.
             auth_addr: String::new(),
         },
-        order: service("orders"),
+        order: order_service::Config {
+            service: service("orders"),
+            payment_timeout: Duration::from_secs(900),
+        },
     }
 }

@@ -1,8 +1,6 @@
 //! The statement service's RabbitMQ side: its queues, their consumers and the outbox relay,
 //! on one supervised connection.
 
-use lapin::options::QueueBindOptions;
-use lapin::types::FieldTable;
 use platform::amqp::{self, BrokerStatus};
 use platform::consumer::consume;
 use platform::shutdown::CancellationToken;
@@ -35,16 +33,13 @@ pub async fn run(
                 let channel = connection.create_channel().await?;
                 amqp::declare_topic_exchange(&channel, wallet_events::WALLET_EXCHANGE).await?;
                 amqp::declare_topic_exchange(&channel, events::EXCHANGE).await?;
-                amqp::declare_queue_with_dlq(&channel, wallet_events::QUEUE).await?;
-                channel
-                    .queue_bind(
-                        wallet_events::QUEUE.into(),
-                        wallet_events::WALLET_EXCHANGE.into(),
-                        wallet_events::ROUTING_KEY.into(),
-                        QueueBindOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await?;
+                amqp::declare_subscription(
+                    &channel,
+                    wallet_events::QUEUE,
+                    wallet_events::WALLET_EXCHANGE,
+                    &[wallet_events::ROUTING_KEY],
+                )
+                .await?;
                 amqp::declare_queue_with_dlq(&channel, jobs::QUEUE).await?;
                 amqp::declare_queue_with_dlq(&channel, email::QUEUE).await?;
                 let lines = TransactionCreatedHandler { pool: pool.clone() };

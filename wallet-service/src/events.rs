@@ -1,8 +1,7 @@
 //! The events the wallet publishes (CloudEvents on the `wallet.events` topic exchange),
 //! always through the outbox.
 
-use chrono::Utc;
-use platform::cloud_event::CloudEvent;
+use platform::cloud_event::outbox_event;
 use platform::outbox::OutboxMessage;
 use serde::Serialize;
 use uuid::Uuid;
@@ -55,14 +54,5 @@ pub fn reply(
 }
 
 fn event(kind: &str, data: impl Serialize) -> OutboxMessage {
-    let id = Uuid::new_v4();
-    let envelope = CloudEvent::new(id, SOURCE, kind, Utc::now(), data);
-    OutboxMessage {
-        message_id: id,
-        exchange: EXCHANGE.to_owned(),
-        routing_key: kind.to_owned(),
-        correlation_id: None,
-        // Serialising plain data structs cannot fail.
-        payload: serde_json::to_value(envelope).unwrap_or_default(),
-    }
+    outbox_event(EXCHANGE, SOURCE, kind, data)
 }

@@ -1,8 +1,6 @@
 //! The `wallet.v1.WalletService` gRPC surface: parse, call the ledger, map the result.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use platform::pagination::PageRequest;
 use proto::wallet::v1 as pb;
 use proto::wallet::v1::wallet_service_server::WalletService;
 use sqlx::PgPool;
@@ -11,11 +9,8 @@ use uuid::Uuid;
 
 use crate::create::{create_transaction, parse_id};
 use crate::error::LedgerError;
-use crate::ledger::{self, Page};
+use crate::ledger::{self, Filter};
 use crate::transaction::{Kind, NewTransaction, RawRequest, Source, Transaction};
-
-pub const DEFAULT_PAGE: u32 = 50;
-pub const MAX_PAGE: u32 = 200;
 
 pub struct WalletApi {
     pub pool: PgPool,
@@ -71,37 +66,18 @@ impl WalletService for WalletApi {
         {
             violations.push(("type", reason));
         }
-        let limit = match request.limit {
-            0 => DEFAULT_PAGE,
-            limit if limit > MAX_PAGE => {
-                violations.push(("limit", format!("must be between 1 and {MAX_PAGE}")));
-                MAX_PAGE
-            }
-            limit => limit,
-        };
-        let after = match request.cursor.as_deref().map(decode_cursor) {
-            Some(Err(reason)) => {
-                violations.push(("cursor", reason));
-                None
-            }
-            Some(Ok(after)) => Some(after),
-            None => None,
-        };
-        if !violations.is_empty() {
+        let page = PageRequest::parse(request.limit, request.cursor.as_deref())
+            .map_err(|more| violations.extend(more))
+            .ok();
+        let Some(page) = page.filter(|_| violations.is_empty()) else {
             return Err(LedgerError::Invalid(violations).into());
-        }
-        let page = Page {
+        };
+        let filter = Filter {
             kind: request.r#type,
             from: request.from.and_then(platform::timestamp::from_proto),
             to: request.to.and_then(platform::timestamp::from_proto),
-            limit: i64::from(limit),
-            after,
         };
-        let (items, more) = ledger::list(&self.pool, user_id, &page).await?;
-        let next_cursor = match items.last() {
-            Some(last) if more => Some(encode_cursor(last.created_at, last.id)),
-            _ => None,
-        };
+        let (items, next_cursor) = ledger::list(&self.pool, user_id, &filter, &page).await?;
         Ok(Response::new(pb::ListTransactionsResponse {
             items: items.into_iter().map(message).collect(),
             next_cursor,
@@ -124,24 +100,6 @@ impl WalletService for WalletApi {
     }
 }
 
-/// Cursors are opaque to clients: the position `(created_at, id)` of a page's last row.
-fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}_{id}", at.timestamp_micros()))
-}
-
-fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), String> {
-    let invalid = || "is not a cursor this API returned".to_owned();
-    let text = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    let text = String::from_utf8(text).map_err(|_| invalid())?;
-    let (micros, id) = text.split_once('_').ok_or_else(invalid)?;
-    let at = micros
-        .parse()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(invalid)?;
-    Ok((at, Uuid::parse_str(id).map_err(|_| invalid())?))
-}
-
 fn message(transaction: Transaction) -> pb::Transaction {
     pb::Transaction {
         id: transaction.id.to_string(),
@@ -155,19 +113,5 @@ fn message(transaction: Transaction) -> pb::Transaction {
         source: transaction.source,
         reference: transaction.reference,
         created_at: Some(platform::timestamp::to_proto(transaction.created_at)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cursor_decodes_to_the_position_it_encodes() {
-        let at = DateTime::from_timestamp_micros(1_795_000_000_123_456).unwrap();
-        let id = Uuid::now_v7();
-        assert_eq!(decode_cursor(&encode_cursor(at, id)), Ok((at, id)));
-        assert!(decode_cursor("garbage!").is_err());
-        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("12_not-a-uuid")).is_err());
     }
 }

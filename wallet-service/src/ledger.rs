@@ -6,6 +6,7 @@
 //! balance, one undo per parent, an append-only ledger).
 
 use chrono::{DateTime, Utc};
+use platform::pagination::{PageRequest, finish_page};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -26,7 +27,7 @@ pub async fn apply(
     let parent = match new.parent_transaction_id {
         Some(id) => Some(
             sqlx::query_as::<_, Parent>(
-                "select id, user_id, type, amount from transactions where id = $1",
+                "select id, user_id, type, amount, source from transactions where id = $1",
             )
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -125,23 +126,21 @@ pub async fn find(
     .ok_or(LedgerError::TransactionNotFound)
 }
 
-/// Filters and position of one page of history.
+/// Filters of the history.
 #[derive(Debug, Clone, Default)]
-pub struct Page {
+pub struct Filter {
     pub kind: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
-    pub limit: i64,
-    /// The last row of the previous page: `(created_at, id)`.
-    pub after: Option<(DateTime<Utc>, Uuid)>,
 }
 
-/// One page of the user's transactions, newest first, and whether more follow.
+/// One page of the user's transactions, newest first, and the next page's cursor.
 pub async fn list(
     pool: &PgPool,
     user_id: Uuid,
-    page: &Page,
-) -> Result<(Vec<Transaction>, bool), LedgerError> {
+    filter: &Filter,
+    page: &PageRequest,
+) -> Result<(Vec<Transaction>, Option<String>), LedgerError> {
     let mut rows: Vec<Transaction> = sqlx::query_as(&format!(
         "select {COLUMNS} from transactions
          where user_id = $1
@@ -153,17 +152,16 @@ pub async fn list(
          limit $7"
     ))
     .bind(user_id)
-    .bind(&page.kind)
-    .bind(page.from)
-    .bind(page.to)
+    .bind(&filter.kind)
+    .bind(filter.from)
+    .bind(filter.to)
     .bind(page.after.map(|(at, _)| at))
     .bind(page.after.map(|(_, id)| id))
-    .bind(page.limit + 1)
+    .bind(page.fetch())
     .fetch_all(pool)
     .await?;
-    let more = rows.len() > usize::try_from(page.limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
-    Ok((rows, more))
+    let next = finish_page(&mut rows, page, |row| (row.created_at, row.id));
+    Ok((rows, next))
 }
 
 /// What an audit of one wallet finds: its balance, and the sum of its ledger (each

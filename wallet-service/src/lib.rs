@@ -6,6 +6,7 @@
 //! - [`ledger`]: applying a transaction and reading balances and history in PostgreSQL.
 //! - [`create`], [`idempotency`]: the API path with `Idempotency-Key`.
 //! - [`requests`]: transaction requests consumed from RabbitMQ (and the legacy envelope).
+//! - [`order_payments`]: order payments and refunds, from `order.events`.
 //! - [`events`]: `transaction.created` / `transaction.rejected`, always via the outbox.
 //! - [`messaging`]: the topology, consumers and outbox relay on one supervised connection.
 //! - [`grpc`]: the thin gRPC layer; [`error`]: errors mapped to gRPC statuses once.
@@ -18,6 +19,7 @@ pub mod idempotency;
 pub mod ledger;
 pub mod messaging;
 pub mod money;
+pub mod order_payments;
 pub mod requests;
 pub mod transaction;
 

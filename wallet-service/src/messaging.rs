@@ -1,5 +1,6 @@
-//! The wallet's RabbitMQ side: its topology, the request consumers and the outbox relay,
-//! all on one supervised connection that is re-established after any broker failure.
+//! The wallet's RabbitMQ side: its topology, the consumers of transaction requests and of
+//! order payments, and the outbox relay, all on one supervised connection that is
+//! re-established after any broker failure.
 
 use platform::amqp::{self, BrokerStatus};
 use platform::consumer::consume;
@@ -8,6 +9,7 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 
 use crate::events::EXCHANGE;
+use crate::order_payments::{self, OrderPaymentHandler};
 use crate::requests::{COMPAT_QUEUE, Format, REQUESTS_QUEUE, RequestHandler};
 
 /// Messages of one queue processed at once.
@@ -33,6 +35,13 @@ pub async fn run(
                 amqp::declare_topic_exchange(&channel, EXCHANGE).await?;
                 amqp::declare_queue_with_dlq(&channel, REQUESTS_QUEUE).await?;
                 amqp::declare_queue_with_dlq(&channel, COMPAT_QUEUE).await?;
+                amqp::declare_subscription(
+                    &channel,
+                    order_payments::QUEUE,
+                    order_payments::ORDER_EXCHANGE,
+                    &order_payments::ROUTING_KEYS,
+                )
+                .await?;
                 let requests = RequestHandler {
                     pool: pool.clone(),
                     queue: REQUESTS_QUEUE,
@@ -43,6 +52,7 @@ pub async fn run(
                     queue: COMPAT_QUEUE,
                     format: Format::Legacy,
                 };
+                let orders = OrderPaymentHandler { pool: pool.clone() };
                 tokio::try_join!(
                     platform::outbox::relay(pool, &connection, &shutdown),
                     consume(
@@ -53,6 +63,13 @@ pub async fn run(
                         &shutdown
                     ),
                     consume(&connection, COMPAT_QUEUE, CONCURRENCY, &legacy, &shutdown),
+                    consume(
+                        &connection,
+                        order_payments::QUEUE,
+                        CONCURRENCY,
+                        &orders,
+                        &shutdown
+                    ),
                 )?;
                 Ok(())
             }

@@ -54,7 +54,13 @@ pub struct Request {
     pub raw: RawRequest,
     pub reply_to: Option<String>,
     pub correlation_id: Option<String>,
+    /// `event` for other systems' requests, `order` for order payments and refunds.
+    pub source: Source,
 }
+
+/// Message ids and references starting with this belong to order payments: other systems
+/// may not use them, or they could pay (or block the payment of) someone's order.
+pub const ORDER_PREFIX: &str = "order:";
 
 #[derive(Deserialize)]
 struct PlatformBody {
@@ -125,6 +131,16 @@ pub fn parse(format: Format, delivery: &Delivery) -> Result<Request, String> {
     if message_id.is_empty() || message_id.len() > 255 {
         return Err("the message_id property must be 1 to 255 characters".into());
     }
+    if message_id.starts_with(ORDER_PREFIX)
+        || raw
+            .reference
+            .as_deref()
+            .is_some_and(|reference| reference.starts_with(ORDER_PREFIX))
+    {
+        return Err(format!(
+            "message ids and references starting with {ORDER_PREFIX:?} are reserved for order payments"
+        ));
+    }
     Ok(Request {
         message_id,
         user_id,
@@ -138,6 +154,7 @@ pub fn parse(format: Format, delivery: &Delivery) -> Result<Request, String> {
             .correlation_id()
             .as_ref()
             .map(|id| id.as_str().to_owned()),
+        source: Source::Event,
     })
 }
 
@@ -204,7 +221,7 @@ pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Res
         );
         return Ok(());
     }
-    let outcome = match NewTransaction::parse(request.user_id, &request.raw, Source::Event) {
+    let outcome = match NewTransaction::parse(request.user_id, &request.raw, request.source) {
         Err(error) => Err(error),
         Ok(new) => {
             let mut attempt = tx.begin().await?;

@@ -197,6 +197,7 @@ pub struct Parent {
     #[sqlx(rename = "type")]
     pub kind: String,
     pub amount: i64,
+    pub source: String,
 }
 
 /// The amount a transaction moves and its effect on the balance (signed), by the rules
@@ -215,6 +216,13 @@ pub fn effect(new: &NewTransaction, parent: Option<&Parent>) -> Result<(i64, i64
     };
     if parent.user_id != new.user_id {
         return Err(LedgerError::ParentNotFound);
+    }
+    // An order's purchase is refunded by cancelling the order, so that the order and the
+    // wallet never disagree about whether it was paid.
+    if parent.source == Source::Order.as_str() && new.source != Source::Order {
+        return Err(LedgerError::NotUndoable(
+            "this purchase paid an order; cancel the order instead".into(),
+        ));
     }
     let refund = match (new.kind, parent.kind.as_str()) {
         (Kind::Cancellation, "purchase") => parent.amount,
@@ -286,7 +294,24 @@ mod tests {
             user_id: user,
             kind: kind.into(),
             amount,
+            source: "api".into(),
         }
+    }
+
+    #[test]
+    fn an_order_purchase_is_cancelled_only_through_its_order() {
+        let user = Uuid::new_v4();
+        let id = Some(Uuid::new_v4());
+        let mut purchase = parent(user, "purchase", 300);
+        purchase.source = "order".into();
+        let by_hand = parsed(user, request("cancellation", None, id));
+        assert!(matches!(
+            effect(&by_hand, Some(&purchase)),
+            Err(LedgerError::NotUndoable(_))
+        ));
+        let by_order =
+            NewTransaction::parse(user, &request("cancellation", None, id), Source::Order).unwrap();
+        assert_eq!(effect(&by_order, Some(&purchase)).unwrap(), (300, 300));
     }
 
     #[test]

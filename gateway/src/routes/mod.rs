@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod operations;
+pub mod orders;
 pub mod statements;
 pub mod wallet;
 
@@ -11,4 +12,15 @@ use chrono::{DateTime, Utc};
 pub fn time(at: Option<prost_types::Timestamp>) -> DateTime<Utc> {
     at.and_then(platform::timestamp::from_proto)
         .unwrap_or_default()
+}
+
+/// A list's `limit` for gRPC, where 0 means the default: so 0 itself is refused here.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, crate::problem::ApiError> {
+    match limit {
+        Some(0) => Err(crate::problem::ApiError::invalid(
+            "limit",
+            "must be between 1 and 200",
+        )),
+        other => Ok(other.unwrap_or(0)),
+    }
 }

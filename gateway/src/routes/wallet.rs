@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::time;
+use super::{page_limit, time};
 use crate::auth_user::AuthUser;
 use crate::json::Json;
 use crate::problem::{ApiError, Problem};
@@ -237,9 +237,7 @@ pub async fn list_transactions(
         .as_deref()
         .map(|raw| instant(raw, "to", true))
         .transpose()?;
-    if params.limit == Some(0) {
-        return Err(invalid("limit", "must be between 1 and 200"));
-    }
+    let limit = page_limit(params.limit)?;
     let page = state
         .services
         .wallet
@@ -251,7 +249,7 @@ pub async fn list_transactions(
                 r#type: params.kind.map(|kind| kind.as_str().to_owned()),
                 from: from.map(platform::timestamp::to_proto),
                 to: to.map(platform::timestamp::to_proto),
-                limit: params.limit.unwrap_or(0),
+                limit,
                 cursor: params.cursor,
             },
         ))
@@ -300,24 +298,15 @@ fn instant(raw: &str, field: &str, end_of_day: bool) -> Result<DateTime<Utc>, Ap
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
         return Ok(at.with_timezone(&Utc));
     }
-    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .map_err(|_| invalid(field, "must be a date (YYYY-MM-DD) or an RFC 3339 instant"))?;
+    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+        ApiError::invalid(field, "must be a date (YYYY-MM-DD) or an RFC 3339 instant")
+    })?;
     let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
     Ok(if end_of_day {
         start + chrono::Duration::days(1) - chrono::Duration::microseconds(1)
     } else {
         start
     })
-}
-
-fn invalid(field: &str, message: &str) -> ApiError {
-    let mut error = ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation-failed",
-        format!("{field}: {message}"),
-    );
-    error.problem.errors = Some([(field.to_owned(), vec![message.to_owned()])].into());
-    error
 }
 
 fn transaction(transaction: pb::Transaction) -> Transaction {

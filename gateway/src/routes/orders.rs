@@ -1,0 +1,492 @@
+//! `/orders*` and `/vouchers`: orders paid from the wallet, and the vouchers large orders earn.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use proto::order::v1 as pb;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{page_limit, time};
+use crate::auth_user::AuthUser;
+use crate::json::Json;
+use crate::problem::{ApiError, Problem};
+use crate::query::Query;
+use crate::services::{RequestId, request};
+use crate::state::AppState;
+
+/// The role that may ship and deliver orders.
+pub const ADMIN: &str = "admin";
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    /// 1 to 64 characters.
+    pub sku: String,
+    /// 1 to 200 characters.
+    pub name: String,
+    /// Minor units (cents), 1 to 1,000,000,000.
+    pub unit_price: i64,
+    /// 1 to 1,000.
+    pub quantity: i64,
+}
+
+/// A new order: 1 to 100 items costing at most 1,000,000,000 minor units in all.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"items": [{"sku": "BOOK-42", "name": "A good book", "unit_price": 2500, "quantity": 2}], "currency": "EUR", "voucher_code": null}))]
+pub struct NewOrder {
+    pub items: Vec<Item>,
+    /// Only `EUR`, the wallet's currency.
+    pub currency: Option<String>,
+    /// One of the caller's unredeemed vouchers: takes up to its amount off the total.
+    pub voucher_code: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusChange {
+    pub status: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "status": "paid",
+    "items": [{"sku": "BOOK-42", "name": "A good book", "unit_price": 2500, "quantity": 2}],
+    "subtotal": 5000, "discount": 0, "total": 5000, "currency": "EUR", "voucher_code": null,
+    "payment_transaction_id": "0192f0c1-7d00-7d2a-9a51-6c7c0b8f4e22", "refund_transaction_id": null,
+    "created_at": "2026-11-21T18:00:00Z", "updated_at": "2026-11-21T18:00:00.2Z",
+    "status_history": [{"status": "pending_payment", "at": "2026-11-21T18:00:00Z"}, {"status": "paid", "at": "2026-11-21T18:00:00.2Z"}]
+}))]
+pub struct Order {
+    pub id: Uuid,
+    /// `pending_payment`, `paid`, `payment_failed`, `cancelled`, `expired`, `sent` or `delivered`.
+    pub status: String,
+    pub items: Vec<Item>,
+    /// Sum of `unit_price × quantity`, minor units.
+    pub subtotal: i64,
+    /// What a voucher took off.
+    pub discount: i64,
+    /// `subtotal − discount`: what the wallet pays.
+    pub total: i64,
+    pub currency: String,
+    pub voucher_code: Option<String>,
+    /// The wallet purchase that paid the order.
+    pub payment_transaction_id: Option<Uuid>,
+    /// The wallet cancellation that refunded it.
+    pub refund_transaction_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Every status the order has had, oldest first.
+    pub status_history: Vec<StatusChange>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPage {
+    pub items: Vec<Order>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"code": "K7QX2M9PRT4WZ8HN", "amount": 500, "currency": "EUR", "order_id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "issued_at": "2026-11-21T18:00:00Z", "redeemed_at": null, "redeemed_order_id": null}))]
+pub struct Voucher {
+    pub code: String,
+    /// Minor units: 500 is 5.00 EUR.
+    pub amount: i64,
+    pub currency: String,
+    /// The order that earned it.
+    pub order_id: Uuid,
+    pub issued_at: DateTime<Utc>,
+    pub redeemed_at: Option<DateTime<Utc>>,
+    /// The order it was spent on.
+    pub redeemed_order_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoucherPage {
+    pub items: Vec<Voucher>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    PendingPayment,
+    Paid,
+    PaymentFailed,
+    Cancelled,
+    Expired,
+    Sent,
+    Delivered,
+}
+
+impl OrderStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingPayment => "pending_payment",
+            Self::Paid => "paid",
+            Self::PaymentFailed => "payment_failed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only orders in this status.
+    #[param(inline)]
+    pub status: Option<OrderStatus>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Place an order, paid from the caller's wallet.
+///
+/// The answer is the order in `pending_payment`; the payment goes through the wallet by
+/// events and the order becomes `paid` or `payment_failed` (insufficient funds) within
+/// about a second. Unpaid orders expire after the payment timeout (15 minutes by default).
+#[utoipa::path(post, path = "/orders", tag = "orders", security(("bearer" = [])),
+    request_body = NewOrder,
+    responses(
+        (status = 201, description = "Created, payment requested", body = Order),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The voucher was already redeemed", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/voucher-already-redeemed", "title": "Conflict", "status": 409, "detail": "this voucher has already been redeemed"})),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid items or currency, or an unknown voucher code", body = Problem, content_type = "application/problem+json",
+            examples(
+                ("validation-failed" = (value = json!({"type": "/problems/validation-failed", "title": "Unprocessable Entity", "status": 422, "detail": "items.quantity: item 1: must be 1 to 1000", "errors": {"items.quantity": ["item 1: must be 1 to 1000"]}}))),
+                ("voucher-not-found" = (value = json!({"type": "/problems/voucher-not-found", "title": "Unprocessable Entity", "status": 422, "detail": "no such voucher"}))),
+            )),
+    ))]
+pub async fn create_order(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Json(body): Json<NewOrder>,
+) -> Result<(StatusCode, axum::Json<Order>), ApiError> {
+    let created = state
+        .services
+        .order
+        .clone()
+        .create_order(request(
+            &request_id,
+            pb::CreateOrderRequest {
+                user_id: user.id.to_string(),
+                items: body
+                    .items
+                    .into_iter()
+                    .map(|item| pb::Item {
+                        sku: item.sku,
+                        name: item.name,
+                        unit_price: item.unit_price,
+                        quantity: item.quantity,
+                    })
+                    .collect(),
+                currency: body.currency,
+                voucher_code: body.voucher_code,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok((StatusCode::CREATED, axum::Json(order(created))))
+}
+
+/// The caller's orders, newest first.
+#[utoipa::path(get, path = "/orders", tag = "orders", security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page", body = OrderPage),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid status, limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<OrderPage>, ApiError> {
+    let limit = page_limit(params.limit)?;
+    let page = state
+        .services
+        .order
+        .clone()
+        .list_orders(request(
+            &request_id,
+            pb::ListOrdersRequest {
+                user_id: user.id.to_string(),
+                status: params.status.map(|status| status.as_str().to_owned()),
+                limit,
+                cursor: params.cursor,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(axum::Json(OrderPage {
+        items: page.items.into_iter().map(order).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One of the caller's orders.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The order", body = Order),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order (or another user's)", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/order-not-found", "title": "Not Found", "status": 404, "detail": "no such order"})),
+    ))]
+pub async fn get_order(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Order>, ApiError> {
+    let found = state
+        .services
+        .order
+        .clone()
+        .get_order(request(&request_id, owned(&user, id)))
+        .await?
+        .into_inner();
+    Ok(axum::Json(order(found)))
+}
+
+/// Retry the payment of a `payment_failed` order (for example after a deposit).
+///
+/// The order goes back to `pending_payment` while the wallet processes the new attempt,
+/// then becomes `paid` or `payment_failed` again.
+#[utoipa::path(post, path = "/orders/{id}/pay", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Order id")),
+    responses(
+        (status = 202, description = "Payment requested", body = Order),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order (or another user's)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order is not `payment_failed`", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/illegal-transition", "title": "Conflict", "status": 409, "detail": "the order is paid; it cannot be paid"})),
+    ))]
+pub async fn pay_order(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, axum::Json<Order>), ApiError> {
+    let paying = state
+        .services
+        .order
+        .clone()
+        .pay_order(request(&request_id, owned(&user, id)))
+        .await?
+        .into_inner();
+    Ok((StatusCode::ACCEPTED, axum::Json(order(paying))))
+}
+
+/// Cancel an order before it is sent. A paid order is refunded to the wallet (a
+/// `cancellation` of its purchase; `refund_transaction_id` is set once it is applied), and a
+/// redeemed voucher is given back.
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "Cancelled", body = Order),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order (or another user's)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order was already sent, delivered, cancelled or expired", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/illegal-transition", "title": "Conflict", "status": 409, "detail": "the order is sent; it cannot be cancelled"})),
+    ))]
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Order>, ApiError> {
+    let cancelled = state
+        .services
+        .order
+        .clone()
+        .cancel_order(request(&request_id, owned(&user, id)))
+        .await?
+        .into_inner();
+    Ok(axum::Json(order(cancelled)))
+}
+
+/// Ship a paid order (admins only). An order whose total is above 100.00 EUR earns its
+/// owner a 5.00 EUR voucher.
+#[utoipa::path(post, path = "/orders/{id}/ship", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Order id (any user's)")),
+    responses(
+        (status = 200, description = "Sent", body = Order),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an admin", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/forbidden", "title": "Forbidden", "status": 403, "detail": "only an admin can ship or deliver orders"})),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order is not `paid`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn ship_order(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Order>, ApiError> {
+    require_admin(&user)?;
+    let sent = state
+        .services
+        .order
+        .clone()
+        .ship_order(request(&request_id, pb::FulfilmentRequest { order_id: id }))
+        .await?
+        .into_inner();
+    Ok(axum::Json(order(sent)))
+}
+
+/// Mark a sent order delivered (admins only).
+#[utoipa::path(post, path = "/orders/{id}/deliver", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Order id (any user's)")),
+    responses(
+        (status = 200, description = "Delivered", body = Order),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order is not `sent`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn deliver_order(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Order>, ApiError> {
+    require_admin(&user)?;
+    let delivered = state
+        .services
+        .order
+        .clone()
+        .deliver_order(request(&request_id, pb::FulfilmentRequest { order_id: id }))
+        .await?
+        .into_inner();
+    Ok(axum::Json(order(delivered)))
+}
+
+/// The caller's vouchers, newest first.
+#[utoipa::path(get, path = "/vouchers", tag = "orders", security(("bearer" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page", body = VoucherPage),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_vouchers(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    user: AuthUser,
+    Query(params): Query<PageParams>,
+) -> Result<axum::Json<VoucherPage>, ApiError> {
+    let limit = page_limit(params.limit)?;
+    let page = state
+        .services
+        .order
+        .clone()
+        .list_vouchers(request(
+            &request_id,
+            pb::ListVouchersRequest {
+                user_id: user.id.to_string(),
+                limit,
+                cursor: params.cursor,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(axum::Json(VoucherPage {
+        items: page.items.into_iter().map(voucher).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+fn require_admin(user: &AuthUser) -> Result<(), ApiError> {
+    if user.roles.iter().any(|role| role == ADMIN) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only an admin can ship or deliver orders",
+        ))
+    }
+}
+
+fn owned(user: &AuthUser, order_id: String) -> pb::OrderRequest {
+    pb::OrderRequest {
+        user_id: user.id.to_string(),
+        order_id,
+    }
+}
+
+fn order(order: pb::Order) -> Order {
+    let id = |raw: Option<String>| raw.and_then(|raw| Uuid::parse_str(&raw).ok());
+    Order {
+        id: Uuid::parse_str(&order.id).unwrap_or_default(),
+        status: order.status,
+        items: order
+            .items
+            .into_iter()
+            .map(|item| Item {
+                sku: item.sku,
+                name: item.name,
+                unit_price: item.unit_price,
+                quantity: item.quantity,
+            })
+            .collect(),
+        subtotal: order.subtotal,
+        discount: order.discount,
+        total: order.total,
+        currency: order.currency,
+        voucher_code: order.voucher_code,
+        payment_transaction_id: id(order.payment_transaction_id),
+        refund_transaction_id: id(order.refund_transaction_id),
+        created_at: time(order.created_at),
+        updated_at: time(order.updated_at),
+        status_history: order
+            .status_history
+            .into_iter()
+            .map(|change| StatusChange {
+                status: change.status,
+                at: time(change.at),
+            })
+            .collect(),
+    }
+}
+
+fn voucher(voucher: pb::Voucher) -> Voucher {
+    Voucher {
+        code: voucher.code,
+        amount: voucher.amount,
+        currency: voucher.currency,
+        order_id: Uuid::parse_str(&voucher.order_id).unwrap_or_default(),
+        issued_at: time(voucher.issued_at),
+        redeemed_at: voucher
+            .redeemed_at
+            .and_then(platform::timestamp::from_proto),
+        redeemed_order_id: voucher
+            .redeemed_order_id
+            .and_then(|id| Uuid::parse_str(&id).ok()),
+    }
+}

@@ -1,0 +1,308 @@
+//! Orders in PostgreSQL: creating one, moving its status, reading them back.
+//!
+//! A status changes only through [`transition`]: one conditional UPDATE (`status = any(<the
+//! statuses this transition leaves from>)`), so two changes racing on one order (a payment
+//! and a cancellation, a ship and an expiry) are serialised on the row and the loser sees
+//! the winner's status. The same database transaction records the history row, queues the
+//! event and, for a cancellation or an expiry, gives the voucher back.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use platform::pagination::{PageRequest, finish_page};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::error::OrderError;
+use crate::events;
+use crate::order::{
+    CURRENCY, Item, NewOrder, Order, OrderRow, Status, StatusChange, Transition, discount,
+};
+use crate::vouchers;
+
+const COLUMNS: &str = "id, user_id, status, currency, subtotal, discount, total, voucher_code, payment_attempt, payment_transaction_id, refund_transaction_id, created_at, updated_at";
+
+/// Creates an order in `pending_payment`, redeeming its voucher, and queues `order.created`
+/// and the first `order.payment_requested`. An order a voucher pays entirely is paid at once.
+pub async fn create(
+    pool: &PgPool,
+    new: &NewOrder,
+    payment_timeout: Duration,
+) -> Result<Order, OrderError> {
+    let id = Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    let voucher_amount = match &new.voucher_code {
+        Some(code) => vouchers::lock_for_redemption(&mut tx, new.user_id, code).await?,
+        None => 0,
+    };
+    let discount = discount(new.subtotal, voucher_amount);
+    let timeout = chrono::Duration::from_std(payment_timeout)
+        .map_err(|error| OrderError::Internal(error.into()))?;
+    let row: OrderRow = sqlx::query_as(&format!(
+        "insert into orders (id, user_id, status, currency, subtotal, discount, total,
+             voucher_code, expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9) returning {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(new.user_id)
+    .bind(Status::PendingPayment.as_str())
+    .bind(CURRENCY)
+    .bind(new.subtotal)
+    .bind(discount)
+    .bind(new.subtotal - discount)
+    .bind(&new.voucher_code)
+    .bind(timeout)
+    .fetch_one(&mut *tx)
+    .await?;
+    for (position, item) in (1..).zip(&new.items) {
+        sqlx::query(
+            "insert into order_items (order_id, position, sku, name, unit_price, quantity)
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(position)
+        .bind(&item.sku)
+        .bind(&item.name)
+        .bind(item.unit_price)
+        .bind(item.quantity)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(code) = &new.voucher_code {
+        vouchers::redeem(&mut tx, code, id).await?;
+    }
+    record_status(&mut tx, id, Status::PendingPayment).await?;
+    platform::outbox::enqueue(&mut tx, &events::order_created(&row)).await?;
+    if row.total > 0 {
+        platform::outbox::enqueue(&mut tx, &events::payment_requested(&row)).await?;
+    } else {
+        transition(&mut tx, id, None, Transition::Pay, None).await?;
+    }
+    let order = load_one(&mut tx, id, None).await?;
+    tx.commit().await?;
+    Ok(order)
+}
+
+/// Moves an order (the owner's, when `owner` is given) along `transition`, inside the
+/// caller's transaction. `payment` is the wallet transaction that paid it, for
+/// [`Transition::Pay`].
+pub async fn transition(
+    conn: &mut PgConnection,
+    id: Uuid,
+    owner: Option<Uuid>,
+    transition: Transition,
+    payment: Option<Uuid>,
+) -> Result<OrderRow, OrderError> {
+    let from: Vec<&str> = transition
+        .from()
+        .iter()
+        .map(|status| status.as_str())
+        .collect();
+    let to = transition.to();
+    let new_attempt = i32::from(transition == Transition::RetryPayment);
+    let updated: Option<OrderRow> = sqlx::query_as(&format!(
+        "update orders set status = $3, updated_at = now(),
+             payment_transaction_id = coalesce($5, payment_transaction_id),
+             payment_attempt = payment_attempt + $6
+         where id = $1 and ($2::uuid is null or user_id = $2) and status = any($4)
+         returning {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(owner)
+    .bind(to.as_str())
+    .bind(&from)
+    .bind(payment)
+    .bind(new_attempt)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = updated else {
+        let current: Option<String> = sqlx::query_scalar(
+            "select status from orders where id = $1 and ($2::uuid is null or user_id = $2)",
+        )
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(&mut *conn)
+        .await?;
+        return Err(match current {
+            None => OrderError::NotFound,
+            Some(status) => OrderError::IllegalTransition {
+                status,
+                verb: transition.verb(),
+            },
+        });
+    };
+    record_status(conn, id, to).await?;
+    let event = match transition {
+        Transition::RetryPayment => events::payment_requested(&row),
+        _ => events::status_changed(&row, to),
+    };
+    platform::outbox::enqueue(conn, &event).await?;
+    if matches!(transition, Transition::Cancel | Transition::Expire) {
+        vouchers::release(conn, id).await?;
+    }
+    Ok(row)
+}
+
+/// A payment that arrived after its order was cancelled or expired: it is recorded and the
+/// order's final event published again, now with the payment, so that the wallet refunds it.
+pub async fn record_late_payment(
+    conn: &mut PgConnection,
+    id: Uuid,
+    payment: Uuid,
+) -> Result<(), OrderError> {
+    let updated: Option<OrderRow> = sqlx::query_as(&format!(
+        "update orders set payment_transaction_id = $2, updated_at = now()
+         where id = $1 and payment_transaction_id is null and status in ('cancelled', 'expired')
+         returning {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(payment)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = updated {
+        let status = Status::parse(&row.status).map_err(|error| anyhow::anyhow!(error))?;
+        platform::outbox::enqueue(conn, &events::status_changed(&row, status)).await?;
+    }
+    Ok(())
+}
+
+/// The wallet's refund of the order's payment.
+pub async fn record_refund(
+    conn: &mut PgConnection,
+    id: Uuid,
+    refund: Uuid,
+) -> Result<(), OrderError> {
+    sqlx::query(
+        "update orders set refund_transaction_id = $2, updated_at = now()
+         where id = $1 and refund_transaction_id is null",
+    )
+    .bind(id)
+    .bind(refund)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Expires up to `batch` unpaid orders whose time is up; returns how many. Several instances
+/// share the work (`SKIP LOCKED`).
+pub async fn expire_due(pool: &PgPool, batch: i64) -> Result<usize, OrderError> {
+    let mut tx = pool.begin().await?;
+    let due: Vec<Uuid> = sqlx::query_scalar(
+        "select id from orders
+         where status in ('pending_payment', 'payment_failed') and expires_at <= now()
+         order by expires_at limit $1 for update skip locked",
+    )
+    .bind(batch)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &due {
+        transition(&mut tx, *id, None, Transition::Expire, None).await?;
+    }
+    tx.commit().await?;
+    Ok(due.len())
+}
+
+/// Locks an order for a change decided from its current state; `None` if there is none.
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<OrderRow>> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from orders where id = $1 for update"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// One order (the owner's, when `owner` is given) with its items and history.
+pub async fn load_one(
+    conn: &mut PgConnection,
+    id: Uuid,
+    owner: Option<Uuid>,
+) -> Result<Order, OrderError> {
+    let row: OrderRow = sqlx::query_as(&format!(
+        "select {COLUMNS} from orders where id = $1 and ($2::uuid is null or user_id = $2)"
+    ))
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(OrderError::NotFound)?;
+    Ok(with_details(conn, vec![row]).await?.remove(0))
+}
+
+/// One page of the user's orders, newest first, and the next page's cursor.
+pub async fn list(
+    pool: &PgPool,
+    user_id: Uuid,
+    status: Option<Status>,
+    page: &PageRequest,
+) -> Result<(Vec<Order>, Option<String>), OrderError> {
+    let mut rows: Vec<OrderRow> = sqlx::query_as(&format!(
+        "select {COLUMNS} from orders
+         where user_id = $1
+           and ($2::text is null or status = $2)
+           and ($3::timestamptz is null or (created_at, id) < ($3, $4))
+         order by created_at desc, id desc
+         limit $5"
+    ))
+    .bind(user_id)
+    .bind(status.map(Status::as_str))
+    .bind(page.after.map(|(at, _)| at))
+    .bind(page.after.map(|(_, id)| id))
+    .bind(page.fetch())
+    .fetch_all(pool)
+    .await?;
+    let next = finish_page(&mut rows, page, |row| (row.created_at, row.id));
+    let mut conn = pool.acquire().await?;
+    Ok((with_details(&mut conn, rows).await?, next))
+}
+
+async fn record_status(conn: &mut PgConnection, id: Uuid, status: Status) -> sqlx::Result<()> {
+    sqlx::query("insert into status_history (order_id, status) values ($1, $2)")
+        .bind(id)
+        .bind(status.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Reads the items and history of `rows` in two queries.
+async fn with_details(conn: &mut PgConnection, rows: Vec<OrderRow>) -> sqlx::Result<Vec<Order>> {
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let items: Vec<(Uuid, String, String, i64, i64)> = sqlx::query_as(
+        "select order_id, sku, name, unit_price, quantity from order_items
+         where order_id = any($1) order by order_id, position",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let history: Vec<(Uuid, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "select order_id, status, at from status_history where order_id = any($1) order by id",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut items_of: HashMap<Uuid, Vec<Item>> = HashMap::new();
+    for (order_id, sku, name, unit_price, quantity) in items {
+        items_of.entry(order_id).or_default().push(Item {
+            sku,
+            name,
+            unit_price,
+            quantity,
+        });
+    }
+    let mut history_of: HashMap<Uuid, Vec<StatusChange>> = HashMap::new();
+    for (order_id, status, at) in history {
+        history_of
+            .entry(order_id)
+            .or_default()
+            .push(StatusChange { status, at });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| Order {
+            items: items_of.remove(&row.id).unwrap_or_default(),
+            history: history_of.remove(&row.id).unwrap_or_default(),
+            row,
+        })
+        .collect())
+}

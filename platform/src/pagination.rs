@@ -1,0 +1,122 @@
+//! Lists are newest first, one page at a time: `limit` (default 50, at most 200) and an
+//! opaque `cursor` naming the position `(time, id)` of the previous page's last row.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+/// A page request: how many rows, and after which position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+}
+
+impl PageRequest {
+    /// Reads a gRPC `limit` (0 means the default) and cursor; the violations name the field.
+    pub fn parse(limit: u32, cursor: Option<&str>) -> Result<Self, Vec<(&'static str, String)>> {
+        let mut violations = Vec::new();
+        let limit = match limit {
+            0 => DEFAULT_PAGE,
+            limit if limit > MAX_PAGE => {
+                violations.push(("limit", format!("must be between 1 and {MAX_PAGE}")));
+                MAX_PAGE
+            }
+            limit => limit,
+        };
+        let after = match cursor.map(decode_cursor) {
+            Some(Err(reason)) => {
+                violations.push(("cursor", reason));
+                None
+            }
+            Some(Ok(after)) => Some(after),
+            None => None,
+        };
+        if violations.is_empty() {
+            Ok(Self { limit, after })
+        } else {
+            Err(violations)
+        }
+    }
+
+    /// The row count to fetch: one more than the page, to learn whether another page follows.
+    pub fn fetch(&self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+}
+
+/// Trims `rows` (fetched with [`PageRequest::fetch`]) to the page and returns the cursor of
+/// the next page, if there is one.
+pub fn finish_page<T>(
+    rows: &mut Vec<T>,
+    page: &PageRequest,
+    position: impl Fn(&T) -> (DateTime<Utc>, Uuid),
+) -> Option<String> {
+    let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(|last| {
+        let (at, id) = position(last);
+        encode_cursor(at, id)
+    })
+}
+
+/// Cursors are opaque to clients: the position `(time, id)` of a page's last row.
+pub fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}_{id}", at.timestamp_micros()))
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), String> {
+    let invalid = || "is not a cursor this API returned".to_owned();
+    let text = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let text = String::from_utf8(text).map_err(|_| invalid())?;
+    let (micros, id) = text.split_once('_').ok_or_else(invalid)?;
+    let at = micros
+        .parse()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(invalid)?;
+    Ok((at, Uuid::parse_str(id).map_err(|_| invalid())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_decodes_to_the_position_it_encodes() {
+        let at = DateTime::from_timestamp_micros(1_795_000_000_123_456).unwrap();
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(at, id)), Ok((at, id)));
+        assert!(decode_cursor("garbage!").is_err());
+        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("12_not-a-uuid")).is_err());
+    }
+
+    #[test]
+    fn a_page_request_defaults_to_50_and_refuses_more_than_200() {
+        assert_eq!(PageRequest::parse(0, None).unwrap().limit, 50);
+        assert_eq!(PageRequest::parse(200, None).unwrap().limit, 200);
+        let violations = PageRequest::parse(201, Some("x")).unwrap_err();
+        let fields: Vec<_> = violations.iter().map(|(field, _)| *field).collect();
+        assert_eq!(fields, ["limit", "cursor"]);
+    }
+
+    #[test]
+    fn finishing_a_page_keeps_the_limit_and_points_after_its_last_row() {
+        let page = PageRequest::parse(2, None).unwrap();
+        let at = DateTime::from_timestamp_micros(1_795_000_000_000_000).unwrap();
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        let mut rows = ids.clone();
+        let next = finish_page(&mut rows, &page, |id| (at, *id));
+        assert_eq!(rows, ids[..2]);
+        assert_eq!(next, Some(encode_cursor(at, ids[1])));
+        let mut short = ids[..2].to_vec();
+        assert_eq!(finish_page(&mut short, &page, |id| (at, *id)), None);
+    }
+}
