@@ -93,7 +93,11 @@ impl TestApp {
 
     /// Signs up a fresh user.
     pub async fn user(&self) -> User {
-        let email = unique_email();
+        self.user_with_email(unique_email()).await
+    }
+
+    /// Signs up a user with this email.
+    pub async fn user_with_email(&self, email: String) -> User {
         let response = self.sign_up(&email, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.expect("JSON");

@@ -11,6 +11,7 @@ mod helpers;
 mod http_errors;
 mod logs;
 mod operations;
+mod orders;
 mod smtp_sink;
 mod statements;
 mod tokens;
