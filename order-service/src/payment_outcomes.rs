@@ -70,11 +70,7 @@ impl Handler for PaymentOutcomeHandler {
             Ok(event) => event,
             Err(error) => return Ok(Verdict::Invalid(format!("not a wallet event: {error}"))),
         };
-        let message_id = delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map_or_else(|| event.id.clone(), |id| id.as_str().to_owned());
+        let message_id = event.message_id(delivery);
         let outcome = match read_outcome(&event) {
             Ok(Some(outcome)) => outcome,
             Ok(None) => return Ok(Verdict::Done),

@@ -41,11 +41,7 @@ impl Handler for VoucherIssuingHandler {
                 event.kind
             )));
         }
-        let message_id = delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map_or_else(|| event.id.clone(), |id| id.as_str().to_owned());
+        let message_id = event.message_id(delivery);
         let mut tx = self.pool.begin().await?;
         if platform::inbox::record(&mut tx, &message_id, QUEUE).await?
             && let Some(voucher) = vouchers::issue_for(&mut tx, event.data.order_id).await?

@@ -62,3 +62,15 @@ pub struct ReceivedEvent<T> {
     pub kind: String,
     pub data: T,
 }
+
+impl<T> ReceivedEvent<T> {
+    /// The id a consumer records in its inbox: the delivery's `message_id` property, or the
+    /// event's own id when the publisher set none.
+    pub fn message_id(&self, delivery: &lapin::message::Delivery) -> String {
+        delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map_or_else(|| self.id.clone(), |id| id.as_str().to_owned())
+    }
+}

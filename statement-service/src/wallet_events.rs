@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use lapin::message::Delivery;
+use platform::cloud_event::ReceivedEvent;
 use platform::consumer::{Handler, Verdict};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -14,14 +15,6 @@ use crate::lines::{self, NewLine};
 pub const QUEUE: &str = "statement.transactions";
 pub const WALLET_EXCHANGE: &str = "wallet.events";
 pub const ROUTING_KEY: &str = "transaction.created";
-
-#[derive(Deserialize)]
-struct Event {
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    data: Transaction,
-}
 
 #[derive(Deserialize)]
 struct Transaction {
@@ -42,7 +35,7 @@ pub struct TransactionCreatedHandler {
 
 impl Handler for TransactionCreatedHandler {
     async fn handle(&self, delivery: &Delivery) -> anyhow::Result<Verdict> {
-        let event: Event = match serde_json::from_slice(&delivery.data) {
+        let event: ReceivedEvent<Transaction> = match serde_json::from_slice(&delivery.data) {
             Ok(event) => event,
             Err(error) => {
                 return Ok(Verdict::Invalid(format!(
@@ -56,11 +49,7 @@ impl Handler for TransactionCreatedHandler {
                 event.kind
             )));
         }
-        let message_id = delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map_or(event.id, |id| id.as_str().to_owned());
+        let message_id = event.message_id(delivery);
         let transaction = event.data;
         let line = NewLine {
             transaction_id: transaction.id,

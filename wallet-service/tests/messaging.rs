@@ -136,7 +136,7 @@ async fn poison_messages_are_dead_lettered_with_a_reason_and_the_consumer_keeps_
     let wallet = TestWallet::start().await;
     let mut events = wallet.event_queue().await;
     let user = Uuid::new_v4();
-    let poison: [(&str, Vec<u8>, &str); 5] = [
+    let poison: [(&str, Vec<u8>, &str); 7] = [
         ("bad-json", b"{not json".to_vec(), "invalid JSON body"),
         (
             "unknown-type",
@@ -155,6 +155,17 @@ async fn poison_messages_are_dead_lettered_with_a_reason_and_the_consumer_keeps_
             "invalid JSON body",
         ),
         ("not-an-object", b"[1, 2, 3]".to_vec(), "invalid JSON body"),
+        // Order payments are the order service's: nobody else may pose as one.
+        (
+            "order-reference",
+            deposit(user, 5, &format!("order:{}", Uuid::new_v4())),
+            "reserved for order payments",
+        ),
+        (
+            "order:0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21:payment:1",
+            deposit(user, 5, "posing"),
+            "reserved for order payments",
+        ),
     ];
     for (id, body, _) in &poison {
         wallet.publish(REQUESTS_QUEUE, body, properties(id)).await;
@@ -184,7 +195,7 @@ async fn poison_messages_are_dead_lettered_with_a_reason_and_the_consumer_keeps_
 
     let channel = wallet.broker.create_channel().await.unwrap();
     let mut reasons = std::collections::HashMap::new();
-    for _ in 0..6 {
+    for _ in 0..8 {
         let message = eventually(Duration::from_secs(10), "a dead-lettered message", || {
             let channel = channel.clone();
             async move {
