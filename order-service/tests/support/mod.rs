@@ -114,6 +114,18 @@ impl Services {
                 stop,
             });
         }
+        // Messages published to a queue before it exists are dropped: wait for order-service's
+        // topology.
+        for queue in [
+            "order.payment-outcomes",
+            "order.voucher-issuing",
+            "wallet.order-payments",
+        ] {
+            eventually(Duration::from_secs(10), "the order queues", || async {
+                services.queue_exists(queue).await.then_some(())
+            })
+            .await;
+        }
         services
     }
 
@@ -220,6 +232,14 @@ impl Services {
 
     /// Messages waiting in `queue` (of this test's vhost).
     pub async fn queue_length(&self, queue: &str) -> u32 {
+        self.declare_passively(queue).await.unwrap().message_count()
+    }
+
+    pub async fn queue_exists(&self, queue: &str) -> bool {
+        self.declare_passively(queue).await.is_ok()
+    }
+
+    async fn declare_passively(&self, queue: &str) -> lapin::Result<lapin::Queue> {
         let broker = Connection::connect(
             self.vhost.amqp_url.expose_secret(),
             ConnectionProperties::default(),
@@ -236,10 +256,9 @@ impl Services {
                 },
                 FieldTable::default(),
             )
-            .await
-            .unwrap();
+            .await;
         let _ = broker.close(200, "done".into()).await;
-        declared.message_count()
+        declared
     }
 }
 
