@@ -26,7 +26,7 @@ pub struct Credentials {
     /// Case-insensitive; stored lowercased.
     pub email: String,
     /// At least 8 characters.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8)]
     pub password: String,
 }
 

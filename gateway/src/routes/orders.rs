@@ -23,12 +23,16 @@ pub const ADMIN: &str = "admin";
 #[serde(deny_unknown_fields)]
 pub struct Item {
     /// 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub sku: String,
     /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Minor units (cents), 1 to 1,000,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub unit_price: i64,
     /// 1 to 1,000.
+    #[schema(minimum = 1, maximum = 1_000)]
     pub quantity: i64,
 }
 
@@ -37,10 +41,12 @@ pub struct Item {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"items": [{"sku": "BOOK-42", "name": "A good book", "unit_price": 2500, "quantity": 2}], "currency": "EUR", "voucher_code": null}))]
 pub struct NewOrder {
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<Item>,
     /// Only `EUR`, the wallet's currency.
     pub currency: Option<String>,
     /// One of the caller's unredeemed vouchers: takes up to its amount off the total.
+    #[schema(min_length = 1, max_length = 64)]
     pub voucher_code: Option<String>,
 }
 
@@ -144,6 +150,7 @@ pub struct ListParams {
     #[param(inline)]
     pub status: Option<OrderStatus>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -153,6 +160,7 @@ pub struct ListParams {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -22,8 +22,10 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct PeriodParams {
     /// First day, `YYYY-MM-DD` (UTC, included). Default: 15 days before `to`.
+    #[param(format = Date)]
     pub from: Option<String>,
     /// Last day, `YYYY-MM-DD` (UTC, included). Default: today.
+    #[param(format = Date)]
     pub to: Option<String>,
 }
 
@@ -102,6 +104,15 @@ pub async fn statement(
     user: AuthUser,
     Query(params): Query<PeriodParams>,
 ) -> Result<Response, ApiError> {
+    // The service reads an empty day as "the default"; a client that sends `to=` meant a day.
+    for (field, value) in [("from", &params.from), ("to", &params.to)] {
+        if value.as_deref() == Some("") {
+            return Err(ApiError::invalid(
+                field,
+                "must be a date written YYYY-MM-DD",
+            ));
+        }
+    }
     let answer = state
         .services
         .statement

@@ -59,11 +59,13 @@ pub struct NewTransaction {
     #[serde(rename = "type")]
     pub kind: TransactionType,
     /// Minor units, 1 to 1,000,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub amount: Option<i64>,
     /// Only `EUR`, the wallet's currency.
     pub currency: Option<String>,
     pub parent_transaction_id: Option<Uuid>,
     /// At most 500 characters.
+    #[schema(max_length = 500)]
     pub description: Option<String>,
 }
 
@@ -109,6 +111,7 @@ pub struct ListParams {
     /// Up to this day (`YYYY-MM-DD`, UTC, included) or instant (RFC 3339).
     pub to: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -150,7 +153,7 @@ pub async fn balance(
 /// first answer again without a second effect; with a different body, 422.
 #[utoipa::path(post, path = "/wallet/transactions", tag = "wallet", security(("bearer" = [])),
     request_body = NewTransaction,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; kept at least 24 hours, per user")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; kept at least 24 hours, per user", pattern = "^[!-~]{1,255}$")),
     responses(
         (status = 201, description = "Applied", body = Transaction),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
