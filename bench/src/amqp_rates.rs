@@ -1,0 +1,147 @@
+//! Rates on the broker: its own baseline, and the wallet applying requests published
+//! straight to its queue.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+/// Publishes with confirms at most this many messages ahead of the confirmations.
+const WINDOW: usize = 256;
+
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    f64::from(u32::try_from(count).unwrap_or(u32::MAX)) / elapsed.as_secs_f64()
+}
+
+/// Publishes `count` persistent messages to `queue` with confirms, `WINDOW` in flight.
+async fn publish_all(
+    channel: &lapin::Channel,
+    queue: &str,
+    count: u64,
+    body: impl Fn(u64) -> Vec<u8>,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    for n in 0..count {
+        let confirm = channel
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                &body(n),
+                BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_content_type("application/json".into())
+                    .with_message_id(uuid::Uuid::new_v4().to_string().into()),
+            )
+            .await?;
+        pending.push(confirm);
+        while pending.len() >= WINDOW {
+            if let Some(confirmed) = pending.next().await {
+                confirmed?;
+            }
+        }
+    }
+    while let Some(confirmed) = pending.next().await {
+        confirmed?;
+    }
+    Ok(started.elapsed())
+}
+
+/// The broker's raw rates on one quorum queue: publish with confirms, consume with acks.
+pub async fn broker(url: &str, count: u64) -> anyhow::Result<(f64, f64)> {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let queue = format!("bench.baseline.{}", uuid::Uuid::new_v4().simple());
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(queue.as_str().into(), durable, arguments)
+        .await?;
+    let body = br#"{"user_id":"0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21","type":"deposit","amount":1}"#;
+    let published = publish_all(&channel, &queue, count, |_| body.to_vec()).await?;
+
+    let consumer_channel = connection.create_channel().await?;
+    consumer_channel
+        .basic_qos(32, BasicQosOptions::default())
+        .await?;
+    let mut consumer = consumer_channel
+        .basic_consume(
+            queue.as_str().into(),
+            "bench".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let started = Instant::now();
+    let mut received = 0;
+    while received < count {
+        let Some(delivery) = consumer.next().await else {
+            anyhow::bail!("the consumer stopped after {received} messages");
+        };
+        delivery?.ack(BasicAckOptions::default()).await?;
+        received += 1;
+    }
+    let consumed = started.elapsed();
+    channel
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await?;
+    let _ = connection.close(200, "done".into()).await;
+    Ok((per_second(count, published), per_second(count, consumed)))
+}
+
+/// Publishes `count` deposits of 1 for `user` to `wallet.transaction-requests`, then waits
+/// until the wallet's ledger holds all of them.
+pub async fn wallet_requests(
+    url: &str,
+    wallet_database: &str,
+    user: &str,
+    count: u64,
+) -> anyhow::Result<(f64, f64)> {
+    let pool = sqlx::PgPool::connect(wallet_database).await?;
+    let ledger_rows = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from transactions where user_id = $1::uuid")
+            .bind(user)
+            .fetch_one(&pool)
+            .await
+    };
+    let before = ledger_rows().await?;
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let started = Instant::now();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "user_id": user, "type": "deposit", "amount": 1, "currency": "EUR",
+    }))?;
+    let published = publish_all(&channel, "wallet.transaction-requests", count, |_| {
+        body.clone()
+    })
+    .await?;
+    let expected = before + i64::try_from(count)?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while ledger_rows().await? < expected {
+        anyhow::ensure!(Instant::now() < deadline, "not all requests were applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let applied = started.elapsed();
+    let _ = connection.close(200, "done".into()).await;
+    pool.close().await;
+    Ok((per_second(count, published), per_second(count, applied)))
+}

@@ -1,0 +1,74 @@
+//! Load generators and baselines for `bench/run` (not part of the test run).
+//!
+//! - `http URL TOKEN CONNECTIONS SECONDS [BODY]`: GET (or POST `BODY`) as fast as
+//!   `CONNECTIONS` keep-alive connections allow for `SECONDS`; waits for the requests in
+//!   flight at the end, so the counts are exact. Prints `ok errors rps p50_ms p99_ms`.
+//! - `broker AMQP_URL MESSAGES`: the broker's own rates on one quorum queue: publish with
+//!   confirms, then consume with acks. Prints `publish_per_s consume_per_s`.
+//! - `requests AMQP_URL WALLET_DATABASE_URL USER COUNT`: publishes COUNT deposits of 1 to
+//!   `wallet.transaction-requests` and waits until the wallet applied all of them. Prints
+//!   `published_per_s applied_per_s`.
+//! - `lag URL TOKEN STATEMENT_DATABASE_URL RATE SECONDS`: deposits at RATE per second and
+//!   measures, for each, the time from the HTTP response to its statement line. Prints
+//!   `deposits p50_ms p99_ms`.
+//! - `orders URL TOKEN COUNT CONNECTIONS`: places COUNT orders and waits until all are paid.
+//!   Prints `orders_per_s`.
+
+// Rates and latencies are measurements, not money: floating point is right here.
+#![allow(clippy::float_arithmetic)]
+
+mod amqp_rates;
+mod http_load;
+mod latency;
+mod pipeline;
+
+use anyhow::{Context, bail};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |index: usize| -> anyhow::Result<&str> {
+        args.get(index).map(String::as_str).with_context(|| {
+            format!("missing argument {index}; see the usage in bench/src/main.rs")
+        })
+    };
+    let number = |index: usize| -> anyhow::Result<u64> {
+        arg(index)?
+            .parse()
+            .with_context(|| format!("argument {index} must be a number"))
+    };
+    match arg(0)? {
+        "http" => {
+            let report = http_load::run(
+                arg(1)?,
+                arg(2)?,
+                usize::try_from(number(3)?)?,
+                number(4)?,
+                args.get(5).cloned(),
+            )
+            .await?;
+            println!("{report}");
+        }
+        "broker" => {
+            let (publish, consume) = amqp_rates::broker(arg(1)?, number(2)?).await?;
+            println!("{publish:.0} {consume:.0}");
+        }
+        "requests" => {
+            let (published, applied) =
+                amqp_rates::wallet_requests(arg(1)?, arg(2)?, arg(3)?, number(4)?).await?;
+            println!("{published:.0} {applied:.0}");
+        }
+        "lag" => {
+            let (count, p50, p99) =
+                pipeline::statement_lag(arg(1)?, arg(2)?, arg(3)?, number(4)?, number(5)?).await?;
+            println!("{count} {p50:.1} {p99:.1}");
+        }
+        "orders" => {
+            let rate = pipeline::orders(arg(1)?, arg(2)?, number(3)?, usize::try_from(number(4)?)?)
+                .await?;
+            println!("{rate:.0}");
+        }
+        other => bail!("unknown command {other:?}; see bench/src/main.rs"),
+    }
+    Ok(())
+}
