@@ -105,18 +105,17 @@ pub async fn broker(url: &str, count: u64) -> anyhow::Result<(f64, f64)> {
     Ok((per_second(count, published), per_second(count, consumed)))
 }
 
-/// Publishes `count` deposits of 1 for `user` to `wallet.transaction-requests`, then waits
-/// until the wallet's ledger holds all of them.
+/// Publishes `count` deposits of 1, spread over `users`, to `wallet.transaction-requests`,
+/// then waits until the wallet's ledger holds all of them.
 pub async fn wallet_requests(
     url: &str,
     wallet_database: &str,
-    user: &str,
+    users: &[&str],
     count: u64,
 ) -> anyhow::Result<(f64, f64)> {
     let pool = sqlx::PgPool::connect(wallet_database).await?;
     let ledger_rows = || async {
-        sqlx::query_scalar::<_, i64>("select count(*) from transactions where user_id = $1::uuid")
-            .bind(user)
+        sqlx::query_scalar::<_, i64>("select count(*) from transactions")
             .fetch_one(&pool)
             .await
     };
@@ -127,11 +126,16 @@ pub async fn wallet_requests(
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
     let started = Instant::now();
-    let body = serde_json::to_vec(&serde_json::json!({
-        "user_id": user, "type": "deposit", "amount": 1, "currency": "EUR",
-    }))?;
-    let published = publish_all(&channel, "wallet.transaction-requests", count, |_| {
-        body.clone()
+    let bodies: Vec<Vec<u8>> = users
+        .iter()
+        .map(|user| {
+            serde_json::to_vec(&serde_json::json!({
+                "user_id": user, "type": "deposit", "amount": 1, "currency": "EUR",
+            }))
+        })
+        .collect::<Result<_, _>>()?;
+    let published = publish_all(&channel, "wallet.transaction-requests", count, |n| {
+        bodies[usize::try_from(n).unwrap_or_default() % bodies.len()].clone()
     })
     .await?;
     let expected = before + i64::try_from(count)?;

@@ -1,4 +1,5 @@
 //! A closed-loop HTTP load: each connection sends its next request when the last answered.
+//! `TOKENS` is a comma-separated list of access tokens.
 
 use std::time::{Duration, Instant};
 
@@ -6,21 +7,23 @@ use crate::latency::percentile_ms;
 
 pub async fn run(
     url: &str,
-    token: &str,
+    tokens: &[&str],
     connections: usize,
     seconds: u64,
     body: Option<String>,
 ) -> anyhow::Result<String> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
-    let workers = (0..connections).map(|_| {
+    let workers = (0..connections).map(|connection| {
         // One client (one connection) per worker, as wrk does.
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
             .build()
             .expect("an HTTP client");
         let url = url.to_owned();
-        let token = token.to_owned();
+        // Connection `n` acts for user `n` (modulo the tokens): one wallet each, as real
+        // traffic spreads over many wallets.
+        let token = tokens[connection % tokens.len()].to_owned();
         let body = body.clone();
         tokio::spawn(async move {
             let mut latencies = Vec::new();

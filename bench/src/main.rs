@@ -1,14 +1,15 @@
 //! Load generators and baselines for `bench/run` (not part of the test run).
 //!
-//! - `http URL TOKEN CONNECTIONS SECONDS [BODY]`: GET (or POST `BODY`) as fast as
-//!   `CONNECTIONS` keep-alive connections allow for `SECONDS`; waits for the requests in
-//!   flight at the end, so the counts are exact. Prints `ok errors rps p50_ms p99_ms`.
+//! - `http URL TOKENS CONNECTIONS SECONDS [BODY]`: GET (or POST `BODY`) as fast as
+//!   `CONNECTIONS` keep-alive connections allow for `SECONDS`, connection n acting with token
+//!   n of the comma-separated TOKENS; waits for the requests in flight at the end, so the
+//!   counts are exact. Prints `ok errors rps p50_ms p99_ms`.
 //! - `broker AMQP_URL MESSAGES`: the broker's own rates on one quorum queue: publish with
 //!   confirms, then consume with acks. Prints `publish_per_s consume_per_s`.
-//! - `requests AMQP_URL WALLET_DATABASE_URL USER COUNT`: publishes COUNT deposits of 1 to
-//!   `wallet.transaction-requests` and waits until the wallet applied all of them. Prints
-//!   `published_per_s applied_per_s`.
-//! - `lag URL TOKEN STATEMENT_DATABASE_URL RATE SECONDS`: deposits at RATE per second and
+//! - `requests AMQP_URL WALLET_DATABASE_URL USERS COUNT`: publishes COUNT deposits of 1 to
+//!   `wallet.transaction-requests`, spread over the comma-separated USERS, and waits until the
+//!   wallet applied all of them. Prints `published_per_s applied_per_s`.
+//! - `lag URL TOKENS STATEMENT_DATABASE_URL RATE SECONDS`: deposits at RATE per second and
 //!   measures, for each, the time from the HTTP response to its statement line. Prints
 //!   `deposits p50_ms p99_ms`.
 //! - `orders URL TOKEN COUNT CONNECTIONS`: places COUNT orders and waits until all are paid.
@@ -41,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
         "http" => {
             let report = http_load::run(
                 arg(1)?,
-                arg(2)?,
+                &list(arg(2)?),
                 usize::try_from(number(3)?)?,
                 number(4)?,
                 args.get(5).cloned(),
@@ -55,12 +56,13 @@ async fn main() -> anyhow::Result<()> {
         }
         "requests" => {
             let (published, applied) =
-                amqp_rates::wallet_requests(arg(1)?, arg(2)?, arg(3)?, number(4)?).await?;
+                amqp_rates::wallet_requests(arg(1)?, arg(2)?, &list(arg(3)?), number(4)?).await?;
             println!("{published:.0} {applied:.0}");
         }
         "lag" => {
             let (count, p50, p99) =
-                pipeline::statement_lag(arg(1)?, arg(2)?, arg(3)?, number(4)?, number(5)?).await?;
+                pipeline::statement_lag(arg(1)?, &list(arg(2)?), arg(3)?, number(4)?, number(5)?)
+                    .await?;
             println!("{count} {p50:.1} {p99:.1}");
         }
         "orders" => {
@@ -71,4 +73,9 @@ async fn main() -> anyhow::Result<()> {
         other => bail!("unknown command {other:?}; see bench/src/main.rs"),
     }
     Ok(())
+}
+
+/// A comma-separated list (of tokens or user ids).
+fn list(text: &str) -> Vec<&str> {
+    text.split(',').filter(|item| !item.is_empty()).collect()
 }

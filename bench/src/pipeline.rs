@@ -11,11 +11,11 @@ use uuid::Uuid;
 
 use crate::latency::percentile_ms;
 
-/// Deposits at `rate` per second for `seconds`; for each, the time from its HTTP response to
+/// Deposits at `rate` per second for `seconds`, spread over the users of `tokens`; for each, the time from its HTTP response to
 /// its statement line (found by polling the statement database every 2 ms).
 pub async fn statement_lag(
     url: &str,
-    token: &str,
+    tokens: &[&str],
     statement_database: &str,
     rate: u64,
     seconds: u64,
@@ -29,13 +29,13 @@ pub async fn statement_lag(
     ));
     let sender = {
         let url = format!("{url}/wallet/transactions");
-        let token = token.to_owned();
+        let tokens: Vec<String> = tokens.iter().map(|token| (*token).to_owned()).collect();
         tokio::spawn(async move {
-            for _ in 0..total {
+            for n in 0..total {
                 ticker.tick().await;
                 let client = client.clone();
                 let url = url.clone();
-                let token = token.clone();
+                let token = tokens[usize::try_from(n).unwrap_or_default() % tokens.len()].clone();
                 let answered = answered.clone();
                 tokio::spawn(async move {
                     let response = client
