@@ -50,8 +50,11 @@ async fn hashing_does_not_block_the_runtime() {
         probes >= 3,
         "only {probes} health probes ran during the hashing"
     );
+    // Were hashing on the single worker, the slowest of several probes would wait for a whole
+    // hash (measured: 1.1 hashes). On the blocking pool probes take about a millisecond, and
+    // about half a hash at worst while parallel tests load both cores (measured: 0.5 to 0.56).
     assert!(
-        slowest < one_hash / 2,
+        slowest < one_hash * 3 / 4,
         "/healthz took {slowest:?} while hashing; one hash takes {one_hash:?}"
     );
     app.stop().await;
