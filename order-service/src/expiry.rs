@@ -18,14 +18,20 @@ pub async fn run(pool: PgPool, interval: Duration, shutdown: CancellationToken) 
     loop {
         loop {
             match orders::expire_due(&pool, BATCH).await {
-                Ok(expired) if expired > 0 => tracing::info!(expired, "unpaid orders expired"),
-                Ok(_) => break,
+                Ok(expired) => {
+                    if expired > 0 {
+                        tracing::info!(expired, "unpaid orders expired");
+                    }
+                    // Only a full batch leaves more due right now.
+                    if i64::try_from(expired).unwrap_or(i64::MAX) < BATCH {
+                        break;
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(error = %error, "cannot expire orders; retrying");
                     break;
                 }
             }
-            // A full batch: there may be more due right now.
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -108,7 +108,10 @@ impl Application {
             EXPIRY_SWEEP,
             shutdown.clone(),
         ));
-        tokio::spawn(prune(self.pool.clone(), shutdown.clone()));
+        tokio::spawn(platform::outbox::prune_hourly(
+            self.pool.clone(),
+            shutdown.clone(),
+        ));
         let routes = tonic::service::Routes::new(OrderServiceServer::new(grpc::OrderApi {
             pool: self.pool.clone(),
             payment_timeout: self.config.payment_timeout,
@@ -129,19 +132,5 @@ impl Application {
         })
         .await;
         served
-    }
-}
-
-/// Hourly clean-up of old published outbox rows.
-async fn prune(pool: PgPool, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
-        }
-        if let Err(error) = platform::outbox::prune(&pool, Duration::from_secs(7 * 24 * 3600)).await
-        {
-            tracing::warn!(%error, "cannot prune the outbox");
-        }
     }
 }

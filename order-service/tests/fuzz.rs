@@ -8,13 +8,12 @@ mod support;
 
 use std::time::Duration;
 
-use lapin::options::{BasicGetOptions, BasicPublishOptions};
+use lapin::BasicProperties;
+use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
 use platform::testing::eventually;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use secrecy::ExposeSecret;
 use support::Services;
 use uuid::Uuid;
 
@@ -109,14 +108,7 @@ async fn random_messages_on_every_consumed_queue_are_dead_lettered_and_nothing_s
     println!("seed {seed} (set FUZZ_SEED to replay)");
     let mut rng = StdRng::seed_from_u64(seed);
 
-    let broker = Connection::connect(
-        services.vhost.amqp_url.expose_secret(),
-        ConnectionProperties::default(),
-    )
-    .await
-    .unwrap();
-    let channel = broker.create_channel().await.unwrap();
-    channel.confirm_select(Default::default()).await.unwrap();
+    let (broker, channel) = services.publisher().await;
     for queue in QUEUES {
         for _ in 0..PER_QUEUE {
             channel
@@ -148,30 +140,13 @@ async fn random_messages_on_every_consumed_queue_are_dead_lettered_and_nothing_s
         .await;
         assert_eq!(services.queue_length(queue).await, 0, "{queue}");
         for _ in 0..PER_QUEUE {
-            let message = channel
-                .basic_get(dlq.as_str().into(), BasicGetOptions { no_ack: true })
-                .await
-                .unwrap()
-                .unwrap();
-            let headers = message.delivery.properties.headers().clone().unwrap();
-            match headers.inner().get("x-dead-letter-reason") {
-                Some(AMQPValue::LongString(reason)) => {
-                    assert!(!reason.to_string().is_empty(), "{dlq}");
-                }
-                other => panic!("{dlq}: no reason header: {other:?} (seed {seed})"),
-            }
+            let reason = support::next_dead_letter_reason(&channel, &dlq).await;
+            assert!(!reason.is_empty(), "{dlq} (seed {seed})");
         }
     }
 
     // The consumers are still at work: an order is paid end to end.
-    let user = Uuid::new_v4();
-    services.deposit(user, 1_000).await;
-    let order = services.place_order(user, 400).await.unwrap();
-    let id: Uuid = order.id.parse().unwrap();
-    eventually(Duration::from_secs(10), "the order to be paid", || async {
-        (services.order_status(id).await == "paid").then_some(())
-    })
-    .await;
+    services.assert_an_order_is_paid(400).await;
     let _ = broker.close(200, "done".into()).await;
     services.stop().await;
 }

@@ -7,25 +7,15 @@ mod support;
 
 use std::time::Duration;
 
-use lapin::options::{BasicGetOptions, BasicPublishOptions};
-use lapin::types::AMQPValue;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
-use platform::testing::eventually;
-use secrecy::ExposeSecret;
+use lapin::BasicProperties;
+use lapin::options::BasicPublishOptions;
 use support::Services;
 use uuid::Uuid;
 
 #[tokio::test]
 async fn poison_messages_on_every_order_queue_are_dead_lettered_with_a_reason() {
     let services = Services::start(Duration::from_secs(900), true).await;
-    let broker = Connection::connect(
-        services.vhost.amqp_url.expose_secret(),
-        ConnectionProperties::default(),
-    )
-    .await
-    .unwrap();
-    let channel = broker.create_channel().await.unwrap();
-    channel.confirm_select(Default::default()).await.unwrap();
+    let (broker, channel) = services.publisher().await;
     let cases: [(&str, &[u8], &str); 6] = [
         ("wallet.order-payments", b"{not json", "not an order event"),
         (
@@ -69,22 +59,7 @@ async fn poison_messages_on_every_order_queue_are_dead_lettered_with_a_reason() 
         let dlq = format!("{queue}.dlq");
         let mut reasons = Vec::new();
         for _ in 0..2 {
-            let message = eventually(Duration::from_secs(10), "a dead-lettered message", || {
-                let channel = channel.clone();
-                let dlq = dlq.clone();
-                async move {
-                    channel
-                        .basic_get(dlq.as_str().into(), BasicGetOptions { no_ack: true })
-                        .await
-                        .unwrap()
-                }
-            })
-            .await;
-            let headers = message.delivery.properties.headers().clone().unwrap();
-            match headers.inner().get("x-dead-letter-reason") {
-                Some(AMQPValue::LongString(reason)) => reasons.push(reason.to_string()),
-                other => panic!("no reason header: {other:?}"),
-            }
+            reasons.push(support::next_dead_letter_reason(&channel, &dlq).await);
         }
         reasons.sort();
         let mut expected: Vec<&str> = cases
@@ -99,14 +74,7 @@ async fn poison_messages_on_every_order_queue_are_dead_lettered_with_a_reason() 
     }
 
     // The consumers went on: an order is still paid.
-    let user = Uuid::new_v4();
-    services.deposit(user, 1_000).await;
-    let order = services.place_order(user, 600).await.unwrap();
-    let id: Uuid = order.id.parse().unwrap();
-    eventually(Duration::from_secs(10), "the order to be paid", || async {
-        (services.order_status(id).await == "paid").then_some(())
-    })
-    .await;
+    services.assert_an_order_is_paid(600).await;
     let _ = broker.close(200, "done".into()).await;
     services.stop().await;
 }

@@ -212,6 +212,22 @@ async fn publish_batch(pool: &PgPool, channel: &lapin::Channel) -> Result<usize,
     Ok(rows.len())
 }
 
+/// How long published rows stay, for inspection.
+const KEEP_PUBLISHED: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Removes published rows older than a week, every hour, until `shutdown`.
+pub async fn prune_hourly(pool: PgPool, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+        if let Err(error) = prune(&pool, KEEP_PUBLISHED).await {
+            tracing::warn!(%error, "cannot prune the outbox");
+        }
+    }
+}
+
 /// Removes published rows older than `keep` (they are only kept for inspection).
 pub async fn prune(pool: &PgPool, keep: Duration) -> sqlx::Result<u64> {
     let seconds = f64::from(u32::try_from(keep.as_secs()).unwrap_or(u32::MAX));

@@ -84,7 +84,11 @@ impl Application {
             broker.clone(),
             shutdown.clone(),
         ));
-        tokio::spawn(prune(self.pool.clone(), shutdown.clone()));
+        tokio::spawn(prune_idempotency_keys(self.pool.clone(), shutdown.clone()));
+        tokio::spawn(platform::outbox::prune_hourly(
+            self.pool.clone(),
+            shutdown.clone(),
+        ));
         let routes = tonic::service::Routes::new(WalletServiceServer::new(grpc::WalletApi {
             pool: self.pool.clone(),
         }));
@@ -104,8 +108,8 @@ impl Application {
     }
 }
 
-/// Hourly clean-up of expired idempotency keys and old published outbox rows.
-async fn prune(pool: PgPool, shutdown: CancellationToken) {
+/// Hourly clean-up of expired idempotency keys.
+async fn prune_idempotency_keys(pool: PgPool, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -113,10 +117,6 @@ async fn prune(pool: PgPool, shutdown: CancellationToken) {
         }
         if let Err(error) = idempotency::prune(&pool).await {
             tracing::warn!(%error, "cannot prune idempotency keys");
-        }
-        if let Err(error) = platform::outbox::prune(&pool, Duration::from_secs(7 * 24 * 3600)).await
-        {
-            tracing::warn!(%error, "cannot prune the outbox");
         }
     }
 }

@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lapin::options::QueueDeclareOptions;
-use lapin::types::FieldTable;
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties};
 use platform::config::ServiceSettings;
 use platform::grpc::{InternalToken, WithInternalToken, channel};
@@ -230,6 +230,31 @@ impl Services {
             .unwrap()
     }
 
+    /// A connection to this test's vhost and a channel on it with publisher confirms.
+    pub async fn publisher(&self) -> (Connection, lapin::Channel) {
+        let broker = Connection::connect(
+            self.vhost.amqp_url.expose_secret(),
+            ConnectionProperties::default(),
+        )
+        .await
+        .unwrap();
+        let channel = broker.create_channel().await.unwrap();
+        channel.confirm_select(Default::default()).await.unwrap();
+        (broker, channel)
+    }
+
+    /// Asserts that the consumers still work: a fresh user's order is paid end to end.
+    pub async fn assert_an_order_is_paid(&self, price: i64) {
+        let user = Uuid::new_v4();
+        self.deposit(user, price).await;
+        let order = self.place_order(user, price).await.unwrap();
+        let id: Uuid = order.id.parse().unwrap();
+        eventually(Duration::from_secs(10), "the order to be paid", || async {
+            (self.order_status(id).await == "paid").then_some(())
+        })
+        .await;
+    }
+
     /// Messages waiting in `queue` (of this test's vhost).
     pub async fn queue_length(&self, queue: &str) -> u32 {
         self.declare_passively(queue).await.unwrap().message_count()
@@ -259,6 +284,26 @@ impl Services {
             .await;
         let _ = broker.close(200, "done".into()).await;
         declared
+    }
+}
+
+/// Takes the next message of `dlq` (waiting for one) and returns its `x-dead-letter-reason`.
+pub async fn next_dead_letter_reason(channel: &lapin::Channel, dlq: &str) -> String {
+    let message = eventually(
+        Duration::from_secs(10),
+        "a dead-lettered message",
+        || async {
+            channel
+                .basic_get(dlq.into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+        },
+    )
+    .await;
+    let headers = message.delivery.properties.headers().clone().unwrap();
+    match headers.inner().get("x-dead-letter-reason") {
+        Some(AMQPValue::LongString(reason)) => reason.to_string(),
+        other => panic!("{dlq}: no reason header: {other:?}"),
     }
 }
 
