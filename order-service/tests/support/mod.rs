@@ -265,13 +265,7 @@ impl Services {
     }
 
     async fn declare_passively(&self, queue: &str) -> lapin::Result<lapin::Queue> {
-        let broker = Connection::connect(
-            self.vhost.amqp_url.expose_secret(),
-            ConnectionProperties::default(),
-        )
-        .await
-        .unwrap();
-        let channel = broker.create_channel().await.unwrap();
+        let (broker, channel) = self.publisher().await;
         let declared = channel
             .queue_declare(
                 queue.into(),
