@@ -11,6 +11,7 @@ use secrecy::SecretString;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: SecretString,
+    pub database_max_connections: u32,
     pub grpc_addr: SocketAddr,
     pub internal_token: InternalToken,
     pub log_format: LogFormat,
@@ -33,6 +34,7 @@ impl Config {
                 "AUTH_DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/auth",
             ),
+            database_max_connections: config::database_max_connections()?,
             grpc_addr: config::parse_or("AUTH_GRPC_ADDR", ([0, 0, 0, 0], 50051).into())?,
             internal_token,
             log_format: config::parse_or("LOG_FORMAT", LogFormat::Text)?,

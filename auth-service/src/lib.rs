@@ -52,8 +52,12 @@ impl Application {
         config: Config,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let pool =
-            platform::database::connect_and_migrate(&config.database_url, 10, &MIGRATOR).await?;
+        let pool = platform::database::connect_and_migrate(
+            &config.database_url,
+            config.database_max_connections,
+            &MIGRATOR,
+        )
+        .await?;
         let key = signing_keys::load_or_create(&pool).await?;
         let issuer = access_token::TokenIssuer::new(
             key,

@@ -14,11 +14,19 @@
 //!   `deposits p50_ms p99_ms`.
 //! - `orders URL TOKEN COUNT CONNECTIONS`: places COUNT orders and waits until all are paid.
 //!   Prints `orders_per_s`.
+//! - `faults GATEWAYS TOKENS USER_IDS AMQP_URL DATABASE_PREFIX SECONDS`: the load and the
+//!   verdict of `bench/faults` (see `fault_load` and `fault_verdict`): a steady stream of
+//!   deposits, requests and orders for SECONDS through the comma-separated GATEWAYS, then
+//!   waits until the platform settles and prints the summary. Exits with an error if
+//!   anything was lost, duplicated or left inconsistent. The databases are DATABASE_PREFIX
+//!   followed by `wallet`, `statement` and `orders`.
 
 // Rates and latencies are measurements, not money: floating point is right here.
 #![allow(clippy::float_arithmetic)]
 
 mod amqp_rates;
+mod fault_load;
+mod fault_verdict;
 mod http_load;
 mod latency;
 mod pipeline;
@@ -69,6 +77,28 @@ async fn main() -> anyhow::Result<()> {
             let rate = pipeline::orders(arg(1)?, arg(2)?, number(3)?, usize::try_from(number(4)?)?)
                 .await?;
             println!("{rate:.0}");
+        }
+        "faults" => {
+            let users = fault_load::Users {
+                tokens: list(arg(2)?).into_iter().map(str::to_owned).collect(),
+                ids: list(arg(3)?)
+                    .into_iter()
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?,
+            };
+            let gateways = list(arg(1)?).into_iter().map(str::to_owned).collect();
+            let sources = fault_verdict::Sources::connect(arg(5)?, arg(4)?).await?;
+            let sent = fault_load::run(gateways, users, arg(4)?.to_owned(), number(6)?).await?;
+            eprintln!("load done; waiting for the platform to settle");
+            let settled = fault_verdict::settle(&sources).await?;
+            eprintln!(
+                "settled {:.1} s after the last answer",
+                settled.as_secs_f64()
+            );
+            let problems = fault_verdict::check(&sources, &sent).await?;
+            if problems > 0 {
+                bail!("{problems} problems: see the summary above");
+            }
         }
         other => bail!("unknown command {other:?}; see bench/src/main.rs"),
     }

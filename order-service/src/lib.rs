@@ -77,9 +77,12 @@ impl Application {
         config: Config,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let pool =
-            platform::database::connect_and_migrate(&config.service.database_url, 20, &MIGRATOR)
-                .await?;
+        let pool = platform::database::connect_and_migrate(
+            &config.service.database_url,
+            config.service.database_max_connections,
+            &MIGRATOR,
+        )
+        .await?;
         Ok(Self {
             listener,
             pool,

@@ -67,6 +67,22 @@ pub fn seconds_or(variable: &str, default: u64) -> Result<std::time::Duration, C
     Ok(std::time::Duration::from_secs(seconds))
 }
 
+/// A count of at least 1.
+pub fn count_or(variable: &str, default: u32) -> Result<u32, ConfigError> {
+    let count: u32 = parse_or(variable, default)?;
+    if count == 0 {
+        return Err(ConfigError::new(variable, "must be at least 1"));
+    }
+    Ok(count)
+}
+
+/// `DATABASE_MAX_CONNECTIONS`: the most connections one instance of a program opens to its
+/// database (its outbox listener aside). Every instance of every program shares the server's
+/// `max_connections` (100 by default), so the default leaves room for two instances of each.
+pub fn database_max_connections() -> Result<u32, ConfigError> {
+    count_or("DATABASE_MAX_CONNECTIONS", 8)
+}
+
 /// A comma-separated list, lowercased and without blanks.
 pub fn lowercase_list(variable: &str) -> Vec<String> {
     optional(variable)
@@ -82,6 +98,7 @@ pub fn lowercase_list(variable: &str) -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
     pub database_url: SecretString,
+    pub database_max_connections: u32,
     pub grpc_addr: std::net::SocketAddr,
     pub amqp_url: SecretString,
     pub internal_token: crate::grpc::InternalToken,
@@ -90,6 +107,7 @@ pub struct ServiceSettings {
 
 impl ServiceSettings {
     /// Reads `<PREFIX>_DATABASE_URL` (default database `database` on the local server),
+    /// `DATABASE_MAX_CONNECTIONS`,
     /// `<PREFIX>_GRPC_ADDR` (default `0.0.0.0:<port>`), `AMQP_URL` and `LOG_FORMAT`.
     pub fn from_env(
         prefix: &str,
@@ -102,6 +120,7 @@ impl ServiceSettings {
                 &format!("{prefix}_DATABASE_URL"),
                 &format!("postgres://postgres@127.0.0.1:5432/{database}"),
             ),
+            database_max_connections: database_max_connections()?,
             grpc_addr: parse_or(&format!("{prefix}_GRPC_ADDR"), ([0, 0, 0, 0], port).into())?,
             amqp_url: secret_or("AMQP_URL", DEFAULT_AMQP_URL),
             internal_token,

@@ -79,6 +79,7 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let service = |name: &str| ServiceSettings {
         database_url: database(name),
+        database_max_connections: 8,
         grpc_addr: loopback,
         amqp_url: amqp_url.clone(),
         internal_token: token.clone(),
@@ -103,6 +104,7 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
         },
         auth: auth_service::Config {
             database_url: database("auth"),
+            database_max_connections: 8,
             grpc_addr: loopback,
             internal_token: token.clone(),
             log_format: LogFormat::Text,

@@ -59,8 +59,12 @@ impl Application {
         config: Config,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let pool =
-            platform::database::connect_and_migrate(&config.database_url, 20, &MIGRATOR).await?;
+        let pool = platform::database::connect_and_migrate(
+            &config.database_url,
+            config.database_max_connections,
+            &MIGRATOR,
+        )
+        .await?;
         Ok(Self {
             listener,
             pool,

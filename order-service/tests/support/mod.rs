@@ -55,6 +55,7 @@ impl Services {
         let token = InternalToken::generate();
         let settings = |name: &str| ServiceSettings {
             database_url: database_url(&format!("t_{id}_{name}")),
+            database_max_connections: 8,
             grpc_addr: ([127, 0, 0, 1], 0).into(),
             amqp_url: vhost.amqp_url.clone(),
             internal_token: token.clone(),

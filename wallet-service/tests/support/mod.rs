@@ -37,6 +37,7 @@ impl TestWallet {
         let vhost = Vhost::create(&format!("t_{id}")).await.unwrap();
         let config = Config {
             database_url: database_url(&format!("t_{id}_wallet")),
+            database_max_connections: 8,
             grpc_addr: ([127, 0, 0, 1], 0).into(),
             amqp_url: vhost.amqp_url.clone(),
             internal_token: InternalToken::generate(),

@@ -1,0 +1,308 @@
+//! The verdict of `bench/faults`: once everything is back, waits until the platform has
+//! settled, then checks it against what the clients were told, reading the databases and the
+//! broker directly, and prints the summary.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::fault_load::{DEPOSIT_TAG, Outcomes, REQUEST_TAG, Sent};
+
+/// How long the platform may take to settle after the load.
+const SETTLE_WITHIN: Duration = Duration::from_secs(300);
+
+pub struct Sources {
+    pub wallet: PgPool,
+    pub statement: PgPool,
+    pub orders: PgPool,
+    /// The management API's queue list of the run's vhost.
+    pub queues_url: String,
+}
+
+impl Sources {
+    /// DATABASE_PREFIX is the URL of the run's databases without the service's name.
+    pub async fn connect(database_prefix: &str, amqp_url: &str) -> anyhow::Result<Self> {
+        let vhost = amqp_url.rsplit('/').next().unwrap_or_default();
+        Ok(Self {
+            wallet: PgPool::connect(&format!("{database_prefix}wallet")).await?,
+            statement: PgPool::connect(&format!("{database_prefix}statement")).await?,
+            orders: PgPool::connect(&format!("{database_prefix}orders")).await?,
+            queues_url: format!("http://127.0.0.1:15672/api/queues/{vhost}?columns=name,messages"),
+        })
+    }
+}
+
+/// Waits until no order awaits its payment, every outbox is published, the statement holds
+/// every ledger line and every queue is empty (the management API's figures lag by a few
+/// seconds, so that holds twice in a row, 6 s apart).
+pub async fn settle(sources: &Sources) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut settled_since: Option<Instant> = None;
+    loop {
+        let pending = pending_work(sources).await.unwrap_or_else(|error| {
+            // The database or the broker may still be coming back.
+            vec![format!("cannot read yet: {error}")]
+        });
+        match (pending.is_empty(), settled_since) {
+            (true, Some(since)) if since.elapsed() >= Duration::from_secs(6) => {
+                return Ok(started.elapsed());
+            }
+            (true, None) => settled_since = Some(Instant::now()),
+            (true, Some(_)) => {}
+            (false, _) => settled_since = None,
+        }
+        if started.elapsed() > SETTLE_WITHIN {
+            anyhow::bail!(
+                "not settled after {SETTLE_WITHIN:?}: {}",
+                pending.join("; ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn pending_work(sources: &Sources) -> anyhow::Result<Vec<String>> {
+    let mut pending = Vec::new();
+    let awaiting: i64 =
+        sqlx::query_scalar("select count(*) from orders where status = 'pending_payment'")
+            .fetch_one(&sources.orders)
+            .await?;
+    if awaiting > 0 {
+        pending.push(format!("{awaiting} orders await their payment"));
+    }
+    for (name, pool) in [
+        ("wallet", &sources.wallet),
+        ("statement", &sources.statement),
+        ("order", &sources.orders),
+    ] {
+        let unpublished: i64 =
+            sqlx::query_scalar("select count(*) from outbox where published_at is null")
+                .fetch_one(pool)
+                .await?;
+        if unpublished > 0 {
+            pending.push(format!(
+                "{unpublished} unpublished events in {name}-service"
+            ));
+        }
+    }
+    let ledger: i64 = sqlx::query_scalar("select count(*) from transactions")
+        .fetch_one(&sources.wallet)
+        .await?;
+    let lines: i64 = sqlx::query_scalar("select count(*) from statement_lines")
+        .fetch_one(&sources.statement)
+        .await?;
+    if lines != ledger {
+        pending.push(format!("{lines} statement lines for {ledger} transactions"));
+    }
+    for (queue, messages) in queues(sources).await? {
+        if messages > 0 {
+            pending.push(format!("{messages} messages in {queue}"));
+        }
+    }
+    Ok(pending)
+}
+
+/// Each queue of the vhost with its messages (ready and unacknowledged).
+async fn queues(sources: &Sources) -> anyhow::Result<Vec<(String, i64)>> {
+    let list: Vec<Value> = reqwest::Client::new()
+        .get(&sources.queues_url)
+        .basic_auth("guest", Some("guest"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(list
+        .iter()
+        .map(|queue| {
+            (
+                queue["name"].as_str().unwrap_or_default().to_owned(),
+                queue["messages"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+/// Checks the settled platform and prints the summary; returns the number of problems.
+pub async fn check(sources: &Sources, sent: &Sent) -> anyhow::Result<u64> {
+    let mut problems = 0;
+    println!("| stream | sent | accepted | refused | unanswered | applied | lost | duplicated |");
+    println!("|---|---|---|---|---|---|---|---|");
+
+    let applied = tagged_ledger_rows(&sources.wallet).await?;
+    for (name, tag, outcomes) in [
+        ("HTTP deposits", DEPOSIT_TAG, sent.deposits),
+        ("requests via RabbitMQ", REQUEST_TAG, sent.requests),
+    ] {
+        let prefix = format!("{tag} ");
+        let of_stream = applied.iter().filter(|(tag, _)| tag.starts_with(&prefix));
+        let distinct = of_stream.clone().count();
+        let duplicated: i64 = of_stream.map(|(_, rows)| rows - 1).sum();
+        let lost = sent
+            .accepted_tags
+            .iter()
+            .filter(|accepted| accepted.starts_with(&prefix) && !applied.contains_key(*accepted))
+            .count();
+        problems += row(name, outcomes, distinct, lost, duplicated);
+    }
+    problems += orders(sources, sent).await?;
+    problems += wallets(sources).await?;
+    problems += queues_empty(sources).await?;
+    Ok(problems)
+}
+
+/// Prints one stream's row; returns its problems (lost, duplicated, refused, unanswered).
+fn row(name: &str, outcomes: Outcomes, applied: usize, lost: usize, duplicated: i64) -> u64 {
+    let Outcomes {
+        sent,
+        accepted,
+        refused,
+        unanswered,
+    } = outcomes;
+    println!(
+        "| {name} | {sent} | {accepted} | {refused} | {unanswered} | {applied} | {lost} | {duplicated} |"
+    );
+    u64::try_from(lost).unwrap_or(u64::MAX)
+        + u64::try_from(duplicated).unwrap_or(u64::MAX)
+        + refused
+        + if name == "orders" { 0 } else { unanswered }
+}
+
+/// The ledger rows of this run's tagged deposits and requests, by tag.
+async fn tagged_ledger_rows(wallet: &PgPool) -> anyhow::Result<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "select description, count(*) from transactions
+          where description like 'fault-test %' group by description",
+    )
+    .fetch_all(wallet)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Every order in the database (answered or not) against its payments in the ledger: a paid
+/// order has exactly one purchase of its total and no refund; any other order's purchases
+/// were all refunded.
+async fn orders(sources: &Sources, sent: &Sent) -> anyhow::Result<u64> {
+    let orders: Vec<(Uuid, String, i64)> = sqlx::query_as("select id, status, total from orders")
+        .fetch_all(&sources.orders)
+        .await?;
+    // Per order: (purchases, their amount, refunds).
+    let payments: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "select p.reference, count(*), sum(p.amount)::bigint, count(r.id)
+           from transactions p left join transactions r on r.parent_transaction_id = p.id
+          where p.type = 'purchase' and p.reference like 'order:%'
+          group by p.reference",
+    )
+    .fetch_all(&sources.wallet)
+    .await?;
+    let payments: HashMap<String, (i64, i64, i64)> = payments
+        .into_iter()
+        .map(|(reference, count, amount, refunds)| (reference, (count, amount, refunds)))
+        .collect();
+    let mut by_status: HashMap<&str, u64> = HashMap::new();
+    let (mut lost, mut duplicated, mut stuck, mut wrong_amount) = (0_usize, 0_i64, 0_u64, 0_u64);
+    for (id, status, total) in &orders {
+        *by_status.entry(status.as_str()).or_default() += 1;
+        let (purchases, amount, refunds) = payments
+            .get(&format!("order:{id}"))
+            .copied()
+            .unwrap_or_default();
+        let kept = purchases - refunds;
+        match status.as_str() {
+            "paid" if kept == 1 && purchases == 1 && amount == *total => {}
+            "paid" if kept < 1 => lost += 1,
+            "paid" if kept > 1 => duplicated += kept - 1,
+            "paid" => wrong_amount += 1,
+            "payment_failed" | "cancelled" | "expired" if kept == 0 => {}
+            "payment_failed" | "cancelled" | "expired" => duplicated += kept,
+            _ => stuck += 1,
+        }
+    }
+    let known: std::collections::HashSet<Uuid> = orders.iter().map(|order| order.0).collect();
+    lost += sent
+        .order_ids
+        .iter()
+        .filter(|id| !known.contains(id))
+        .count();
+    let mut statuses: Vec<String> = by_status
+        .iter()
+        .map(|(status, count)| format!("{status} {count}"))
+        .collect();
+    statuses.sort();
+    let problems = row("orders", sent.orders, orders.len(), lost, duplicated);
+    println!();
+    println!(
+        "orders by status: {}; stuck outside a final or resumable status: {stuck}; paid with another amount than their total: {wrong_amount}",
+        statuses.join(", ")
+    );
+    Ok(problems + stuck + wrong_amount)
+}
+
+/// Every wallet: its balance, the signed sum of its ledger and its statement's last
+/// `balance_after` agree, and the statement has one line per ledger row.
+async fn wallets(sources: &Sources) -> anyhow::Result<u64> {
+    let ledger: Vec<(Uuid, i64, i64, i64)> = sqlx::query_as(
+        "select w.user_id, w.balance,
+                coalesce(sum(case when t.type = 'deposit' then t.amount
+                                  when t.type in ('withdraw', 'purchase') then -t.amount
+                                  when p.type = 'deposit' then -t.amount
+                                  else t.amount end), 0)::bigint,
+                count(t.id)
+           from wallets w
+           left join transactions t on t.user_id = w.user_id
+           left join transactions p on p.id = t.parent_transaction_id
+          group by w.user_id, w.balance",
+    )
+    .fetch_all(&sources.wallet)
+    .await?;
+    let statements: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+        "select user_id, count(*),
+                (array_agg(balance_after order by occurred_at desc, transaction_id desc))[1]
+           from statement_lines group by user_id",
+    )
+    .fetch_all(&sources.statement)
+    .await?;
+    let statements: HashMap<Uuid, (i64, i64)> = statements
+        .into_iter()
+        .map(|(user, lines, last)| (user, (lines, last)))
+        .collect();
+    let mut disagreeing = 0;
+    for (user, balance, sum, rows) in &ledger {
+        let (lines, last) = statements.get(user).copied().unwrap_or((0, 0));
+        if *balance != *sum || lines != *rows || last != *balance {
+            println!(
+                "wallet {user}: balance {balance}, ledger sum {sum} in {rows} rows, statement {lines} lines ending at {last}"
+            );
+            disagreeing += 1;
+        }
+    }
+    println!(
+        "wallets: {} checked; balance = ledger sum = statement's last balance_after, one statement line per ledger row: {} disagree",
+        ledger.len(),
+        disagreeing
+    );
+    Ok(disagreeing)
+}
+
+async fn queues_empty(sources: &Sources) -> anyhow::Result<u64> {
+    let queues = queues(sources).await?;
+    let holding: Vec<String> = queues
+        .iter()
+        .filter(|(_, messages)| *messages > 0)
+        .map(|(queue, messages)| format!("{queue} {messages}"))
+        .collect();
+    println!(
+        "queues: {} (dead-letter queues included), holding messages: {}",
+        queues.len(),
+        if holding.is_empty() {
+            "none".to_owned()
+        } else {
+            holding.join(", ")
+        }
+    );
+    Ok(u64::try_from(holding.len())?)
+}
