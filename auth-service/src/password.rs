@@ -2,15 +2,19 @@
 //!
 //! Hashing is deliberately slow (argon2 0.6 defaults, the OWASP parameters: argon2id,
 //! 19 MiB, 2 passes), so it runs on tokio's blocking pool and never on the async runtime.
+//! At most one hash per core runs at a time: more would not finish sooner, and each holds
+//! 19 MiB, so a burst of sign-ins would otherwise cost 19 MiB per request in flight.
 //! Signing in with an unknown email verifies against a dummy hash so it costs the same time
 //! as a wrong password and does not reveal which emails have accounts.
 
 use std::sync::{Arc, LazyLock};
+use std::thread::available_parallelism;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
 
 /// A password that satisfies the sign-up rules. Never logged: `Debug` is redacted.
 pub struct Password(SecretString);
@@ -38,21 +42,42 @@ impl std::fmt::Debug for Password {
     }
 }
 
+/// The hashes that may run at once: one per core.
+static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    Arc::new(Semaphore::new(
+        available_parallelism().map_or(1, std::num::NonZero::get),
+    ))
+});
+
+/// Runs `work` on the blocking pool once a hashing slot is free. The slot goes with the
+/// work, so a caller that gives up waiting does not free it before the hash ends.
+async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let slot = HASHING.clone().acquire_owned().await?;
+    tokio::task::spawn_blocking(move || {
+        let result = work();
+        drop(slot);
+        result
+    })
+    .await?
+}
+
 /// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
 pub async fn hash(password: Password) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         Argon2::default()
             .hash_password(password.0.expose_secret().as_bytes())
             .map(|hash| hash.to_string())
             .map_err(|error| anyhow::anyhow!("cannot hash the password: {error}"))
     })
-    .await?
+    .await
 }
 
 /// Whether `candidate` matches `stored` (a PHC string), or, when there is no account
 /// (`stored` is `None`), spends the same time and answers `false`.
 pub async fn verify(candidate: SecretString, stored: Option<Arc<str>>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         let (phc, exists) = match &stored {
             Some(stored) => (stored.as_ref(), true),
             None => (DUMMY_HASH.as_str(), false),
@@ -64,7 +89,7 @@ pub async fn verify(candidate: SecretString, stored: Option<Arc<str>>) -> anyhow
             .is_ok();
         Ok(matches && exists)
     })
-    .await?
+    .await
 }
 
 /// A hash of a random password with the same parameters as real ones.

@@ -97,6 +97,10 @@ impl Application {
             broker.clone(),
             shutdown.clone(),
         ));
+        tokio::spawn(platform::outbox::prune_hourly(
+            self.pool.clone(),
+            shutdown.clone(),
+        ));
         let routes = tonic::service::Routes::new(StatementServiceServer::new(grpc::StatementApi {
             pool: self.pool.clone(),
             sync_max_days: self.config.sync_max_days,
