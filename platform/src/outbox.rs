@@ -40,23 +40,24 @@ pub struct OutboxMessage {
     pub payload: serde_json::Value,
 }
 
-/// Adds `message` to the outbox inside the caller's transaction.
+/// Adds `message` to the outbox inside the caller's transaction, and wakes the relays at
+/// commit (one statement: one round trip).
 pub async fn enqueue(conn: &mut PgConnection, message: &OutboxMessage) -> sqlx::Result<()> {
     sqlx::query(
-        "insert into outbox (message_id, exchange, routing_key, correlation_id, payload)
-         values ($1, $2, $3, $4, $5)",
+        "with added as (
+             insert into outbox (message_id, exchange, routing_key, correlation_id, payload)
+             values ($1, $2, $3, $4, $5) returning id
+         )
+         select pg_notify($6, '') from added",
     )
     .bind(message.message_id)
     .bind(&message.exchange)
     .bind(&message.routing_key)
     .bind(&message.correlation_id)
     .bind(&message.payload)
+    .bind(WAKE_UP_CHANNEL)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("select pg_notify($1, '')")
-        .bind(WAKE_UP_CHANNEL)
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 

@@ -27,21 +27,23 @@ pub async fn create_transaction(
         )]));
     }
     let mut tx = pool.begin().await?;
-    if let Some(key) = key {
-        match idempotency::claim(&mut tx, new.user_id, key, &new.fingerprint()).await? {
-            Claim::New => {}
-            Claim::Applied(id) => return ledger::find(&mut tx, new.user_id, id).await,
-            Claim::Failed(error) => return Err(error),
-        }
+    let Some(key) = key else {
+        // Nothing to remember: a broken rule rolls everything back.
+        let transaction = ledger::apply(&mut tx, new).await?;
+        tx.commit().await?;
+        return Ok(transaction);
+    };
+    match idempotency::claim(&mut tx, new.user_id, key, &new.fingerprint()).await? {
+        Claim::New => {}
+        Claim::Applied(id) => return ledger::find(&mut tx, new.user_id, id).await,
+        Claim::Failed(error) => return Err(error),
     }
     // A savepoint: a broken rule undoes the attempt but keeps the key, to store the outcome.
     let mut attempt = tx.begin().await?;
     match ledger::apply(&mut attempt, new).await {
         Ok(transaction) => {
             attempt.commit().await?;
-            if let Some(key) = key {
-                idempotency::record_success(&mut tx, new.user_id, key, transaction.id).await?;
-            }
+            idempotency::record_success(&mut tx, new.user_id, key, transaction.id).await?;
             tx.commit().await?;
             Ok(transaction)
         }
@@ -50,18 +52,9 @@ pub async fn create_transaction(
                 return Err(error);
             };
             attempt.rollback().await?;
-            if let Some(key) = key {
-                idempotency::record_failure(
-                    &mut tx,
-                    new.user_id,
-                    key,
-                    code,
-                    reason,
-                    &error.detail(),
-                )
+            idempotency::record_failure(&mut tx, new.user_id, key, code, reason, &error.detail())
                 .await?;
-                tx.commit().await?;
-            }
+            tx.commit().await?;
             Err(error)
         }
     }

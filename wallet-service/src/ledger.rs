@@ -1,6 +1,6 @@
 //! The ledger in PostgreSQL: applying a transaction, reading balances and history.
 //!
-//! A balance changes only through one conditional UPDATE (`balance + delta >= 0`), which
+//! A balance changes only through one conditional upsert (`balance + delta >= 0`), which
 //! also locks the wallet row until commit: concurrent transactions of one wallet queue up
 //! there instead of reading a stale balance. The database enforces the rest (a non-negative
 //! balance, one undo per parent, an append-only ledger).
@@ -23,7 +23,6 @@ pub async fn apply(
     conn: &mut PgConnection,
     new: &NewTransaction,
 ) -> Result<Transaction, LedgerError> {
-    ensure_wallet(conn, new.user_id).await?;
     let parent = match new.parent_transaction_id {
         Some(id) => Some(
             sqlx::query_as::<_, Parent>(
@@ -37,15 +36,30 @@ pub async fn apply(
         None => None,
     };
     let (amount, delta) = effect(new, parent.as_ref())?;
-    let balance_after: i64 = sqlx::query_scalar(
-        "update wallets set balance = balance + $2, updated_at = now()
-         where user_id = $1 and balance + $2 >= 0 returning balance",
-    )
-    .bind(new.user_id)
-    .bind(delta)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(LedgerError::InsufficientFunds)?;
+    // One statement: money in creates the wallet on first use; money out needs a wallet
+    // with enough in it (a missing wallet holds nothing). No row back: too little money.
+    let change = if delta > 0 {
+        sqlx::query_scalar(
+            "insert into wallets (user_id, currency, balance) values ($1, $3, $2)
+             on conflict (user_id) do update
+                set balance = wallets.balance + $2, updated_at = now()
+             returning balance",
+        )
+        .bind(new.user_id)
+        .bind(delta)
+        .bind(CURRENCY)
+    } else {
+        sqlx::query_scalar(
+            "update wallets set balance = balance + $2, updated_at = now()
+             where user_id = $1 and balance + $2 >= 0 returning balance",
+        )
+        .bind(new.user_id)
+        .bind(delta)
+    };
+    let balance_after: i64 = change
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(LedgerError::InsufficientFunds)?;
     let inserted = sqlx::query_as::<_, Transaction>(&format!(
         "insert into transactions (id, user_id, type, amount, currency, balance_after,
              parent_transaction_id, description, source, reference)
