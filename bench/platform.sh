@@ -80,7 +80,7 @@ check_alive() {
 
 user() { # signs up a fresh user; prints "id token"
     curl -fsS "$api/auth/sign-up" -H 'Content-Type: application/json' \
-        -d "{\"email\":\"bench-$RANDOM$RANDOM@example.org\",\"password\":\"correct horse battery\"}" |
+        -d "{\"email\":\"bench-$(cat /proc/sys/kernel/random/uuid)@example.org\",\"password\":\"correct horse battery\"}" |
         python3 -c 'import json,sys; b=json.load(sys.stdin); print(b["user"]["id"], b["access_token"])'
 }
 # users N: signs up N users; sets user_ids and tokens (comma-separated).
