@@ -125,6 +125,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn no_more_hashes_than_cores_run_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let mut jobs = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (running, most) = (running.clone(), most.clone());
+            jobs.spawn(hashing(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            }));
+        }
+        while let Some(result) = jobs.join_next().await {
+            result.unwrap().unwrap();
+        }
+        let cores = available_parallelism().map_or(1, std::num::NonZero::get);
+        // Without the limit, the blocking pool runs all 16 at once.
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=cores).contains(&most),
+            "{most} ran at once on {cores} cores"
+        );
+    }
+
+    #[tokio::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
         let hash: Arc<str> = hash(Password::parse("correct horse battery").unwrap())
             .await

@@ -1,7 +1,8 @@
 //! The ledger in PostgreSQL: applying a transaction, reading balances and history.
 //!
-//! A balance changes only through one conditional upsert (`balance + delta >= 0`), which
-//! also locks the wallet row until commit: concurrent transactions of one wallet queue up
+//! A balance changes only through one statement, which also locks the wallet row until
+//! commit: money out is a conditional UPDATE (`balance + delta >= 0`), money in an upsert
+//! that creates the wallet on first use. Concurrent transactions of one wallet queue up
 //! there instead of reading a stale balance. The database enforces the rest (a non-negative
 //! balance, one undo per parent, an append-only ledger).
 

@@ -454,6 +454,31 @@ async fn one_idempotency_key_sent_twenty_times_at_once_applies_once_with_identic
 }
 
 #[tokio::test]
+async fn money_out_of_a_wallet_never_used_is_refused_and_leaves_nothing_behind() {
+    let app = TestApp::spawn().await;
+    let token = &app.user().await.token;
+    for body in [
+        json!({"type": "withdraw", "amount": 1}),
+        json!({"type": "purchase", "amount": 1}),
+    ] {
+        let refused = problem(
+            app.transact(token, &body, None).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(refused["type"], "/problems/insufficient-funds");
+    }
+    assert_eq!(app.balance(token).await, 0);
+    // The first deposit creates the wallet in the same statement that credits it.
+    let deposit = app
+        .transacted(token, &json!({"type": "deposit", "amount": 300}))
+        .await;
+    assert_eq!(deposit["balance_after"], 300);
+    assert_eq!(app.balance(token).await, 300);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_failed_request_is_answered_the_same_way_when_retried_with_its_key() {
     let app = TestApp::spawn().await;
     let token = &app.user().await.token;
