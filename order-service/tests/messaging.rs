@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use lapin::BasicProperties;
 use lapin::options::BasicPublishOptions;
+use platform::testing::poison;
 use support::Services;
 use uuid::Uuid;
 
@@ -59,7 +60,7 @@ async fn poison_messages_on_every_order_queue_are_dead_lettered_with_a_reason() 
         let dlq = format!("{queue}.dlq");
         let mut reasons = Vec::new();
         for _ in 0..2 {
-            reasons.push(support::next_dead_letter_reason(&channel, &dlq).await);
+            reasons.push(poison::next_dead_letter_reason(&channel, &dlq).await);
         }
         reasons.sort();
         let mut expected: Vec<&str> = cases

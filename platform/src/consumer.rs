@@ -9,6 +9,8 @@
 //! - a transient failure (the database is down): the handler is retried with backoff, the
 //!   message held unacknowledged, never dropped and never dead-lettered for it. If the process
 //!   dies meanwhile, RabbitMQ redelivers the message.
+//! - the database refused one of the message's values (a NUL character, a string too long):
+//!   invalid, since a retry would be refused again and hold the message for ever.
 
 use std::future::Future;
 
@@ -101,6 +103,11 @@ async fn handle_until_done<H: Handler>(
     loop {
         match handler.handle(delivery).await {
             Ok(verdict) => return Some(verdict),
+            Err(error) if let Some(refusal) = crate::database::refused_value(&error) => {
+                return Some(Verdict::Invalid(format!(
+                    "the database refused a value: {refusal}"
+                )));
+            }
             Err(error) => {
                 attempt += 1;
                 tracing::warn!(

@@ -104,6 +104,23 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5))
 }
 
+/// What PostgreSQL said when it refused a value itself (SQLSTATE class 22, "data exception":
+/// a NUL character, a string too long for its column, a number out of range), anywhere in
+/// `error`'s chain. Such an error comes back whenever the same input is tried again, unlike
+/// a lost connection.
+pub fn refused_value(error: &anyhow::Error) -> Option<String> {
+    error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Database(refusal))
+                if refusal.code().is_some_and(|code| code.starts_with("22")) =>
+            {
+                Some(refusal.message().to_owned())
+            }
+            _ => None,
+        })
+}
+
 /// Whether the database answers a trivial query (for health reporting).
 pub async fn is_reachable(pool: &PgPool) -> bool {
     sqlx::query("select 1").execute(pool).await.is_ok()

@@ -13,6 +13,8 @@ use secrecy::SecretString;
 
 use crate::config::optional;
 
+pub mod poison;
+
 /// Polls `check` until it returns `Some`, or panics after `within`: tests wait for
 /// asynchronous effects with a deadline, never with a fixed sleep.
 pub async fn eventually<T, F, Fut>(within: std::time::Duration, what: &str, mut check: F) -> T

@@ -119,13 +119,17 @@ impl Handler for JobHandler {
             Ok(id) => id,
             Err(reason) => return Ok(Verdict::Invalid(reason)),
         };
-        generate(&self.pool, job_id, self.email).await?;
-        Ok(Verdict::Done)
+        if generate(&self.pool, job_id, self.email).await? {
+            Ok(Verdict::Done)
+        } else {
+            Ok(Verdict::Invalid(format!("job {job_id} does not exist")))
+        }
     }
 }
 
-/// Generates the job's CSV unless it is finished or another worker has it.
-pub async fn generate(pool: &PgPool, job_id: Uuid, email: bool) -> anyhow::Result<()> {
+/// Generates the job's CSV unless it is finished or another worker has it. `false` when there
+/// is no such job.
+pub async fn generate(pool: &PgPool, job_id: Uuid, email: bool) -> anyhow::Result<bool> {
     // Shown as running while it is generated (committed now, so users see it).
     let attempts: Option<i32> = sqlx::query_scalar(
         "update statement_jobs set status = 'running', attempts = attempts + 1
@@ -135,7 +139,8 @@ pub async fn generate(pool: &PgPool, job_id: Uuid, email: bool) -> anyhow::Resul
     .fetch_optional(pool)
     .await?;
     let Some(attempts) = attempts else {
-        return Ok(()); // finished already, or unknown
+        // Finished already (a redelivery), or no such job.
+        return Ok(get(pool, job_id).await?.is_some());
     };
     let mut tx = pool.begin().await?;
     let job: Option<Job> = sqlx::query_as(&format!(
@@ -145,7 +150,7 @@ pub async fn generate(pool: &PgPool, job_id: Uuid, email: bool) -> anyhow::Resul
     .fetch_optional(&mut *tx)
     .await?;
     let Some(job) = job.filter(|job| job.status == "running") else {
-        return Ok(()); // another worker holds it, or it just finished
+        return Ok(true); // another worker holds it, or it just finished
     };
     if attempts > MAX_ATTEMPTS {
         sqlx::query(
@@ -156,7 +161,7 @@ pub async fn generate(pool: &PgPool, job_id: Uuid, email: bool) -> anyhow::Resul
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        return Ok(());
+        return Ok(true);
     }
     // Leftovers of an attempt that died are replaced.
     sqlx::query("delete from statement_files where job_id = $1")
@@ -211,7 +216,7 @@ pub async fn generate(pool: &PgPool, job_id: Uuid, email: bool) -> anyhow::Resul
     }
     tx.commit().await?;
     tracing::info!(%job_id, line_count, "statement job done");
-    Ok(())
+    Ok(true)
 }
 
 /// The whole CSV of a finished job (for an email attachment).

@@ -29,6 +29,39 @@ struct Transaction {
     created_at: DateTime<Utc>,
 }
 
+/// The transaction types the wallet records.
+const TYPES: [&str; 5] = [
+    "deposit",
+    "withdraw",
+    "purchase",
+    "cancellation",
+    "reversal",
+];
+
+impl Transaction {
+    /// Why this transaction cannot become a statement line, if it cannot.
+    fn problem(&self) -> Option<String> {
+        if !TYPES.contains(&self.kind.as_str()) {
+            return Some(format!("unknown transaction type {:?}", self.kind));
+        }
+        if self.amount <= 0 {
+            return Some(format!("amount {} is not positive", self.amount));
+        }
+        if self.balance_after < 0 {
+            return Some(format!("balance_after {} is negative", self.balance_after));
+        }
+        let is_code =
+            self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase());
+        if !is_code {
+            return Some(format!(
+                "currency {:?} is not a three-letter code",
+                self.currency
+            ));
+        }
+        None
+    }
+}
+
 pub struct TransactionCreatedHandler {
     pub pool: PgPool,
 }
@@ -49,6 +82,9 @@ impl Handler for TransactionCreatedHandler {
                 event.kind
             )));
         }
+        if let Some(problem) = event.data.problem() {
+            return Ok(Verdict::Invalid(problem));
+        }
         let message_id = event.message_id(delivery);
         let transaction = event.data;
         let line = NewLine {
@@ -67,5 +103,78 @@ impl Handler for TransactionCreatedHandler {
         }
         tx.commit().await?;
         Ok(Verdict::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deposit() -> Transaction {
+        Transaction {
+            id: Uuid::nil(),
+            user_id: Uuid::nil(),
+            kind: "deposit".into(),
+            amount: 100,
+            currency: "EUR".into(),
+            balance_after: 100,
+            description: None,
+            created_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_wallet_transaction_is_accepted() {
+        for kind in TYPES {
+            let transaction = Transaction {
+                kind: kind.into(),
+                ..deposit()
+            };
+            assert_eq!(transaction.problem(), None, "{kind}");
+        }
+    }
+
+    #[test]
+    fn values_the_wallet_never_sends_are_refused_with_the_reason() {
+        let cases = [
+            (
+                Transaction {
+                    kind: "gift".into(),
+                    ..deposit()
+                },
+                "unknown transaction type \"gift\"",
+            ),
+            (
+                Transaction {
+                    amount: 0,
+                    ..deposit()
+                },
+                "amount 0 is not positive",
+            ),
+            (
+                Transaction {
+                    balance_after: -1,
+                    ..deposit()
+                },
+                "balance_after -1 is negative",
+            ),
+            (
+                Transaction {
+                    currency: "EURO".into(),
+                    ..deposit()
+                },
+                "currency \"EURO\" is not a three-letter code",
+            ),
+            (
+                Transaction {
+                    currency: "eur".into(),
+                    ..deposit()
+                },
+                "currency \"eur\" is not a three-letter code",
+            ),
+        ];
+        for (transaction, reason) in cases {
+            assert_eq!(transaction.problem().as_deref(), Some(reason));
+        }
     }
 }

@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lapin::options::{BasicGetOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use platform::config::ServiceSettings;
 use platform::grpc::{InternalToken, WithInternalToken, channel};
@@ -258,7 +258,10 @@ impl Services {
 
     /// Messages waiting in `queue` (of this test's vhost).
     pub async fn queue_length(&self, queue: &str) -> u32 {
-        self.declare_passively(queue).await.unwrap().message_count()
+        let (broker, channel) = self.publisher().await;
+        let length = platform::testing::poison::queue_length(&channel, queue).await;
+        let _ = broker.close(200, "done".into()).await;
+        length
     }
 
     pub async fn queue_exists(&self, queue: &str) -> bool {
@@ -279,26 +282,6 @@ impl Services {
             .await;
         let _ = broker.close(200, "done".into()).await;
         declared
-    }
-}
-
-/// Takes the next message of `dlq` (waiting for one) and returns its `x-dead-letter-reason`.
-pub async fn next_dead_letter_reason(channel: &lapin::Channel, dlq: &str) -> String {
-    let message = eventually(
-        Duration::from_secs(10),
-        "a dead-lettered message",
-        || async {
-            channel
-                .basic_get(dlq.into(), BasicGetOptions { no_ack: true })
-                .await
-                .unwrap()
-        },
-    )
-    .await;
-    let headers = message.delivery.properties.headers().clone().unwrap();
-    match headers.inner().get("x-dead-letter-reason") {
-        Some(AMQPValue::LongString(reason)) => reason.to_string(),
-        other => panic!("{dlq}: no reason header: {other:?}"),
     }
 }
 

@@ -11,6 +11,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use platform::testing::poison;
+
 use crate::helpers::{TestApp, eventually, problem};
 
 fn today() -> NaiveDate {
@@ -412,11 +414,34 @@ async fn a_poison_event_is_dead_lettered_with_its_reason_and_the_next_is_applied
         700,
         &format!("{}T08:00:00Z", today()),
     );
+    // Well formed, but PostgreSQL refuses a NUL character in text: retrying cannot help.
+    let mut nul = created_event(
+        user.id,
+        Uuid::now_v7(),
+        50,
+        50,
+        &format!("{}T07:00:00Z", today()),
+    );
+    nul["data"]["description"] = json!("a\u{0}b");
+    publish_wallet_event(&broker, "poison-3", &serde_json::to_vec(&nul).unwrap()).await;
     publish_wallet_event(&broker, "good", &serde_json::to_vec(&good).unwrap()).await;
 
     statement_with(&app, &user.token, "", 1).await;
     let channel = broker.create_channel().await.unwrap();
-    for expected in ["poison-1", "poison-2"] {
+    for (expected, reason_starts) in [
+        (
+            "poison-1",
+            "not a transaction.created event: key must be a string",
+        ),
+        (
+            "poison-2",
+            "not a transaction.created event: invalid type: integer `5`",
+        ),
+        (
+            "poison-3",
+            "the database refused a value: invalid byte sequence",
+        ),
+    ] {
         let message = eventually(Duration::from_secs(10), "a dead-lettered event", || {
             let channel = channel.clone();
             async move {
@@ -443,10 +468,8 @@ async fn a_poison_event_is_dead_lettered_with_its_reason_and_the_next_is_applied
         let headers = message.delivery.properties.headers().clone().unwrap();
         match headers.inner().get("x-dead-letter-reason") {
             Some(AMQPValue::LongString(reason)) => assert!(
-                reason
-                    .to_string()
-                    .contains("not a transaction.created event"),
-                "{reason}"
+                reason.to_string().starts_with(reason_starts),
+                "{expected}: {reason}"
             ),
             other => panic!("no reason header: {other:?}"),
         }
@@ -521,5 +544,150 @@ async fn a_finished_job_is_emailed_to_the_user_with_the_csv_attached() {
         .unwrap();
     assert_eq!(job["status"], "done");
     assert_eq!(sink.received().len(), 1);
+    app.stop().await;
+}
+
+/// Random bodies and properties on statement-service's three queues: each message ends in
+/// its queue's dead-letter queue with a reason, the queues drain, and every consumer still
+/// works afterwards (a deposit becomes a line; a long statement is built and emailed).
+#[tokio::test]
+async fn random_messages_on_the_statement_queues_are_dead_lettered_and_nothing_stalls() {
+    const QUEUES: [&str; 3] = [
+        "statement.transactions",
+        "statement.jobs",
+        "statement.emails",
+    ];
+    const PER_QUEUE: u32 = 40;
+    let sink = crate::smtp_sink::SmtpSink::start().await;
+    let smtp = statement_service::email::SmtpSettings::parse(
+        &format!("smtp://127.0.0.1:{}", sink.port),
+        "statements@example.com",
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(|config| config.statement.smtp = Some(smtp)).await;
+    let broker = Connection::connect(
+        app.stack.config.statement.service.amqp_url.expose_secret(),
+        ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    for queue in QUEUES {
+        // A passive declare of a missing queue closes its channel, so each try takes a new one.
+        eventually(Duration::from_secs(10), "the statement queues", || async {
+            let channel = broker.create_channel().await.unwrap();
+            let declared = channel
+                .queue_declare(
+                    queue.into(),
+                    lapin::options::QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    lapin::types::FieldTable::default(),
+                )
+                .await;
+            declared.is_ok().then_some(())
+        })
+        .await;
+    }
+
+    let (seed, mut rng) = poison::seeded();
+    let channel = broker.create_channel().await.unwrap();
+    channel.confirm_select(Default::default()).await.unwrap();
+    for queue in QUEUES {
+        poison::publish(&channel, queue, PER_QUEUE, &mut rng).await;
+    }
+    // Job messages naming no job, made hostile: none can be processed.
+    for queue in ["statement.jobs", "statement.emails"] {
+        for _ in 0..PER_QUEUE {
+            let message = poison::mutated(&json!({"job_id": Uuid::new_v4()}), &mut rng);
+            let properties = poison::properties(&mut rng);
+            poison::publish_one(&channel, queue, message.to_string().as_bytes(), properties).await;
+        }
+    }
+    poison::assert_all_dead_lettered(&channel, QUEUES[0], PER_QUEUE, seed).await;
+    for queue in &QUEUES[1..] {
+        poison::assert_all_dead_lettered(&channel, queue, 2 * PER_QUEUE, seed).await;
+    }
+
+    // Valid events with one value made hostile: each is applied (its message id is in the
+    // inbox) or dead-lettered with its reason, and none is retried for ever.
+    let mut published = std::collections::BTreeSet::new();
+    for _ in 0..PER_QUEUE {
+        let event = created_event(
+            Uuid::new_v4(),
+            Uuid::now_v7(),
+            100,
+            100,
+            &format!("{}T08:00:00Z", today()),
+        );
+        let message_id = Uuid::new_v4().to_string();
+        let properties = poison::properties(&mut rng).with_message_id(message_id.clone().into());
+        let body = poison::mutated(&event, &mut rng).to_string();
+        poison::publish_one(&channel, QUEUES[0], body.as_bytes(), properties).await;
+        published.insert(message_id);
+    }
+    let database = app
+        .stack
+        .config
+        .statement
+        .service
+        .database_url
+        .expose_secret();
+    let pool = sqlx::PgPool::connect(database).await.unwrap();
+    let dead = std::cell::RefCell::new(Vec::new());
+    let applied: Vec<String> = eventually(
+        Duration::from_secs(20),
+        &format!("every hostile event applied or dead-lettered (seed {seed})"),
+        || async {
+            let taken = poison::take_dead_letters(&channel, "statement.transactions.dlq").await;
+            dead.borrow_mut()
+                .extend(taken.into_iter().map(|(id, _reason)| id));
+            let ids: Vec<&String> = published.iter().collect();
+            let applied: Vec<String> =
+                sqlx::query_scalar("select message_id from inbox where message_id = any($1)")
+                    .bind(&ids)
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            (applied.len() + dead.borrow().len() == published.len()).then_some(applied)
+        },
+    )
+    .await;
+    let mut outcomes: Vec<String> = applied.into_iter().chain(dead.take()).collect();
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        published.into_iter().collect::<Vec<_>>(),
+        "each message once (seed {seed})"
+    );
+    pool.close().await;
+
+    let user = app.user().await;
+    app.transacted(&user.token, &json!({"type": "deposit", "amount": 4_321}))
+        .await;
+    statement_with(&app, &user.token, "", 1).await;
+    let accepted: Value = app
+        .get(
+            &format!("/statements?from={}", today() - Days::days(40)),
+            Some(&user.token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let job = format!("/statements/jobs/{}", accepted["job_id"].as_str().unwrap());
+    eventually(Duration::from_secs(20), "the job to be done", || async {
+        let body: Value = app.get(&job, Some(&user.token)).await.json().await.unwrap();
+        (body["status"] == "done").then_some(())
+    })
+    .await;
+    let mail = eventually(Duration::from_secs(20), "the statement email", || async {
+        sink.received().into_iter().next()
+    })
+    .await;
+    assert_eq!(mail.to, vec![user.email.clone()]);
+    assert!(mail.data.contains("43.21"), "the CSV is attached");
+    assert_eq!(sink.received().len(), 1);
+    broker.close(200, "done".into()).await.unwrap();
     app.stop().await;
 }
