@@ -13,6 +13,9 @@ pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 1_000;
 pub const MAX_SKU_CHARS: usize = 64;
 pub const MAX_NAME_CHARS: usize = 200;
+/// Texts are one line, and PostgreSQL cannot store a NUL character in one.
+const NO_CONTROL_CHARACTERS: &str =
+    "must not contain control characters (such as NUL or a line break)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -157,11 +160,23 @@ impl NewOrder {
                     format!("item {position}: must be 1 to {MAX_SKU_CHARS} characters"),
                 ));
             }
+            if sku.chars().any(char::is_control) {
+                violations.push((
+                    "items.sku",
+                    format!("item {position}: {NO_CONTROL_CHARACTERS}"),
+                ));
+            }
             let name = item.name.trim();
             if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
                 violations.push((
                     "items.name",
                     format!("item {position}: must be 1 to {MAX_NAME_CHARS} characters"),
+                ));
+            }
+            if name.chars().any(char::is_control) {
+                violations.push((
+                    "items.name",
+                    format!("item {position}: {NO_CONTROL_CHARACTERS}"),
                 ));
             }
             if !(1..=MAX_TOTAL).contains(&item.unit_price) {
@@ -198,6 +213,12 @@ impl NewOrder {
             && (code.is_empty() || code.len() > 64)
         {
             violations.push(("voucher_code", "must be 1 to 64 characters".into()));
+        }
+        if voucher_code
+            .as_ref()
+            .is_some_and(|code| code.chars().any(char::is_control))
+        {
+            violations.push(("voucher_code", NO_CONTROL_CHARACTERS.into()));
         }
         if !violations.is_empty() {
             return Err(OrderError::Invalid(violations));
@@ -306,6 +327,12 @@ mod tests {
         );
         let error = NewOrder::parse(Uuid::nil(), vec![], None, None).unwrap_err();
         assert_eq!(fields(error), ["items"]);
+        let mut control = item(100, 1);
+        control.sku = "SKU\u{0}1".into();
+        control.name = "Coffee\r\nBcc: x".into();
+        let error =
+            NewOrder::parse(Uuid::nil(), vec![control], None, Some("A\u{0}".into())).unwrap_err();
+        assert_eq!(fields(error), ["items.sku", "items.name", "voucher_code"]);
     }
 
     #[test]

@@ -109,16 +109,18 @@ pub fn backoff(attempt: u32) -> Duration {
 /// `error`'s chain. Such an error comes back whenever the same input is tried again, unlike
 /// a lost connection.
 pub fn refused_value(error: &anyhow::Error) -> Option<String> {
-    error
-        .chain()
-        .find_map(|cause| match cause.downcast_ref::<sqlx::Error>() {
-            Some(sqlx::Error::Database(refusal))
-                if refusal.code().is_some_and(|code| code.starts_with("22")) =>
-            {
-                Some(refusal.message().to_owned())
-            }
-            _ => None,
-        })
+    error.chain().find_map(|cause| {
+        // Error types that wrap a `sqlx::Error` transparently expose only its source, the
+        // boxed database error.
+        let refusal = match cause.downcast_ref() {
+            Some(sqlx::Error::Database(refusal)) => refusal,
+            _ => cause.downcast_ref::<Box<dyn sqlx::error::DatabaseError>>()?,
+        };
+        refusal
+            .code()
+            .is_some_and(|code| code.starts_with("22"))
+            .then(|| refusal.message().to_owned())
+    })
 }
 
 /// Whether the database answers a trivial query (for health reporting).

@@ -162,6 +162,19 @@ impl NewTransaction {
                 format!("must be at most {MAX_REFERENCE_CHARS} characters"),
             ));
         }
+        // Texts are one line, and PostgreSQL cannot store a NUL character in one.
+        let texts = [
+            ("description", description.as_deref()),
+            ("reference", raw.reference.as_deref()),
+        ];
+        for (field, text) in texts {
+            if text.is_some_and(|text| text.chars().any(char::is_control)) {
+                violations.push((
+                    field,
+                    "must not contain control characters (such as NUL or a line break)".into(),
+                ));
+            }
+        }
         match kind {
             Some(kind) if violations.is_empty() => Ok(Self {
                 user_id,
@@ -414,5 +427,9 @@ mod tests {
         let mut bad_parent = request("cancellation", None, None);
         bad_parent.parent_transaction_id = Some("not-a-uuid".into());
         assert_eq!(invalid(bad_parent), ["parent_transaction_id"]);
+        let mut nul = request("deposit", Some(5), None);
+        nul.description = Some("a\u{0}b".into());
+        nul.reference = Some("line\nbreak".into());
+        assert_eq!(invalid(nul), ["description", "reference"]);
     }
 }

@@ -22,10 +22,10 @@ pub const ADMIN: &str = "admin";
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
-    /// 1 to 64 characters.
+    /// 1 to 64 characters, no control characters (such as NUL or a line break).
     #[schema(min_length = 1, max_length = 64)]
     pub sku: String,
-    /// 1 to 200 characters.
+    /// 1 to 200 characters, no control characters.
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Minor units (cents), 1 to 1,000,000,000.
@@ -45,7 +45,8 @@ pub struct NewOrder {
     pub items: Vec<Item>,
     /// Only `EUR`, the wallet's currency.
     pub currency: Option<String>,
-    /// One of the caller's unredeemed vouchers: takes up to its amount off the total.
+    /// One of the caller's unredeemed vouchers: takes up to its amount off the total. No
+    /// control characters.
     #[schema(min_length = 1, max_length = 64)]
     pub voucher_code: Option<String>,
 }

@@ -64,7 +64,7 @@ pub struct NewTransaction {
     /// Only `EUR`, the wallet's currency.
     pub currency: Option<String>,
     pub parent_transaction_id: Option<Uuid>,
-    /// At most 500 characters.
+    /// At most 500 characters, no control characters (such as NUL or a line break).
     #[schema(max_length = 500)]
     pub description: Option<String>,
 }

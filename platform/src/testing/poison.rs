@@ -3,6 +3,7 @@
 //! a reason while the queue drains. The seed is printed so a failure can be replayed with
 //! `FUZZ_SEED`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
@@ -138,6 +139,67 @@ pub async fn take_dead_letters(channel: &Channel, dlq: &str) -> Vec<(String, Str
         taken.push((id, reason(properties, dlq)));
     }
     taken
+}
+
+/// Publishes `count` mutations of the messages `template` makes, each under a fresh message id
+/// and random other properties, and returns them by message id.
+pub async fn publish_mutated(
+    channel: &Channel,
+    queue: &str,
+    count: u32,
+    rng: &mut StdRng,
+    template: impl Fn() -> serde_json::Value,
+) -> BTreeMap<String, String> {
+    let mut published = BTreeMap::new();
+    for _ in 0..count {
+        let message_id = Uuid::new_v4().to_string();
+        let properties = properties(rng).with_message_id(message_id.clone().into());
+        let body = mutated(&template(), rng).to_string();
+        publish_one(channel, queue, body.as_bytes(), properties).await;
+        published.insert(message_id, body);
+    }
+    published
+}
+
+/// Waits until each `published` message of `queue` was either applied (its id is in the
+/// service's inbox, in `database`) or dead-lettered with a reason, and checks none was both:
+/// a message the consumer retries for ever fails the test, which names it.
+pub async fn assert_each_applied_or_dead_lettered(
+    channel: &Channel,
+    database: &sqlx::PgPool,
+    queue: &str,
+    published: &BTreeMap<String, String>,
+    seed: u64,
+) {
+    let dlq = format!("{queue}.dlq");
+    let ids: Vec<&String> = published.keys().collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut dead = Vec::new();
+    loop {
+        let taken = take_dead_letters(channel, &dlq).await;
+        dead.extend(taken.into_iter().map(|(id, _reason)| id));
+        let applied: Vec<String> =
+            sqlx::query_scalar("select message_id from inbox where message_id = any($1)")
+                .bind(&ids)
+                .fetch_all(database)
+                .await
+                .expect("the inbox can be read");
+        let mut outcomes: Vec<&String> = applied.iter().chain(&dead).collect();
+        outcomes.sort();
+        if outcomes.len() >= ids.len() {
+            assert_eq!(outcomes, ids, "each message of {queue} once (seed {seed})");
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            let stuck: Vec<&String> = published
+                .iter()
+                .filter(|(id, _)| !outcomes.contains(id))
+                .map(|(_, body)| body)
+                .collect();
+            panic!("{queue}: neither applied nor dead-lettered (seed {seed}): {stuck:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Random properties: a message id or none, any content type, an empty `reply_to`, a stray

@@ -155,3 +155,50 @@ async fn no_documented_route_answers_500_to_bad_input() {
     assert!(checked >= 22 * bodies.len() * 3);
     app.stop().await;
 }
+
+/// PostgreSQL cannot store a NUL character in text: every text a client sends is checked
+/// for control characters, so it is a 422 naming the field, never a 500.
+#[tokio::test]
+async fn a_nul_character_in_any_text_is_422_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let user = app.user().await;
+    let nul = "a\u{0}b";
+    let book = |sku: &str, name: &str| json!([{"sku": sku, "name": name, "unit_price": 100, "quantity": 1}]);
+    let cases = [
+        (
+            "/wallet/transactions",
+            json!({"type": "deposit", "amount": 100, "description": nul}),
+            "description",
+        ),
+        ("/orders", json!({"items": book(nul, "book")}), "items.sku"),
+        ("/orders", json!({"items": book("B-1", nul)}), "items.name"),
+        (
+            "/orders",
+            json!({"items": book("B-1", "book"), "voucher_code": nul}),
+            "voucher_code",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let response = app.post_json(path, &body, Some(&user.token)).await;
+        let problem = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(problem["type"], "/problems/validation-failed", "{field}");
+        let messages = problem["errors"][field].as_array().unwrap();
+        assert!(
+            messages[0]
+                .as_str()
+                .unwrap()
+                .contains("must not contain control characters"),
+            "{field}: {problem}"
+        );
+    }
+    // Nothing was stored or charged.
+    assert_eq!(app.balance(&user.token).await, 0);
+    let orders: Value = app
+        .get("/orders", Some(&user.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orders["items"], json!([]));
+    app.stop().await;
+}

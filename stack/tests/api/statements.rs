@@ -609,23 +609,13 @@ async fn random_messages_on_the_statement_queues_are_dead_lettered_and_nothing_s
         poison::assert_all_dead_lettered(&channel, queue, 2 * PER_QUEUE, seed).await;
     }
 
-    // Valid events with one value made hostile: each is applied (its message id is in the
-    // inbox) or dead-lettered with its reason, and none is retried for ever.
-    let mut published = std::collections::BTreeSet::new();
-    for _ in 0..PER_QUEUE {
-        let event = created_event(
-            Uuid::new_v4(),
-            Uuid::now_v7(),
-            100,
-            100,
-            &format!("{}T08:00:00Z", today()),
-        );
-        let message_id = Uuid::new_v4().to_string();
-        let properties = poison::properties(&mut rng).with_message_id(message_id.clone().into());
-        let body = poison::mutated(&event, &mut rng).to_string();
-        poison::publish_one(&channel, QUEUES[0], body.as_bytes(), properties).await;
-        published.insert(message_id);
-    }
+    // Valid events with one value made hostile: each is applied or dead-lettered with its
+    // reason, and none is retried for ever.
+    let at = format!("{}T08:00:00Z", today());
+    let published = poison::publish_mutated(&channel, QUEUES[0], PER_QUEUE, &mut rng, || {
+        created_event(Uuid::new_v4(), Uuid::now_v7(), 100, 100, &at)
+    })
+    .await;
     let database = app
         .stack
         .config
@@ -634,32 +624,8 @@ async fn random_messages_on_the_statement_queues_are_dead_lettered_and_nothing_s
         .database_url
         .expose_secret();
     let pool = sqlx::PgPool::connect(database).await.unwrap();
-    let dead = std::cell::RefCell::new(Vec::new());
-    let applied: Vec<String> = eventually(
-        Duration::from_secs(20),
-        &format!("every hostile event applied or dead-lettered (seed {seed})"),
-        || async {
-            let taken = poison::take_dead_letters(&channel, "statement.transactions.dlq").await;
-            dead.borrow_mut()
-                .extend(taken.into_iter().map(|(id, _reason)| id));
-            let ids: Vec<&String> = published.iter().collect();
-            let applied: Vec<String> =
-                sqlx::query_scalar("select message_id from inbox where message_id = any($1)")
-                    .bind(&ids)
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-            (applied.len() + dead.borrow().len() == published.len()).then_some(applied)
-        },
-    )
-    .await;
-    let mut outcomes: Vec<String> = applied.into_iter().chain(dead.take()).collect();
-    outcomes.sort();
-    assert_eq!(
-        outcomes,
-        published.into_iter().collect::<Vec<_>>(),
-        "each message once (seed {seed})"
-    );
+    poison::assert_each_applied_or_dead_lettered(&channel, &pool, QUEUES[0], &published, seed)
+        .await;
     pool.close().await;
 
     let user = app.user().await;
