@@ -1,7 +1,7 @@
 //! Statement lines: one per wallet transaction, and the statements built from them.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::period::Period;
@@ -30,12 +30,27 @@ pub struct NewLine {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// Records a line; a transaction already recorded is left as it is.
-pub async fn record(conn: &mut PgConnection, line: &NewLine) -> sqlx::Result<()> {
+/// Records the line of message `message_id` from `queue` once: the inbox row and the line
+/// are written by one statement, so atomically and in one round trip to the database. A
+/// message id already in the inbox changes nothing, and neither does a transaction already
+/// recorded (the same event republished under another message id).
+pub async fn record_once(
+    pool: &PgPool,
+    message_id: &str,
+    queue: &str,
+    line: &NewLine,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "insert into statement_lines (transaction_id, user_id, type, amount, currency, balance_after, description, occurred_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (transaction_id) do nothing",
+        "with fresh as (
+             insert into inbox (message_id, queue) values ($1, $2)
+             on conflict do nothing returning message_id
+         )
+         insert into statement_lines (transaction_id, user_id, type, amount, currency, balance_after, description, occurred_at)
+         select $3, $4, $5, $6, $7, $8, $9, $10 where exists (select 1 from fresh)
+         on conflict (transaction_id) do nothing",
     )
+    .bind(message_id)
+    .bind(queue)
     .bind(line.transaction_id)
     .bind(line.user_id)
     .bind(&line.kind)
@@ -44,7 +59,7 @@ pub async fn record(conn: &mut PgConnection, line: &NewLine) -> sqlx::Result<()>
     .bind(line.balance_after)
     .bind(&line.description)
     .bind(line.occurred_at)
-    .execute(conn)
+    .execute(pool)
     .await?;
     Ok(())
 }

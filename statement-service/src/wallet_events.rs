@@ -97,11 +97,7 @@ impl Handler for TransactionCreatedHandler {
             description: transaction.description,
             occurred_at: transaction.created_at,
         };
-        let mut tx = self.pool.begin().await?;
-        if platform::inbox::record(&mut tx, &message_id, QUEUE).await? {
-            lines::record(&mut tx, &line).await?;
-        }
-        tx.commit().await?;
+        lines::record_once(&self.pool, &message_id, QUEUE, &line).await?;
         Ok(Verdict::Done)
     }
 }
