@@ -75,9 +75,7 @@ impl TokenVerifier {
         };
         // The same rule as the signature check's (no leeway), for cached tokens too.
         if claims.exp < now {
-            return Err(ApiError::unauthorized(
-                "the access token is invalid or expired",
-            ));
+            return Err(invalid_or_expired());
         }
         if read(&self.revoked).contains_key(&claims.jti) {
             return Err(ApiError::unauthorized("the access token has been revoked"));
@@ -100,8 +98,7 @@ impl TokenVerifier {
     /// keys stay locked until they are remembered, so a key change (which forgets every
     /// token) cannot come in between and leave a token verified with a withdrawn key.
     fn verify_signature_and_remember(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
-        let invalid = || ApiError::unauthorized("the access token is invalid or expired");
-        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_or_expired())?;
         let keys = read(&self.keys);
         let keys = keys.as_ref().ok_or_else(|| {
             ApiError::new(
@@ -116,10 +113,10 @@ impl TokenVerifier {
             .and_then(|kid| keys.by_kid.get(kid))
             .ok_or_else(|| {
                 self.unknown_key_seen.store(true, Ordering::Relaxed);
-                invalid()
+                invalid_or_expired()
             })?;
         let claims = jsonwebtoken::decode::<Claims>(token, key, &keys.validation)
-            .map_err(|_| invalid())?
+            .map_err(|_| invalid_or_expired())?
             .claims;
         self.remember(token, &claims, now);
         Ok(claims)
@@ -223,6 +220,12 @@ impl TokenVerifier {
         write(&self.revoked).retain(|_, expires_at| *expires_at >= now);
         Ok(after_seq)
     }
+}
+
+/// Every way a token can fail its own checks gets the same answer: the caller learns
+/// nothing about which.
+fn invalid_or_expired() -> ApiError {
+    ApiError::unauthorized("the access token is invalid or expired")
 }
 
 /// EdDSA only, no leeway on `exp`, and the issuer and audience the auth service names.

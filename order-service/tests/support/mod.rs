@@ -6,8 +6,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lapin::options::QueueDeclareOptions;
-use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use platform::config::ServiceSettings;
 use platform::grpc::{InternalToken, WithInternalToken, channel};
@@ -265,23 +263,10 @@ impl Services {
     }
 
     pub async fn queue_exists(&self, queue: &str) -> bool {
-        self.declare_passively(queue).await.is_ok()
-    }
-
-    async fn declare_passively(&self, queue: &str) -> lapin::Result<lapin::Queue> {
-        let (broker, channel) = self.publisher().await;
-        let declared = channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await;
+        let (broker, _channel) = self.publisher().await;
+        let exists = platform::testing::poison::queue_exists(&broker, queue).await;
         let _ = broker.close(200, "done".into()).await;
-        declared
+        exists
     }
 }
 

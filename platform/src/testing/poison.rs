@@ -1,14 +1,17 @@
-//! Message fuzzing: random bodies and properties that no consumer can process, published to
-//! a service's queues, and the check that each one ends in the queue's dead-letter queue with
-//! a reason while the queue drains. The seed is printed so a failure can be replayed with
-//! `FUZZ_SEED`.
+//! Message fuzzing, for a service's queues:
+//! - random bodies and properties that no consumer can process, each of which must end in the
+//!   queue's dead-letter queue with a reason while the queue drains;
+//! - valid messages with one value made hostile, each of which must be applied (recorded in
+//!   the service's inbox) or dead-lettered, exactly once, never retried for ever.
+//!
+//! The seed is printed so a failure can be replayed with `FUZZ_SEED`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel};
+use lapin::{BasicProperties, Channel, Connection};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
@@ -121,9 +124,9 @@ fn hostile_value(rng: &mut StdRng) -> serde_json::Value {
     }
 }
 
-/// Takes every message waiting in `dlq` and returns their `(message_id, reason)`; a message
-/// without a reason fails the test.
-pub async fn take_dead_letters(channel: &Channel, dlq: &str) -> Vec<(String, String)> {
+/// Takes every message waiting in `dlq` and returns their message ids; a message without a
+/// reason fails the test.
+pub async fn take_dead_letters(channel: &Channel, dlq: &str) -> Vec<String> {
     let mut taken = Vec::new();
     while let Some(message) = channel
         .basic_get(dlq.into(), BasicGetOptions { no_ack: true })
@@ -131,12 +134,12 @@ pub async fn take_dead_letters(channel: &Channel, dlq: &str) -> Vec<(String, Str
         .expect("the broker answers basic.get")
     {
         let properties = &message.delivery.properties;
+        reason(properties, dlq);
         let id = properties
             .message_id()
             .as_ref()
-            .map(|id| id.as_str().to_owned())
-            .unwrap_or_default();
-        taken.push((id, reason(properties, dlq)));
+            .map(|id| id.as_str().to_owned());
+        taken.push(id.unwrap_or_default());
     }
     taken
 }
@@ -175,9 +178,9 @@ pub async fn assert_each_applied_or_dead_lettered(
     let ids: Vec<&String> = published.keys().collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let mut dead = Vec::new();
+    // Not `eventually`: on time-out this names the messages that are stuck.
     loop {
-        let taken = take_dead_letters(channel, &dlq).await;
-        dead.extend(taken.into_iter().map(|(id, _reason)| id));
+        dead.extend(take_dead_letters(channel, &dlq).await);
         let applied: Vec<String> =
             sqlx::query_scalar("select message_id from inbox where message_id = any($1)")
                 .bind(&ids)
@@ -280,6 +283,25 @@ pub async fn assert_all_dead_lettered(channel: &Channel, queue: &str, count: u32
 
 /// Messages waiting in `queue`, which must exist.
 pub async fn queue_length(channel: &Channel, queue: &str) -> u32 {
+    declare_passively(channel, queue)
+        .await
+        .unwrap_or_else(|error| panic!("{queue} exists: {error}"))
+        .message_count()
+}
+
+/// Whether `queue` exists. A passive declare of a missing queue closes its channel, so this
+/// takes a channel of its own.
+pub async fn queue_exists(connection: &Connection, queue: &str) -> bool {
+    let channel = connection
+        .create_channel()
+        .await
+        .expect("the broker opens a channel");
+    let declared = declare_passively(&channel, queue).await.is_ok();
+    let _ = channel.close(200, "done".into()).await;
+    declared
+}
+
+async fn declare_passively(channel: &Channel, queue: &str) -> lapin::Result<lapin::Queue> {
     channel
         .queue_declare(
             queue.into(),
@@ -290,8 +312,6 @@ pub async fn queue_length(channel: &Channel, queue: &str) -> u32 {
             FieldTable::default(),
         )
         .await
-        .unwrap_or_else(|error| panic!("{queue} exists: {error}"))
-        .message_count()
 }
 
 /// Takes the next message of `dlq` (waiting for one) and returns its `x-dead-letter-reason`.

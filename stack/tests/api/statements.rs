@@ -14,6 +14,7 @@ use uuid::Uuid;
 use platform::testing::poison;
 
 use crate::helpers::{TestApp, eventually, problem};
+use crate::smtp_sink::{Mail, SmtpSink};
 
 fn today() -> NaiveDate {
     Utc::now().date_naive()
@@ -478,34 +479,56 @@ async fn a_poison_event_is_dead_lettered_with_its_reason_and_the_next_is_applied
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_finished_job_is_emailed_to_the_user_with_the_csv_attached() {
-    let sink = crate::smtp_sink::SmtpSink::start().await;
+/// The platform with statement emails sent to a local SMTP sink.
+async fn spawn_with_smtp() -> (SmtpSink, TestApp) {
+    let sink = SmtpSink::start().await;
     let smtp = statement_service::email::SmtpSettings::parse(
         &format!("smtp://127.0.0.1:{}", sink.port),
         "statements@example.com",
     )
     .unwrap();
     let app = TestApp::spawn_with(|config| config.statement.smtp = Some(smtp)).await;
-    let user = app.user().await;
-    app.transacted(&user.token, &json!({"type": "deposit", "amount": 1_234}))
-        .await;
-    statement_with(&app, &user.token, "", 1).await;
+    (sink, app)
+}
 
+/// Deposits `amount`, waits for its line, asks for a 40-day statement (a job) and returns
+/// the job's path and the first email the sink receives.
+async fn emailed_statement(
+    app: &TestApp,
+    sink: &SmtpSink,
+    token: &str,
+    amount: i64,
+) -> (String, Mail) {
+    app.transacted(token, &json!({"type": "deposit", "amount": amount}))
+        .await;
+    statement_with(app, token, "", 1).await;
     let accepted: Value = app
         .get(
             &format!("/statements?from={}", today() - Days::days(40)),
-            Some(&user.token),
+            Some(token),
         )
         .await
         .json()
         .await
         .unwrap();
-    let job_id = accepted["job_id"].as_str().unwrap().to_owned();
+    let job = format!("/statements/jobs/{}", accepted["job_id"].as_str().unwrap());
     let mail = eventually(Duration::from_secs(20), "the statement email", || async {
         sink.received().into_iter().next()
     })
     .await;
+    (job, mail)
+}
+
+async fn job_status(app: &TestApp, job: &str, token: &str) -> Value {
+    let body: Value = app.get(job, Some(token)).await.json().await.unwrap();
+    body["status"].clone()
+}
+
+#[tokio::test]
+async fn a_finished_job_is_emailed_to_the_user_with_the_csv_attached() {
+    let (sink, app) = spawn_with_smtp().await;
+    let user = app.user().await;
+    let (job, mail) = emailed_statement(&app, &sink, &user.token, 1_234).await;
     assert_eq!(mail.to, vec![user.email.clone()]);
     assert!(
         mail.from.contains("statements@example.com"),
@@ -536,13 +559,7 @@ async fn a_finished_job_is_emailed_to_the_user_with_the_csv_attached() {
         "the CSV is attached: {}",
         mail.data
     );
-    let job: Value = app
-        .get(&format!("/statements/jobs/{job_id}"), Some(&user.token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(job["status"], "done");
+    assert_eq!(job_status(&app, &job, &user.token).await, "done");
     assert_eq!(sink.received().len(), 1);
     app.stop().await;
 }
@@ -558,13 +575,7 @@ async fn random_messages_on_the_statement_queues_are_dead_lettered_and_nothing_s
         "statement.emails",
     ];
     const PER_QUEUE: u32 = 40;
-    let sink = crate::smtp_sink::SmtpSink::start().await;
-    let smtp = statement_service::email::SmtpSettings::parse(
-        &format!("smtp://127.0.0.1:{}", sink.port),
-        "statements@example.com",
-    )
-    .unwrap();
-    let app = TestApp::spawn_with(|config| config.statement.smtp = Some(smtp)).await;
+    let (sink, app) = spawn_with_smtp().await;
     let broker = Connection::connect(
         app.stack.config.statement.service.amqp_url.expose_secret(),
         ConnectionProperties::default(),
@@ -572,20 +583,8 @@ async fn random_messages_on_the_statement_queues_are_dead_lettered_and_nothing_s
     .await
     .unwrap();
     for queue in QUEUES {
-        // A passive declare of a missing queue closes its channel, so each try takes a new one.
         eventually(Duration::from_secs(10), "the statement queues", || async {
-            let channel = broker.create_channel().await.unwrap();
-            let declared = channel
-                .queue_declare(
-                    queue.into(),
-                    lapin::options::QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    lapin::types::FieldTable::default(),
-                )
-                .await;
-            declared.is_ok().then_some(())
+            poison::queue_exists(&broker, queue).await.then_some(())
         })
         .await;
     }
@@ -598,11 +597,14 @@ async fn random_messages_on_the_statement_queues_are_dead_lettered_and_nothing_s
     }
     // Job messages naming no job, made hostile: none can be processed.
     for queue in ["statement.jobs", "statement.emails"] {
-        for _ in 0..PER_QUEUE {
-            let message = poison::mutated(&json!({"job_id": Uuid::new_v4()}), &mut rng);
-            let properties = poison::properties(&mut rng);
-            poison::publish_one(&channel, queue, message.to_string().as_bytes(), properties).await;
-        }
+        poison::publish_mutated(
+            &channel,
+            queue,
+            PER_QUEUE,
+            &mut rng,
+            || json!({"job_id": Uuid::new_v4()}),
+        )
+        .await;
     }
     poison::assert_all_dead_lettered(&channel, QUEUES[0], PER_QUEUE, seed).await;
     for queue in &QUEUES[1..] {
@@ -629,28 +631,8 @@ async fn random_messages_on_the_statement_queues_are_dead_lettered_and_nothing_s
     pool.close().await;
 
     let user = app.user().await;
-    app.transacted(&user.token, &json!({"type": "deposit", "amount": 4_321}))
-        .await;
-    statement_with(&app, &user.token, "", 1).await;
-    let accepted: Value = app
-        .get(
-            &format!("/statements?from={}", today() - Days::days(40)),
-            Some(&user.token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let job = format!("/statements/jobs/{}", accepted["job_id"].as_str().unwrap());
-    eventually(Duration::from_secs(20), "the job to be done", || async {
-        let body: Value = app.get(&job, Some(&user.token)).await.json().await.unwrap();
-        (body["status"] == "done").then_some(())
-    })
-    .await;
-    let mail = eventually(Duration::from_secs(20), "the statement email", || async {
-        sink.received().into_iter().next()
-    })
-    .await;
+    let (job, mail) = emailed_statement(&app, &sink, &user.token, 4_321).await;
+    assert_eq!(job_status(&app, &job, &user.token).await, "done");
     assert_eq!(mail.to, vec![user.email.clone()]);
     assert!(mail.data.contains("43.21"), "the CSV is attached");
     assert_eq!(sink.received().len(), 1);

@@ -6,10 +6,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use platform::grpc::InternalToken;
@@ -100,18 +97,7 @@ impl TestWallet {
     pub async fn publish(&self, queue: &str, body: &[u8], properties: BasicProperties) {
         let channel = self.broker.create_channel().await.unwrap();
         channel.confirm_select(Default::default()).await.unwrap();
-        channel
-            .basic_publish(
-                "".into(),
-                queue.into(),
-                BasicPublishOptions::default(),
-                body,
-                properties,
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        platform::testing::poison::publish_one(&channel, queue, body, properties).await;
         let _ = channel.close(200, "done".into()).await;
     }
 
