@@ -10,6 +10,7 @@
 //! - [`problem`]: problem details and the single gRPC → HTTP status mapping.
 //! - [`token_verifier`]: local JWT verification and the revocation list.
 //! - [`sign_in_limiter`]: failed sign-in counting; [`services`]: the gRPC clients.
+//! - [`request_metrics`]: request counts and latencies for `/metrics`.
 
 pub mod auth_user;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod json;
 pub mod openapi;
 pub mod problem;
 pub mod query;
+pub mod request_metrics;
 pub mod routes;
 pub mod services;
 pub mod sign_in_limiter;
@@ -24,13 +26,10 @@ pub mod state;
 pub mod token_verifier;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::middleware::{self, Next};
-use axum::response::Response;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware;
 use platform::grpc::REQUEST_ID_HEADER;
 use platform::shutdown::CancellationToken;
 use tokio::net::TcpListener;
@@ -66,10 +65,10 @@ impl Application {
     /// Prepares the gateway on an already bound listener (tests bind port 0).
     pub fn build_with_listener(config: Config, listener: TcpListener) -> Self {
         let state = AppState {
-            services: Services::connect(&config),
+            services: Arc::new(Services::connect(&config)),
             verifier: Arc::new(TokenVerifier::default()),
             sign_in_limiter: Arc::new(SignInLimiter::new(config.sign_in_limits)),
-            metrics: prometheus(),
+            metrics: request_metrics::prometheus(),
             request_timeout: config.request_timeout,
         };
         Self { listener, state }
@@ -85,6 +84,10 @@ impl Application {
         let services = self.state.services.clone();
         let stop_following = shutdown.clone();
         tokio::spawn(async move { verifier.stay_current(services, stop_following).await });
+        tokio::spawn(request_metrics::keep_up(
+            self.state.metrics.clone(),
+            shutdown.clone(),
+        ));
         tracing::info!(addr = %self.local_addr()?, "gateway ready");
         axum::serve(
             self.listener,
@@ -148,7 +151,7 @@ pub fn router(state: AppState) -> axum::Router {
             axum::http::StatusCode::GATEWAY_TIMEOUT,
             state.request_timeout,
         ))
-        .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn(request_metrics::record))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::new(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -169,36 +172,4 @@ pub fn router(state: AppState) -> axum::Router {
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
-}
-
-/// Request count and latency per route and status.
-async fn record_metrics(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().to_string();
-    let response = next.run(request).await;
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", response.status().as_u16().to_string()),
-    ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed());
-    response
-}
-
-/// The process-wide Prometheus recorder (several gateways may share a process in tests).
-fn prometheus() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
 }

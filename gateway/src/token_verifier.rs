@@ -12,8 +12,8 @@
 //! request, cached or not.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -128,7 +128,7 @@ impl TokenVerifier {
     }
 
     /// Keeps keys and revocations current until `shutdown`.
-    pub async fn stay_current(&self, services: Services, shutdown: CancellationToken) {
+    pub async fn stay_current(&self, services: Arc<Services>, shutdown: CancellationToken) {
         let mut after_seq = 0;
         let mut last_key_fetch: Option<Instant> = None;
         let mut logged_unavailable = false;
