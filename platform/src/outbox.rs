@@ -142,15 +142,24 @@ impl From<sqlx::Error> for BatchError {
 
 /// Publishes one batch and marks it sent, in one database transaction. Returns how many
 /// rows were published.
+///
+/// One statement claims the rows and marks them published; the mark only counts if the
+/// transaction commits, which is after the broker confirmed every message. A relay that
+/// dies before leaves the rows unpublished for the next one.
 async fn publish_batch(pool: &PgPool, channel: &lapin::Channel) -> Result<usize, BatchError> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<Row> = sqlx::query_as(
-        "select id, message_id, exchange, routing_key, correlation_id, payload from outbox
-         where published_at is null order by id limit $1 for update skip locked",
+    let mut rows: Vec<Row> = sqlx::query_as(
+        "update outbox set published_at = now() where id in (
+             select id from outbox where published_at is null
+             order by id limit $1 for update skip locked
+         )
+         returning id, message_id, exchange, routing_key, correlation_id, payload",
     )
     .bind(BATCH)
     .fetch_all(&mut *tx)
     .await?;
+    // In the order they were added (`returning` does not keep the subquery's order).
+    rows.sort_unstable_by_key(|row| row.id);
     if rows.is_empty() {
         return Ok(0);
     }
@@ -204,11 +213,6 @@ async fn publish_batch(pool: &PgPool, channel: &lapin::Channel) -> Result<usize,
             }
         }
     }
-    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-    sqlx::query("update outbox set published_at = now() where id = any($1)")
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
     Ok(rows.len())
 }
