@@ -1,7 +1,20 @@
 //! A closed-loop HTTP load: each connection sends its next request when the last answered.
 //! `TOKENS` is a comma-separated list of access tokens.
+//!
+//! Each connection is a bare HTTP/1.1 connection (hyper's, without a client pool on top):
+//! the generator shares the 2 cores with the platform, so the less CPU it spends per
+//! request, the less it takes from what it measures.
 
 use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 use crate::latency::percentile_ms;
 
@@ -12,37 +25,29 @@ pub async fn run(
     seconds: u64,
     body: Option<String>,
 ) -> anyhow::Result<String> {
+    let uri: Uri = url.parse().context("URL")?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let workers = (0..connections).map(|connection| {
-        // One client (one connection) per worker, as wrk does.
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()
-            .expect("an HTTP client");
-        let url = url.to_owned();
         // Connection `n` acts for user `n` (modulo the tokens): one wallet each, as real
         // traffic spreads over many wallets.
-        let token = tokens[connection % tokens.len()].to_owned();
+        let bearer = format!("Bearer {}", tokens[connection % tokens.len()]);
+        let uri = uri.clone();
         let body = body.clone();
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0_u64;
+            let mut sender = None;
             while Instant::now() < deadline {
-                let request = match &body {
-                    Some(body) => client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(body.clone()),
-                    None => client.get(&url),
-                };
                 let sent = Instant::now();
-                match request.bearer_auth(&token).send().await {
-                    Ok(response) if response.status().is_success() => {
-                        let _ = response.bytes().await;
-                        latencies.push(sent.elapsed());
+                match send(&mut sender, &uri, &bearer, body.as_deref()).await {
+                    Ok(true) => latencies.push(sent.elapsed()),
+                    Ok(false) => errors += 1,
+                    Err(_) => {
+                        // The connection broke: count it, and open a new one.
+                        errors += 1;
+                        sender = None;
                     }
-                    _ => errors += 1,
                 }
             }
             (latencies, errors)
@@ -61,4 +66,44 @@ pub async fn run(
     let p50 = percentile_ms(&mut latencies, 500);
     let p99 = percentile_ms(&mut latencies, 990);
     Ok(format!("{ok} {errors} {rps:.0} {p50:.2} {p99:.2}"))
+}
+
+/// Sends one request on `sender` (connecting first if there is none) and reads the whole
+/// answer; `Ok(true)` for a 2xx.
+async fn send(
+    sender: &mut Option<SendRequest<Full<Bytes>>>,
+    uri: &Uri,
+    bearer: &str,
+    body: Option<&str>,
+) -> anyhow::Result<bool> {
+    let authority = uri.authority().context("the URL names no host")?;
+    let connection = match sender {
+        Some(connection) => connection,
+        None => sender.insert(connect(authority.as_str()).await?),
+    };
+    let path = uri.path_and_query().map_or("/", |path| path.as_str());
+    let request = Request::builder()
+        .uri(path)
+        .header(HOST, authority.as_str())
+        .header(AUTHORIZATION, bearer);
+    let request = match body {
+        Some(body) => request
+            .method(Method::POST)
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))?,
+        None => request.method(Method::GET).body(Full::default())?,
+    };
+    connection.ready().await?;
+    let response = connection.send_request(request).await?;
+    let ok = response.status().is_success();
+    response.into_body().collect().await?;
+    Ok(ok)
+}
+
+async fn connect(address: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
 }
