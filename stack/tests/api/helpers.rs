@@ -46,6 +46,15 @@ impl TestApp {
         request.send().await.expect("the gateway answers")
     }
 
+    /// The JSON body of `GET path`, whatever its status.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        self.get(path, token)
+            .await
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
         let mut request = self.client.post(self.url(path)).json(body);
         if let Some(token) = token {

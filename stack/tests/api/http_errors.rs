@@ -111,7 +111,7 @@ async fn unknown_routes_and_methods_are_problems_too() {
 async fn no_documented_route_answers_500_to_bad_input() {
     let app = TestApp::spawn().await;
     let (_, token) = app.signed_up_user().await;
-    let document: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let document: Value = app.get_json("/openapi.json", None).await;
     let bodies = [
         "",
         "null",
@@ -193,12 +193,7 @@ async fn a_nul_character_in_any_text_is_422_naming_the_field() {
     }
     // Nothing was stored or charged.
     assert_eq!(app.balance(&user.token).await, 0);
-    let orders: Value = app
-        .get("/orders", Some(&user.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let orders: Value = app.get_json("/orders", Some(&user.token)).await;
     assert_eq!(orders["items"], json!([]));
     app.stop().await;
 }

@@ -25,7 +25,7 @@ async fn swagger_ui_is_served_from_the_binary_at_docs() {
 #[tokio::test]
 async fn the_openapi_document_is_3_1_and_names_every_route_with_bearer_security() {
     let app = TestApp::spawn().await;
-    let document: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let document: Value = app.get_json("/openapi.json", None).await;
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
     let mut paths: Vec<&str> = document["paths"]
         .as_object()

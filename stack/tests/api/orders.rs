@@ -130,11 +130,8 @@ async fn an_order_with_funds_is_paid_once_and_shows_in_the_statement() {
     assert_eq!(statuses(&paid), ["pending_payment", "paid"]);
     assert_eq!(app.balance(&user.token).await, 10_000 - 5_150);
     let purchases: Value = app
-        .get("/wallet/transactions?type=purchase", Some(&user.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/wallet/transactions?type=purchase", Some(&user.token))
+        .await;
     let purchases = purchases["items"].as_array().unwrap();
     assert_eq!(purchases.len(), 1);
     assert_eq!(purchases[0]["amount"], 5_150);
@@ -143,12 +140,7 @@ async fn an_order_with_funds_is_paid_once_and_shows_in_the_statement() {
     assert_eq!(purchases[0]["id"], paid["payment_transaction_id"]);
 
     let line = eventually(SETTLED, "the statement line", || async {
-        let statement: Value = app
-            .get("/statements", Some(&user.token))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let statement: Value = app.get_json("/statements", Some(&user.token)).await;
         statement["lines"]
             .as_array()
             .unwrap()
@@ -521,20 +513,10 @@ async fn customers_cannot_ship_or_deliver_and_see_only_their_own_orders() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    let listed: Value = app
-        .get("/orders", Some(&other.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/orders", Some(&other.token)).await;
     assert_eq!(listed["items"], json!([]));
     assert_eq!(act(&app, &admin, id, "ship").await.status(), StatusCode::OK);
-    let listed: Value = app
-        .get("/orders?status=sent", Some(&user.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/orders?status=sent", Some(&user.token)).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     assert_eq!(listed["items"][0]["id"], placed["id"]);
     app.stop().await;
@@ -618,12 +600,7 @@ async fn invalid_orders_get_a_problem_naming_each_field() {
     )
     .await;
     assert_eq!(refused["type"], "/problems/voucher-not-found");
-    let listed: Value = app
-        .get("/orders", Some(&user.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/orders", Some(&user.token)).await;
     assert_eq!(listed["items"], json!([]));
     app.stop().await;
 }

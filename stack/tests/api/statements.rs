@@ -156,11 +156,8 @@ async fn a_period_without_transactions_is_an_empty_statement_carrying_the_balanc
     let app = TestApp::spawn().await;
     let token = &app.user().await.token;
     let body: Value = app
-        .get("/statements?from=2026-01-01&to=2026-01-02", Some(token))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/statements?from=2026-01-01&to=2026-01-02", Some(token))
+        .await;
     assert_eq!(body["lines"], json!([]));
     assert_eq!(
         (
@@ -175,14 +172,11 @@ async fn a_period_without_transactions_is_an_empty_statement_carrying_the_balanc
     statement_with(&app, token, "", 1).await;
     let tomorrow = today() + Days::days(1);
     let later: Value = app
-        .get(
+        .get_json(
             &format!("/statements?from={tomorrow}&to={tomorrow}"),
             Some(token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(later["lines"], json!([]));
     assert_eq!(
         (
@@ -220,7 +214,7 @@ async fn a_long_period_becomes_a_job_whose_csv_matches_the_ledger() {
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
     let location = accepted.headers()["location"].to_str().unwrap().to_owned();
     let job = eventually(Duration::from_secs(20), "the job to finish", || async {
-        let job: Value = app.get(&location, Some(token)).await.json().await.unwrap();
+        let job: Value = app.get_json(&location, Some(token)).await;
         (job["status"] == "done").then_some(job)
     })
     .await;
@@ -278,14 +272,11 @@ async fn another_users_job_is_not_found() {
     let ann = app.user().await;
     let bob = app.user().await;
     let accepted: Value = app
-        .get(
+        .get_json(
             "/statements?from=2025-01-01&to=2025-12-31",
             Some(&ann.token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let job = format!("/statements/jobs/{}", accepted["job_id"].as_str().unwrap());
     problem(app.get(&job, Some(&bob.token)).await, StatusCode::NOT_FOUND).await;
     problem(
@@ -520,7 +511,7 @@ async fn emailed_statement(
 }
 
 async fn job_status(app: &TestApp, job: &str, token: &str) -> Value {
-    let body: Value = app.get(job, Some(token)).await.json().await.unwrap();
+    let body: Value = app.get_json(job, Some(token)).await;
     body["status"].clone()
 }
 

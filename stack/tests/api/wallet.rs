@@ -11,12 +11,7 @@ async fn each_transaction_type_moves_the_balance_by_the_rules() {
     let user = app.user().await;
     let token = &user.token;
 
-    let body: Value = app
-        .get("/wallet/balance", Some(token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get_json("/wallet/balance", Some(token)).await;
     assert_eq!(body["balance"], 0);
     assert_eq!(body["currency"], "EUR");
 
@@ -248,12 +243,7 @@ async fn another_users_transactions_are_not_found() {
             .status(),
         StatusCode::OK
     );
-    let page: Value = app
-        .get("/wallet/transactions", Some(&bob.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get_json("/wallet/transactions", Some(&bob.token)).await;
     assert_eq!(page, json!({"items": [], "next_cursor": null}));
     app.stop().await;
 }
@@ -280,7 +270,7 @@ async fn transactions_list_newest_first_in_pages_with_filters() {
     let mut seen = Vec::new();
     let mut path = "/wallet/transactions?limit=3".to_owned();
     loop {
-        let page: Value = app.get(&path, Some(token)).await.json().await.unwrap();
+        let page: Value = app.get_json(&path, Some(token)).await;
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 3);
         seen.extend(items.iter().map(|item| item["id"].clone()));
@@ -292,33 +282,24 @@ async fn transactions_list_newest_first_in_pages_with_filters() {
     assert_eq!(seen, ids);
 
     let withdraws: Value = app
-        .get("/wallet/transactions?type=withdraw", Some(token))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/wallet/transactions?type=withdraw", Some(token))
+        .await;
     assert_eq!(withdraws["items"].as_array().unwrap().len(), 2);
     let today = chrono::Utc::now().date_naive();
     let tomorrow = today.succ_opt().unwrap();
     let todays: Value = app
-        .get(
+        .get_json(
             &format!("/wallet/transactions?from={today}&to={today}"),
             Some(token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(todays["items"].as_array().unwrap().len(), 7);
     let none: Value = app
-        .get(
+        .get_json(
             &format!("/wallet/transactions?from={tomorrow}"),
             Some(token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(none["items"].as_array().unwrap().len(), 0);
 
     for bad in [
