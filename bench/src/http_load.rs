@@ -26,13 +26,23 @@ pub async fn run(
     body: Option<String>,
 ) -> anyhow::Result<String> {
     let uri: Uri = url.parse().context("URL")?;
+    let authority = uri
+        .authority()
+        .context("the URL names no host")?
+        .to_string();
+    let path = uri
+        .path_and_query()
+        .map_or("/", |path| path.as_str())
+        .to_owned();
+    // Built once: each request shares these bytes.
+    let body = body.map(Bytes::from);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let workers = (0..connections).map(|connection| {
         // Connection `n` acts for user `n` (modulo the tokens): one wallet each, as real
         // traffic spreads over many wallets.
         let bearer = format!("Bearer {}", tokens[connection % tokens.len()]);
-        let uri = uri.clone();
+        let (authority, path) = (authority.clone(), path.clone());
         let body = body.clone();
         tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -40,7 +50,7 @@ pub async fn run(
             let mut sender = None;
             while Instant::now() < deadline {
                 let sent = Instant::now();
-                match send(&mut sender, &uri, &bearer, body.as_deref()).await {
+                match send(&mut sender, &authority, &path, &bearer, body.clone()).await {
                     Ok(true) => latencies.push(sent.elapsed()),
                     Ok(false) => errors += 1,
                     Err(_) => {
@@ -68,29 +78,28 @@ pub async fn run(
     Ok(format!("{ok} {errors} {rps:.0} {p50:.2} {p99:.2}"))
 }
 
-/// Sends one request on `sender` (connecting first if there is none) and reads the whole
-/// answer; `Ok(true)` for a 2xx.
+/// Sends one request for `path` on `sender` (connecting to `authority` first if there is
+/// none) and reads the whole answer; `Ok(true)` for a 2xx.
 async fn send(
     sender: &mut Option<SendRequest<Full<Bytes>>>,
-    uri: &Uri,
+    authority: &str,
+    path: &str,
     bearer: &str,
-    body: Option<&str>,
+    body: Option<Bytes>,
 ) -> anyhow::Result<bool> {
-    let authority = uri.authority().context("the URL names no host")?;
     let connection = match sender {
         Some(connection) => connection,
-        None => sender.insert(connect(authority.as_str()).await?),
+        None => sender.insert(connect(authority).await?),
     };
-    let path = uri.path_and_query().map_or("/", |path| path.as_str());
     let request = Request::builder()
         .uri(path)
-        .header(HOST, authority.as_str())
+        .header(HOST, authority)
         .header(AUTHORIZATION, bearer);
     let request = match body {
         Some(body) => request
             .method(Method::POST)
             .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))?,
+            .body(Full::new(body))?,
         None => request.method(Method::GET).body(Full::default())?,
     };
     connection.ready().await?;

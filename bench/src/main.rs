@@ -14,6 +14,9 @@
 //!   `deposits p50_ms p99_ms`.
 //! - `orders URL TOKEN COUNT CONNECTIONS`: places COUNT orders and waits until all are paid.
 //!   Prints `orders_per_s`.
+//! - `settle AMQP_URL DATABASE_PREFIX`: waits until the platform has settled, as the fault
+//!   run does after its load (see `fault_verdict::settle`); `bench/run` calls it before each
+//!   write measure. The databases are named as for `faults`.
 //! - `faults GATEWAYS TOKENS USER_IDS AMQP_URL DATABASE_PREFIX SECONDS`: the load and the
 //!   verdict of `bench/faults` (see `fault_load` and `fault_verdict`): a steady stream of
 //!   deposits, requests and orders for SECONDS through the comma-separated GATEWAYS, then
@@ -77,6 +80,10 @@ async fn main() -> anyhow::Result<()> {
             let rate = pipeline::orders(arg(1)?, arg(2)?, number(3)?, usize::try_from(number(4)?)?)
                 .await?;
             println!("{rate:.0}");
+        }
+        "settle" => {
+            let sources = fault_verdict::Sources::connect(arg(2)?, arg(1)?).await?;
+            fault_verdict::settle(&sources).await?;
         }
         "faults" => {
             let users = fault_load::Users {
