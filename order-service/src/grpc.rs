@@ -162,7 +162,7 @@ impl OrderApi {
         let mut tx = self.pool.begin().await?;
         orders::transition(&mut tx, id, owner, transition, None).await?;
         let order = orders::load_one(&mut tx, id, owner).await?;
-        tx.commit().await?;
+        platform::outbox::commit(&self.pool, tx).await?;
         Ok(message(order))
     }
 }

@@ -79,7 +79,7 @@ pub async fn create(
         transition(&mut tx, id, None, Transition::Pay, None).await?;
     }
     let order = load_one(&mut tx, id, None).await?;
-    tx.commit().await?;
+    platform::outbox::commit(pool, tx).await?;
     Ok(order)
 }
 
@@ -198,7 +198,7 @@ pub async fn expire_due(pool: &PgPool, batch: i64) -> Result<usize, OrderError> 
     for id in &due {
         transition(&mut tx, *id, None, Transition::Expire, None).await?;
     }
-    tx.commit().await?;
+    platform::outbox::commit(pool, tx).await?;
     Ok(due.len())
 }
 

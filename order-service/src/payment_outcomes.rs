@@ -80,7 +80,7 @@ impl Handler for PaymentOutcomeHandler {
         if platform::inbox::record(&mut tx, &message_id, QUEUE).await? {
             apply(&mut tx, &outcome).await?;
         }
-        tx.commit().await?;
+        platform::outbox::commit(&self.pool, tx).await?;
         Ok(Verdict::Done)
     }
 }

@@ -48,7 +48,7 @@ impl Handler for VoucherIssuingHandler {
         {
             tracing::info!(order_id = %voucher.order_id, "voucher issued");
         }
-        tx.commit().await?;
+        platform::outbox::commit(&self.pool, tx).await?;
         Ok(Verdict::Done)
     }
 }

@@ -77,8 +77,8 @@ pub fn count_or(variable: &str, default: u32) -> Result<u32, ConfigError> {
 }
 
 /// `DATABASE_MAX_CONNECTIONS`: the most connections one instance of a program opens to its
-/// database (its outbox listener aside). Every instance of every program shares the server's
-/// `max_connections` (100 by default), so the default leaves room for two instances of each.
+/// database. Every instance of every program shares the server's `max_connections` (100 by
+/// default), so the default leaves room for two instances of each.
 pub fn database_max_connections() -> Result<u32, ConfigError> {
     count_or("DATABASE_MAX_CONNECTIONS", 8)
 }

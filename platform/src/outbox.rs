@@ -11,24 +11,48 @@
 //! publishes it again, so consumers deduplicate by `message_id`. Several relays (several
 //! instances of a service) share the work with `FOR UPDATE SKIP LOCKED`: a row is in the hands
 //! of one relay at a time, and a relay that dies releases its rows with its transaction.
+//!
+//! A transaction that added rows ends with [`commit`], which wakes the relays of this
+//! process that serve the same database. The wake-up is in-process, not a PostgreSQL
+//! `NOTIFY`: PostgreSQL serializes the commits of every notifying transaction of the server
+//! on one lock, which halved the commit rate under load (see docs/benchmarks.md). Rows that
+//! no local relay hears of (added by another instance whose relay is down) are found by a
+//! poll every half second.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection};
-use sqlx::postgres::PgListener;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Postgres notification channel that wakes the relay when a row is added.
-const WAKE_UP_CHANNEL: &str = "outbox";
 /// How many rows one relay publishes per database transaction.
 const BATCH: i64 = 200;
-/// How often the relay looks for rows when no notification arrives.
-const POLL: Duration = Duration::from_millis(500);
+/// How often, in milliseconds, a relay looks for rows when nothing woke it.
+static FALLBACK_POLL_MS: AtomicU64 = AtomicU64::new(500);
+/// Per database name: bumped after each commit that added rows to that database's outbox;
+/// the relays of this process that serve it watch it.
+static ADDED: LazyLock<Mutex<HashMap<String, watch::Sender<u64>>>> = LazyLock::new(Mutex::default);
+
+/// The signal of `pool`'s database.
+fn added_rows(pool: &PgPool) -> watch::Sender<u64> {
+    let options = pool.connect_options();
+    let database = options.get_database().unwrap_or_default();
+    let mut signals = ADDED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(signal) = signals.get(database) {
+        return signal.clone();
+    }
+    let signal = watch::Sender::new(0);
+    signals.insert(database.to_owned(), signal.clone());
+    signal
+}
 
 /// A message to publish.
 #[derive(Debug, Clone)]
@@ -40,25 +64,37 @@ pub struct OutboxMessage {
     pub payload: serde_json::Value,
 }
 
-/// Adds `message` to the outbox inside the caller's transaction, and wakes the relays at
-/// commit (one statement: one round trip).
+/// Adds `message` to the outbox inside the caller's transaction. The transaction must end
+/// with [`commit`], or the row waits for the poll.
 pub async fn enqueue(conn: &mut PgConnection, message: &OutboxMessage) -> sqlx::Result<()> {
     sqlx::query(
-        "with added as (
-             insert into outbox (message_id, exchange, routing_key, correlation_id, payload)
-             values ($1, $2, $3, $4, $5) returning id
-         )
-         select pg_notify($6, '') from added",
+        "insert into outbox (message_id, exchange, routing_key, correlation_id, payload)
+         values ($1, $2, $3, $4, $5)",
     )
     .bind(message.message_id)
     .bind(&message.exchange)
     .bind(&message.routing_key)
     .bind(&message.correlation_id)
     .bind(&message.payload)
-    .bind(WAKE_UP_CHANNEL)
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Commits `tx`, a transaction on `pool` that may have added outbox rows, and wakes the
+/// relays of `pool`'s database to publish them. Wake-ups that come while a relay is busy
+/// are merged into one more look.
+pub async fn commit(pool: &PgPool, tx: Transaction<'_, Postgres>) -> sqlx::Result<()> {
+    tx.commit().await?;
+    added_rows(pool).send_modify(|count| *count = count.wrapping_add(1));
+    Ok(())
+}
+
+/// Sets how often relays look for rows that nothing woke them for. Tests set it far beyond
+/// their deadlines, so that a commit which forgets to wake the relays fails them.
+pub fn set_fallback_poll(every: Duration) {
+    let millis = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+    FALLBACK_POLL_MS.store(millis, Ordering::Relaxed);
 }
 
 #[derive(sqlx::FromRow)]
@@ -82,19 +118,14 @@ pub async fn relay(
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    let mut listener = match PgListener::connect_with(&pool).await {
-        Ok(mut listener) => listener
-            .listen(WAKE_UP_CHANNEL)
-            .await
-            .map(|()| listener)
-            .ok(),
-        Err(_) => None,
-    };
+    let mut added = added_rows(&pool).subscribe();
     let mut database_failures = 0;
     loop {
         if shutdown.is_cancelled() {
             return Ok(());
         }
+        // Commits from now on wake the wait below, even those during this batch.
+        added.borrow_and_update();
         match publish_batch(&pool, &channel).await {
             Ok(published) if published > 0 => {
                 database_failures = 0;
@@ -112,19 +143,12 @@ pub async fn relay(
                 continue;
             }
         }
-        // Nothing to publish: wait for a notification or the next poll.
-        let notified = async {
-            match listener.as_mut() {
-                Some(listener) => {
-                    let _ = listener.try_recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
+        // Nothing to publish: wait for a commit or the next poll.
+        let poll = Duration::from_millis(FALLBACK_POLL_MS.load(Ordering::Relaxed));
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            () = notified => {}
-            () = tokio::time::sleep(POLL) => {}
+            _ = added.changed() => {}
+            () = tokio::time::sleep(poll) => {}
         }
     }
 }

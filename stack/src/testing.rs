@@ -26,6 +26,8 @@ pub struct TestStack {
 /// Starts the platform with test settings, adjusted by `customize`, and waits until the
 /// gateway reports ready.
 pub async fn spawn(customize: impl FnOnce(&mut StackConfig)) -> anyhow::Result<TestStack> {
+    // No poll: a commit that forgets to wake the outbox relay makes the test time out.
+    platform::outbox::set_fallback_poll(Duration::from_secs(3600));
     let id = unique_id();
     let vhost = Vhost::create(&format!("t_{id}")).await?;
     let mut config = test_config(&id, &vhost.amqp_url);

@@ -55,7 +55,7 @@ pub async fn create(pool: &PgPool, user_id: Uuid, period: Period) -> sqlx::Resul
     .fetch_one(&mut *tx)
     .await?;
     platform::outbox::enqueue(&mut tx, &queue_message(QUEUE, job.id)).await?;
-    tx.commit().await?;
+    platform::outbox::commit(pool, tx).await?;
     Ok(job)
 }
 
@@ -214,7 +214,7 @@ pub async fn generate(pool: &PgPool, job_id: Uuid, email: bool) -> anyhow::Resul
     if email {
         platform::outbox::enqueue(&mut tx, &queue_message(crate::email::QUEUE, job_id)).await?;
     }
-    tx.commit().await?;
+    platform::outbox::commit(pool, tx).await?;
     tracing::info!(%job_id, line_count, "statement job done");
     Ok(true)
 }

@@ -30,7 +30,7 @@ pub async fn create_transaction(
     let Some(key) = key else {
         // Nothing to remember: a broken rule rolls everything back.
         let transaction = ledger::apply(&mut tx, new).await?;
-        tx.commit().await?;
+        platform::outbox::commit(pool, tx).await?;
         return Ok(transaction);
     };
     match idempotency::claim(&mut tx, new.user_id, key, &new.fingerprint()).await? {
@@ -44,7 +44,7 @@ pub async fn create_transaction(
         Ok(transaction) => {
             attempt.commit().await?;
             idempotency::record_success(&mut tx, new.user_id, key, transaction.id).await?;
-            tx.commit().await?;
+            platform::outbox::commit(pool, tx).await?;
             Ok(transaction)
         }
         Err(error) => {

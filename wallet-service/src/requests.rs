@@ -270,6 +270,6 @@ pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Res
         )
         .await?;
     }
-    tx.commit().await?;
+    platform::outbox::commit(pool, tx).await?;
     Ok(())
 }

@@ -48,6 +48,8 @@ impl Services {
     /// Starts order-service with `payment_timeout`, and wallet-service too when `with_wallet`
     /// (its database is created either way).
     pub async fn start(payment_timeout: Duration, with_wallet: bool) -> Self {
+        // No poll: a commit that forgets to wake the outbox relay makes the test time out.
+        platform::outbox::set_fallback_poll(Duration::from_secs(3600));
         let id = unique_id();
         let vhost = Vhost::create(&format!("t_{id}")).await.unwrap();
         let token = InternalToken::generate();

@@ -93,6 +93,27 @@ async fn every_transaction_type_appears_as_a_line_with_its_balance_after() {
 }
 
 #[tokio::test]
+async fn a_deposit_retried_with_its_idempotency_key_is_one_line() {
+    let app = TestApp::spawn().await;
+    let token = &app.user().await.token;
+    let body = json!({"type": "deposit", "amount": 900});
+    let first = app.transact(token, &body, Some("pay-day")).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let retry = app.transact(token, &body, Some("pay-day")).await;
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.json::<Value>().await.unwrap()["id"], first["id"]);
+
+    // Nothing else is written to the wallet after the deposit: its event must be published
+    // because that deposit's own commit woke the outbox relay.
+    let statement = statement_with(&app, token, "", 1).await;
+    assert_eq!(statement["lines"][0]["transaction_id"], first["id"]);
+    assert_eq!(statement["lines"][0]["balance_after"], 900);
+    assert_eq!(statement["closing_balance"], 900);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn fifteen_days_are_answered_at_once_and_sixteen_become_a_job() {
     let app = TestApp::spawn().await;
     let token = &app.user().await.token;
