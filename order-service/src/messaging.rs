@@ -2,6 +2,7 @@
 //! `order.sent`, and the outbox relay, all on one supervised connection that is
 //! re-established after any broker failure.
 
+use lapin::types::FieldTable;
 use platform::amqp::{self, BrokerStatus};
 use platform::consumer::consume;
 use platform::shutdown::CancellationToken;
@@ -39,6 +40,7 @@ pub async fn run(
                     &payment_outcomes::ROUTING_KEYS,
                 )
                 .await?;
+                unbind_from_all_wallet_events(&channel).await?;
                 amqp::declare_subscription(
                     &channel,
                     voucher_issuing::QUEUE,
@@ -78,4 +80,23 @@ pub async fn run(
         },
     )
     .await;
+}
+
+/// Removes the bindings of the payment outcomes queue to `wallet.events` that earlier
+/// versions made: through them every deposit reached the queue only to be ignored. Removing a
+/// binding that is not there does nothing.
+async fn unbind_from_all_wallet_events(channel: &lapin::Channel) -> lapin::Result<()> {
+    // Unbinding from a missing exchange would be an error.
+    amqp::declare_topic_exchange(channel, payment_outcomes::ALL_WALLET_EVENTS).await?;
+    for key in payment_outcomes::ROUTING_KEYS {
+        channel
+            .queue_unbind(
+                payment_outcomes::QUEUE.into(),
+                payment_outcomes::ALL_WALLET_EVENTS.into(),
+                key.into(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
 }

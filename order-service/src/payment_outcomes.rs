@@ -1,7 +1,9 @@
-//! The wallet's answers to payment and refund requests, consumed from `wallet.events`.
+//! The wallet's answers to payment and refund requests, consumed from
+//! `wallet.order-outcomes`: the wallet publishes them there, and that exchange forwards them
+//! into `wallet.events` for everyone else, so this queue does not receive every deposit.
 //!
 //! Only transactions the wallet made for an order count (`source: "order"` and reference
-//! `order:<id>`); every other wallet event is acknowledged and ignored. A purchase pays the
+//! `order:<id>`); any other wallet event is acknowledged and ignored. A purchase pays the
 //! order, or, if the order was cancelled or expired meanwhile, is sent back for a refund; a
 //! refused purchase fails the payment attempt it answers; a cancellation is the refund.
 //! Each message id takes effect once (inbox), in the same transaction as the change.
@@ -18,7 +20,9 @@ use crate::order::{Status, Transition};
 use crate::orders;
 
 pub const QUEUE: &str = "order.payment-outcomes";
-pub const WALLET_EXCHANGE: &str = "wallet.events";
+pub const WALLET_EXCHANGE: &str = "wallet.order-outcomes";
+/// The exchange the queue was bound to before `wallet.order-outcomes` existed.
+pub const ALL_WALLET_EVENTS: &str = "wallet.events";
 pub const ROUTING_KEYS: [&str; 2] = ["transaction.created", "transaction.rejected"];
 
 /// The fields of `transaction.created` and `transaction.rejected` data this service reads.

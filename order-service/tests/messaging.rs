@@ -7,11 +7,38 @@ mod support;
 
 use std::time::Duration;
 
-use lapin::BasicProperties;
-use lapin::options::BasicPublishOptions;
-use platform::testing::poison;
+use lapin::options::{BasicPublishOptions, QueueBindOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Confirmation};
+use platform::testing::{eventually, poison};
 use support::Services;
 use uuid::Uuid;
+
+/// Publishes `body` with a fresh message id, `mandatory`, and waits for the confirmation.
+async fn publish(
+    channel: &lapin::Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+) -> Confirmation {
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    let properties = BasicProperties::default().with_message_id(Uuid::new_v4().to_string().into());
+    channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            options,
+            body,
+            properties,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn poison_messages_on_every_order_queue_are_dead_lettered_with_a_reason() {
@@ -38,18 +65,7 @@ async fn poison_messages_on_every_order_queue_are_dead_lettered_with_a_reason() 
         ),
     ];
     for (queue, body, _) in &cases {
-        channel
-            .basic_publish(
-                "".into(),
-                (*queue).into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default().with_message_id(Uuid::new_v4().to_string().into()),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        publish(&channel, "", queue, body).await;
     }
 
     for queue in [
@@ -75,6 +91,47 @@ async fn poison_messages_on_every_order_queue_are_dead_lettered_with_a_reason() 
     }
 
     // The consumers went on: an order is still paid.
+    services.assert_an_order_is_paid(600).await;
+    let _ = broker.close(200, "done".into()).await;
+    services.stop().await;
+}
+
+/// Earlier versions bound the payment outcomes queue to `wallet.events`, where every deposit
+/// goes; a restarted order-service removes those bindings and keeps its own.
+#[tokio::test]
+async fn an_upgraded_service_no_longer_receives_every_wallet_event() {
+    let mut services = Services::start(Duration::from_secs(900), true).await;
+    services.crash_order_service().await;
+    let (broker, channel) = services.publisher().await;
+    for key in ["transaction.created", "transaction.rejected"] {
+        channel
+            .queue_bind(
+                "order.payment-outcomes".into(),
+                "wallet.events".into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+    }
+    // Whether a deposit's event published to `wallet.events` reaches a queue (in this test,
+    // only the old binding can take it there).
+    let routed = || async {
+        let body = br#"{"id":"x","type":"transaction.created","data":{"user_id":"0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21","type":"deposit","source":"api"}}"#;
+        let confirmation = publish(&channel, "wallet.events", "transaction.created", body).await;
+        // A message no queue took comes back with the confirmation.
+        matches!(confirmation, Confirmation::Ack(None))
+    };
+    assert!(routed().await, "the old binding takes wallet events");
+
+    services.start_order_service().await;
+    eventually(
+        Duration::from_secs(10),
+        "the old bindings to go",
+        || async { (!routed().await).then_some(()) },
+    )
+    .await;
     services.assert_an_order_is_paid(600).await;
     let _ = broker.close(200, "done".into()).await;
     services.stop().await;

@@ -148,6 +148,27 @@ pub async fn declare_topic_exchange(channel: &lapin::Channel, name: &str) -> lap
         .await
 }
 
+/// Declares the durable topic exchange `name` and forwards everything published to it into
+/// the topic exchange `into` (declared too), which routes it on as if it had been published
+/// there. Queues bound to `name` receive only what is published to `name`.
+pub async fn declare_forwarding_exchange(
+    channel: &lapin::Channel,
+    name: &str,
+    into: &str,
+) -> lapin::Result<()> {
+    declare_topic_exchange(channel, into).await?;
+    declare_topic_exchange(channel, name).await?;
+    channel
+        .exchange_bind(
+            into.into(),
+            name.into(),
+            "#".into(),
+            lapin::options::ExchangeBindOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await
+}
+
 /// How many times RabbitMQ redelivers a message (for example after the consumer crashed on
 /// it) before it dead-letters it. RabbitMQ 3.10 quorum queues have no default limit.
 pub const DELIVERY_LIMIT: i64 = 20;

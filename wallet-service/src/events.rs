@@ -1,14 +1,23 @@
 //! The events the wallet publishes (CloudEvents on the `wallet.events` topic exchange),
 //! always through the outbox.
+//!
+//! The outcomes of order payments and refunds (source `order`) are published to
+//! `wallet.order-outcomes` instead, which forwards everything into `wallet.events`: every
+//! subscriber of `wallet.events` still gets every event, while order-service binds its queue
+//! to `wallet.order-outcomes` and so no longer receives (and discards) every deposit. That
+//! was a queue write, a delivery and an acknowledgement per deposit, for nothing (see
+//! docs/benchmarks.md).
 
 use platform::cloud_event::outbox_event;
 use platform::outbox::OutboxMessage;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::transaction::Transaction;
+use crate::transaction::{Source, Transaction};
 
 pub const EXCHANGE: &str = "wallet.events";
+/// Where the outcomes of order payments and refunds go; forwards into [`EXCHANGE`].
+pub const ORDER_OUTCOMES_EXCHANGE: &str = "wallet.order-outcomes";
 pub const SOURCE: &str = "wallet-service";
 pub const TRANSACTION_CREATED: &str = "transaction.created";
 pub const TRANSACTION_REJECTED: &str = "transaction.rejected";
@@ -31,11 +40,25 @@ pub struct Rejection {
 }
 
 pub fn transaction_created(transaction: &Transaction) -> OutboxMessage {
-    event(TRANSACTION_CREATED, transaction)
+    let for_an_order = transaction.source == Source::Order.as_str();
+    event(exchange(for_an_order), TRANSACTION_CREATED, transaction)
 }
 
-pub fn transaction_rejected(rejection: &Rejection) -> OutboxMessage {
-    event(TRANSACTION_REJECTED, rejection)
+/// `rejection` of a request from `source`.
+pub fn transaction_rejected(rejection: &Rejection, source: Source) -> OutboxMessage {
+    event(
+        exchange(source == Source::Order),
+        TRANSACTION_REJECTED,
+        rejection,
+    )
+}
+
+fn exchange(for_an_order: bool) -> &'static str {
+    if for_an_order {
+        ORDER_OUTCOMES_EXCHANGE
+    } else {
+        EXCHANGE
+    }
 }
 
 /// A copy of `message` for the requester's `reply_to` queue (through the default exchange).
@@ -53,6 +76,6 @@ pub fn reply(
     }
 }
 
-fn event(kind: &str, data: impl Serialize) -> OutboxMessage {
-    outbox_event(EXCHANGE, SOURCE, kind, data)
+fn event(exchange: &str, kind: &str, data: impl Serialize) -> OutboxMessage {
+    outbox_event(exchange, SOURCE, kind, data)
 }

@@ -8,7 +8,7 @@ use platform::shutdown::CancellationToken;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
-use crate::events::EXCHANGE;
+use crate::events::{EXCHANGE, ORDER_OUTCOMES_EXCHANGE};
 use crate::order_payments::{self, OrderPaymentHandler};
 use crate::requests::{COMPAT_QUEUE, Format, REQUESTS_QUEUE, RequestHandler};
 
@@ -32,7 +32,8 @@ pub async fn run(
             let shutdown = stop.clone();
             async move {
                 let channel = connection.create_channel().await?;
-                amqp::declare_topic_exchange(&channel, EXCHANGE).await?;
+                amqp::declare_forwarding_exchange(&channel, ORDER_OUTCOMES_EXCHANGE, EXCHANGE)
+                    .await?;
                 amqp::declare_queue_with_dlq(&channel, REQUESTS_QUEUE).await?;
                 amqp::declare_queue_with_dlq(&channel, COMPAT_QUEUE).await?;
                 amqp::declare_subscription(

@@ -239,7 +239,8 @@ pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Res
         }
     };
     // The outcome goes on `wallet.events` (ledger::apply queued transaction.created
-    // already) and, when asked for, to `reply_to` as well.
+    // already; see `events` for the outcomes of order payments) and, when asked for, to
+    // `reply_to` as well.
     let reply = match outcome {
         Ok(transaction) => request
             .reply_to
@@ -249,16 +250,19 @@ pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Res
             let (_, reason) = error
                 .code_and_reason()
                 .unwrap_or((tonic::Code::Internal, "internal"));
-            let rejection = events::transaction_rejected(&Rejection {
-                request_id: request.message_id.clone(),
-                user_id: request.user_id,
-                kind: request.raw.kind.clone(),
-                amount: request.raw.amount,
-                currency: request.raw.currency.clone(),
-                reason: reason.to_owned(),
-                detail: error.detail(),
-                reference: request.raw.reference.clone(),
-            });
+            let rejection = events::transaction_rejected(
+                &Rejection {
+                    request_id: request.message_id.clone(),
+                    user_id: request.user_id,
+                    kind: request.raw.kind.clone(),
+                    amount: request.raw.amount,
+                    currency: request.raw.currency.clone(),
+                    reason: reason.to_owned(),
+                    detail: error.detail(),
+                    reference: request.raw.reference.clone(),
+                },
+                request.source,
+            );
             platform::outbox::enqueue(&mut tx, &rejection).await?;
             Some(rejection)
         }

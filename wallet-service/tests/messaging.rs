@@ -13,6 +13,8 @@ use lapin::types::AMQPValue;
 use serde_json::json;
 use support::{TestWallet, eventually, properties};
 use uuid::Uuid;
+use wallet_service::events::ORDER_OUTCOMES_EXCHANGE;
+use wallet_service::order_payments;
 use wallet_service::requests::{COMPAT_QUEUE, REQUESTS_QUEUE};
 
 fn deposit(user: Uuid, amount: i64, reference: &str) -> Vec<u8> {
@@ -46,6 +48,54 @@ async fn a_published_deposit_is_applied_and_announced() {
     assert_eq!(event["data"]["source"], "event");
     assert_eq!(event["data"]["reference"], "ref-1");
     assert_eq!(wallet.balance(user).await, 1250);
+    wallet.stop().await;
+}
+
+/// Order-service binds to `wallet.order-outcomes` only, so it must get the outcomes of order
+/// payments there, and nothing else; everyone else still gets everything on `wallet.events`.
+#[tokio::test]
+async fn only_the_outcomes_of_order_payments_go_to_the_order_outcomes_exchange() {
+    let wallet = TestWallet::start().await;
+    let mut everything = wallet.event_queue().await;
+    let mut for_orders = wallet.events_of(ORDER_OUTCOMES_EXCHANGE).await;
+    let user = Uuid::new_v4();
+    let order = Uuid::new_v4();
+    let payment = |attempt: i32| {
+        serde_json::to_vec(&json!({"specversion": "1.0", "id": Uuid::new_v4(),
+            "source": "/order-service", "type": "order.payment_requested",
+            "time": "2026-11-29T10:00:00Z", "datacontenttype": "application/json",
+            "data": {"order_id": order, "user_id": user, "attempt": attempt, "amount": 600,
+                "currency": "EUR"}}))
+        .unwrap()
+    };
+    let within = Duration::from_secs(10);
+
+    wallet
+        .publish(
+            REQUESTS_QUEUE,
+            &deposit(user, 1000, "ref-1"),
+            properties("msg-1"),
+        )
+        .await;
+    let (_, deposited) = everything.next(within).await.expect("the deposit");
+    assert_eq!(deposited["data"]["type"], "deposit");
+    // One attempt after the other: the first is paid, the second finds too little money.
+    let queue = order_payments::QUEUE;
+    wallet.publish(queue, &payment(1), properties("p1")).await;
+    let (_, paid) = everything.next(within).await.expect("the purchase");
+    wallet.publish(queue, &payment(2), properties("p2")).await;
+    let (_, refused) = everything.next(within).await.expect("the refusal");
+    assert_eq!(paid["data"]["type"], "purchase");
+    assert_eq!(refused["type"], "transaction.rejected");
+
+    // The deposit was published first: had it been routed here, it would come first.
+    let (key, first) = for_orders.next(within).await.expect("the purchase");
+    assert_eq!((key.as_str(), &first), ("transaction.created", &paid));
+    assert_eq!(first["data"]["reference"], format!("order:{order}"));
+    let (key, second) = for_orders.next(within).await.expect("the refusal");
+    assert_eq!((key.as_str(), &second), ("transaction.rejected", &refused));
+    assert_eq!(second["data"]["reason"], "insufficient-funds");
+    assert_eq!(wallet.balance(user).await, 400);
     wallet.stop().await;
 }
 

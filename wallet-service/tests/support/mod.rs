@@ -105,6 +105,11 @@ impl TestWallet {
 
     /// A queue that receives every event of `wallet.events`, declared before publishing.
     pub async fn event_queue(&self) -> Events {
+        self.events_of("wallet.events").await
+    }
+
+    /// A queue that receives every event published to (or forwarded into) `exchange`.
+    pub async fn events_of(&self, exchange: &str) -> Events {
         let channel = self.broker.create_channel().await.unwrap();
         let queue = channel
             .queue_declare(
@@ -120,7 +125,7 @@ impl TestWallet {
         channel
             .queue_bind(
                 queue.name().clone(),
-                "wallet.events".into(),
+                exchange.into(),
                 "#".into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
