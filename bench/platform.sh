@@ -1,4 +1,4 @@
-# Sourced by bench/run and bench/faults: builds the release binaries and runs the five
+# Sourced by bench/run, bench/faults and bench/deposit-cpu: builds the release binaries and runs the five
 # programs natively, as separate processes, on throwaway databases and a throwaway vhost that
 # are removed on exit. Needs PostgreSQL and RabbitMQ as for the tests.
 #

@@ -1,6 +1,6 @@
 //! Creating a transaction through the API, with its optional `Idempotency-Key`.
 
-use sqlx::{Acquire, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::LedgerError;
@@ -38,11 +38,9 @@ pub async fn create_transaction(
         Claim::Applied(id) => return ledger::find(&mut tx, new.user_id, id).await,
         Claim::Failed(error) => return Err(error),
     }
-    // A savepoint: a broken rule undoes the attempt but keeps the key, to store the outcome.
-    let mut attempt = tx.begin().await?;
-    match ledger::apply(&mut attempt, new).await {
+    // A broken rule leaves the claimed key in place, to store the outcome.
+    match ledger::try_apply(&mut tx, new).await {
         Ok(transaction) => {
-            attempt.commit().await?;
             idempotency::record_success(&mut tx, new.user_id, key, transaction.id).await?;
             platform::outbox::commit(pool, tx).await?;
             Ok(transaction)
@@ -51,7 +49,6 @@ pub async fn create_transaction(
             let Some((code, reason)) = error.code_and_reason() else {
                 return Err(error);
             };
-            attempt.rollback().await?;
             idempotency::record_failure(&mut tx, new.user_id, key, code, reason, &error.detail())
                 .await?;
             tx.commit().await?;

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use platform::pagination::{PageRequest, finish_page};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Acquire, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::LedgerError;
@@ -37,49 +37,40 @@ pub async fn apply(
         None => None,
     };
     let (amount, delta) = effect(new, parent.as_ref())?;
-    // One statement: money in creates the wallet on first use; money out needs a wallet
-    // with enough in it (a missing wallet holds nothing). No row back: too little money.
+    // One statement changes the balance and appends the ledger row (one round trip). Money
+    // in creates the wallet on first use; money out needs a wallet with enough in it (a
+    // missing wallet holds nothing): no row back means too little money.
     let change = if delta > 0 {
-        sqlx::query_scalar(
-            "insert into wallets (user_id, currency, balance) values ($1, $3, $2)
-             on conflict (user_id) do update
-                set balance = wallets.balance + $2, updated_at = now()
-             returning balance",
-        )
-        .bind(new.user_id)
-        .bind(delta)
-        .bind(CURRENCY)
+        "insert into wallets (user_id, currency, balance) values ($2, $5, $10)
+         on conflict (user_id) do update
+            set balance = wallets.balance + $10, updated_at = now()
+         returning balance"
     } else {
-        sqlx::query_scalar(
-            "update wallets set balance = balance + $2, updated_at = now()
-             where user_id = $1 and balance + $2 >= 0 returning balance",
-        )
-        .bind(new.user_id)
-        .bind(delta)
+        "update wallets set balance = balance + $10, updated_at = now()
+         where user_id = $2 and balance + $10 >= 0 returning balance"
     };
-    let balance_after: i64 = change
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(LedgerError::InsufficientFunds)?;
     let inserted = sqlx::query_as::<_, Transaction>(&format!(
-        "insert into transactions (id, user_id, type, amount, currency, balance_after,
+        "with changed as ({change})
+         insert into transactions (id, user_id, type, amount, currency, balance_after,
              parent_transaction_id, description, source, reference)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning {COLUMNS}"
+         select $1, $2, $3, $4, $5, balance, $6, $7, $8, $9 from changed
+         returning {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
     .bind(new.user_id)
     .bind(new.kind.as_str())
     .bind(amount)
     .bind(CURRENCY)
-    .bind(balance_after)
     .bind(new.parent_transaction_id)
     .bind(&new.description)
     .bind(new.source.as_str())
     .bind(&new.reference)
-    .fetch_one(&mut *conn)
+    .bind(delta)
+    .fetch_optional(&mut *conn)
     .await;
     let transaction = match inserted {
-        Ok(transaction) => transaction,
+        Ok(Some(transaction)) => transaction,
+        Ok(None) => return Err(LedgerError::InsufficientFunds),
         // Another cancellation or reversal of this parent committed first.
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
             return Err(LedgerError::AlreadyUndone);
@@ -88,6 +79,33 @@ pub async fn apply(
     };
     platform::outbox::enqueue(conn, &events::transaction_created(&transaction)).await?;
     Ok(transaction)
+}
+
+/// Applies `new` as [`apply`] does, or, when it breaks a rule, leaves the caller's
+/// transaction as it was, for the caller to record the outcome in. Every rule but one is
+/// checked before anything is written; the exception is an undo that finds the parent undone
+/// by another one committed meanwhile: PostgreSQL refuses the row after the balance changed
+/// and aborts the transaction. So only an undo pays for a savepoint (two round trips).
+pub async fn try_apply(
+    conn: &mut PgConnection,
+    new: &NewTransaction,
+) -> Result<Transaction, LedgerError> {
+    if !new.kind.undoes_a_parent() {
+        return apply(conn, new).await;
+    }
+    let mut attempt = conn.begin().await?;
+    match apply(&mut attempt, new).await {
+        Ok(transaction) => {
+            attempt.commit().await?;
+            Ok(transaction)
+        }
+        Err(error) => {
+            if error.code_and_reason().is_some() {
+                attempt.rollback().await?;
+            }
+            Err(error)
+        }
+    }
 }
 
 async fn ensure_wallet(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {

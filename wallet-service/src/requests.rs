@@ -11,7 +11,7 @@ use lapin::message::Delivery;
 use platform::consumer::{Handler, Verdict};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use sqlx::{Acquire, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::events::{self, Rejection};
@@ -223,20 +223,10 @@ pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Res
     }
     let outcome = match NewTransaction::parse(request.user_id, &request.raw, request.source) {
         Err(error) => Err(error),
-        Ok(new) => {
-            let mut attempt = tx.begin().await?;
-            match ledger::apply(&mut attempt, &new).await {
-                Ok(transaction) => {
-                    attempt.commit().await?;
-                    Ok(transaction)
-                }
-                Err(error) if error.code_and_reason().is_some() => {
-                    attempt.rollback().await?;
-                    Err(error)
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
+        Ok(new) => match ledger::try_apply(&mut tx, &new).await {
+            Err(error) if error.code_and_reason().is_none() => return Err(error.into()),
+            outcome => outcome,
+        },
     };
     // The outcome goes on `wallet.events` (ledger::apply queued transaction.created
     // already; see `events` for the outcomes of order payments) and, when asked for, to
