@@ -154,6 +154,41 @@ fn encode_path_segment(text: &str) -> String {
         .collect()
 }
 
+/// Declares a queue of the caller's own (exclusive: it goes with `channel`'s connection),
+/// binds it to `exchange` with `#`, and consumes it with manual acknowledgements: from now
+/// on, every message published to (or forwarded into) `exchange`.
+pub async fn watch_exchange(
+    channel: &lapin::Channel,
+    exchange: &str,
+) -> lapin::Result<lapin::Consumer> {
+    use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    let exclusive = QueueDeclareOptions {
+        exclusive: true,
+        ..Default::default()
+    };
+    let queue = channel
+        .queue_declare("".into(), exclusive, FieldTable::default())
+        .await?;
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            exchange.into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .basic_consume(
+            queue.name().clone(),
+            "test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
+
 /// Ends every session of database `name` except the caller's, as a database restart would
 /// from the programs' point of view.
 pub async fn terminate_database_sessions(name: &str) -> anyhow::Result<u64> {

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use lapin::options::BasicPublishOptions;
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -602,5 +603,54 @@ async fn invalid_orders_get_a_problem_naming_each_field() {
     assert_eq!(refused["type"], "/problems/voucher-not-found");
     let listed: Value = app.get_json("/orders", Some(&user.token)).await;
     assert_eq!(listed["items"], json!([]));
+    app.stop().await;
+}
+
+/// A queue of this test's own that receives every event of `order.events`.
+async fn watch_order_events(app: &TestApp) -> (Connection, lapin::Consumer) {
+    let url = app.stack.config.order.service.amqp_url.expose_secret();
+    let broker = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = broker.create_channel().await.unwrap();
+    let consumer = platform::testing::watch_exchange(&channel, "order.events")
+        .await
+        .unwrap();
+    (broker, consumer)
+}
+
+/// The next event's type and order id, within `SETTLED`.
+async fn next_event(events: &mut lapin::Consumer) -> (String, String) {
+    let delivery = tokio::time::timeout(SETTLED, events.next())
+        .await
+        .expect("an order event in time")
+        .unwrap()
+        .unwrap();
+    delivery.ack(BasicAckOptions::default()).await.unwrap();
+    let event: Value = serde_json::from_slice(&delivery.data).unwrap();
+    let order_id = event["data"]["order_id"].as_str().unwrap().to_owned();
+    (event["type"].as_str().unwrap().to_owned(), order_id)
+}
+
+/// Every change publishes its event when it commits, not at the outbox's next poll (which
+/// the tests set beyond their deadlines). Each step waits for its events before the next
+/// step, so that no later change's commit carries them out.
+#[tokio::test]
+async fn each_order_event_is_published_as_its_change_commits() {
+    let (app, admin) = spawn_with_admin().await;
+    let user = app.user().await;
+    let (broker, mut events) = watch_order_events(&app).await;
+    deposit(&app, &user, 10_001).await;
+    let placed = place(&app, &user, &one_item(10_001, 1)).await;
+    let id = placed["id"].as_str().unwrap().to_owned();
+    for kind in ["order.created", "order.payment_requested", "order.paid"] {
+        assert_eq!(next_event(&mut events).await, (kind.to_owned(), id.clone()));
+    }
+    let response = act(&app, &admin, &id, "ship").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    for kind in ["order.sent", "voucher.issued"] {
+        assert_eq!(next_event(&mut events).await, (kind.to_owned(), id.clone()));
+    }
+    let _ = broker.close(200, "done".into()).await;
     app.stop().await;
 }
