@@ -469,6 +469,7 @@ async fn a_voucher_comes_back_when_its_order_expires() {
     .await;
     let user = app.user().await;
     let code = voucher_for(&app, &admin, &user).await;
+    let (broker, mut events) = watch_order_events(&app).await;
     // The wallet is empty now: the order cannot be paid and expires.
     let mut body = one_item(50_000, 1);
     body["voucher_code"] = json!(code);
@@ -479,6 +480,19 @@ async fn a_voucher_comes_back_when_its_order_expires() {
         statuses(&expired),
         ["pending_payment", "payment_failed", "expired"]
     );
+    // Its events, the last one published when the expiry committed.
+    for kind in [
+        "order.created",
+        "order.payment_requested",
+        "order.payment_failed",
+        "order.expired",
+    ] {
+        assert_eq!(
+            next_event(&mut events).await,
+            (kind.to_owned(), id.to_owned())
+        );
+    }
+    let _ = broker.close(200, "done".into()).await;
     let returned = vouchers(&app, &user).await;
     assert_eq!(returned[0]["redeemed_order_id"], Value::Null);
     problem(act(&app, &user, id, "pay").await, StatusCode::CONFLICT).await;
