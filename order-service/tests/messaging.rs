@@ -14,32 +14,6 @@ use platform::testing::{eventually, poison};
 use support::Services;
 use uuid::Uuid;
 
-/// Publishes `body` with a fresh message id, `mandatory`, and waits for the confirmation.
-async fn publish(
-    channel: &lapin::Channel,
-    exchange: &str,
-    routing_key: &str,
-    body: &[u8],
-) -> Confirmation {
-    let options = BasicPublishOptions {
-        mandatory: true,
-        ..Default::default()
-    };
-    let properties = BasicProperties::default().with_message_id(Uuid::new_v4().to_string().into());
-    channel
-        .basic_publish(
-            exchange.into(),
-            routing_key.into(),
-            options,
-            body,
-            properties,
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn poison_messages_on_every_order_queue_are_dead_lettered_with_a_reason() {
     let services = Services::start(Duration::from_secs(900), true).await;
@@ -65,7 +39,9 @@ async fn poison_messages_on_every_order_queue_are_dead_lettered_with_a_reason() 
         ),
     ];
     for (queue, body, _) in &cases {
-        publish(&channel, "", queue, body).await;
+        let properties =
+            BasicProperties::default().with_message_id(Uuid::new_v4().to_string().into());
+        poison::publish_one(&channel, queue, body, properties).await;
     }
 
     for queue in [
@@ -119,7 +95,24 @@ async fn an_upgraded_service_no_longer_receives_every_wallet_event() {
     // only the old binding can take it there).
     let routed = || async {
         let body = br#"{"id":"x","type":"transaction.created","data":{"user_id":"0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21","type":"deposit","source":"api"}}"#;
-        let confirmation = publish(&channel, "wallet.events", "transaction.created", body).await;
+        let mandatory = BasicPublishOptions {
+            mandatory: true,
+            ..Default::default()
+        };
+        let properties =
+            BasicProperties::default().with_message_id(Uuid::new_v4().to_string().into());
+        let confirmation = channel
+            .basic_publish(
+                "wallet.events".into(),
+                "transaction.created".into(),
+                mandatory,
+                body,
+                properties,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
         // A message no queue took comes back with the confirmation.
         matches!(confirmation, Confirmation::Ack(None))
     };

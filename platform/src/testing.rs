@@ -189,6 +189,27 @@ pub async fn watch_exchange(
         .await
 }
 
+/// The next message of `consumer` (from [`watch_exchange`]), acknowledged: its routing key
+/// and its JSON body. `None` when none comes within `within`.
+pub async fn next_json(
+    consumer: &mut lapin::Consumer,
+    within: Duration,
+) -> anyhow::Result<Option<(String, serde_json::Value)>> {
+    use futures_util::StreamExt;
+    let Ok(next) = tokio::time::timeout(within, consumer.next()).await else {
+        return Ok(None);
+    };
+    let Some(delivery) = next else {
+        return Ok(None);
+    };
+    let delivery = delivery?;
+    delivery
+        .ack(lapin::options::BasicAckOptions::default())
+        .await?;
+    let body = serde_json::from_slice(&delivery.data).context("a JSON body")?;
+    Ok(Some((delivery.routing_key.to_string(), body)))
+}
+
 /// Ends every session of database `name` except the caller's, as a database restart would
 /// from the programs' point of view.
 pub async fn terminate_database_sessions(name: &str) -> anyhow::Result<u64> {

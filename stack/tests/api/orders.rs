@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicPublishOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -635,13 +634,10 @@ async fn watch_order_events(app: &TestApp) -> (Connection, lapin::Consumer) {
 
 /// The next event's type and order id, within `SETTLED`.
 async fn next_event(events: &mut lapin::Consumer) -> (String, String) {
-    let delivery = tokio::time::timeout(SETTLED, events.next())
+    let (_, event) = platform::testing::next_json(events, SETTLED)
         .await
-        .expect("an order event in time")
         .unwrap()
-        .unwrap();
-    delivery.ack(BasicAckOptions::default()).await.unwrap();
-    let event: Value = serde_json::from_slice(&delivery.data).unwrap();
+        .expect("an order event in time");
     let order_id = event["data"]["order_id"].as_str().unwrap().to_owned();
     (event["type"].as_str().unwrap().to_owned(), order_id)
 }

@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, QueueDeclareOptions};
+use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use platform::grpc::InternalToken;
@@ -204,15 +203,9 @@ impl Events {
 
     /// The next event (its routing key and CloudEvent body), waiting at most `within`.
     pub async fn next(&mut self, within: Duration) -> Option<(String, Value)> {
-        let delivery = tokio::time::timeout(within, self.consumer.next())
+        platform::testing::next_json(&mut self.consumer, within)
             .await
-            .ok()??
-            .unwrap();
-        delivery.ack(BasicAckOptions::default()).await.unwrap();
-        Some((
-            delivery.routing_key.to_string(),
-            serde_json::from_slice(&delivery.data).unwrap(),
-        ))
+            .unwrap()
     }
 }
 
