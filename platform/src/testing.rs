@@ -7,8 +7,14 @@
 //! `amqp://guest:guest@127.0.0.1:5672`), `TEST_RABBITMQ_API` (management API used to create
 //! vhosts, default `http://127.0.0.1:15672/api` as guest; `rabbitmqctl` is used when it does
 //! not answer).
+//!
+//! A test that fails or is killed never reaches its clean-up, so names carry their creation
+//! time and every new vhost first removes what tests left behind more than an hour ago:
+//! leftovers would otherwise pile up on a developer's machine (dozens of vhosts slow the
+//! management API until vhost creation itself times out).
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use secrecy::SecretString;
@@ -37,9 +43,79 @@ where
     }
 }
 
-/// A short random id to name a test's databases and vhost.
+/// A test's vhost and databases are named `t_<id>...`; older than this, they are leftovers.
+const LEFTOVER_AFTER: Duration = Duration::from_secs(3600);
+
+/// A short id to name a test's databases and vhost: its creation time in Unix seconds, so
+/// that leftovers can be told from resources in use, and a random part.
 pub fn unique_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}_{}", unix_seconds(SystemTime::now()), &random[..8])
+}
+
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// Whether `name` is a test resource (`t_<seconds>_...`) created before `cutoff` (Unix
+/// seconds).
+fn is_leftover(name: &str, cutoff: u64) -> bool {
+    let Some(rest) = name.strip_prefix("t_") else {
+        return false;
+    };
+    let seconds = rest.split('_').next().unwrap_or_default();
+    !seconds.is_empty()
+        && seconds.bytes().all(|byte| byte.is_ascii_digit())
+        && seconds.parse::<u64>().is_ok_and(|created| created < cutoff)
+}
+
+/// Removes the vhosts and databases of tests started more than [`LEFTOVER_AFTER`] ago
+/// ([`Vhost::create`] does it once per test process). Best effort: a failure here must not
+/// fail the test that calls it.
+pub async fn remove_leftovers() {
+    let cutoff = unix_seconds(SystemTime::now() - LEFTOVER_AFTER);
+    if let Err(error) = remove_leftover_vhosts(cutoff).await {
+        eprintln!("could not remove leftover test vhosts: {error:#}");
+    }
+    if let Err(error) = remove_leftover_databases(cutoff).await {
+        eprintln!("could not remove leftover test databases: {error:#}");
+    }
+}
+
+async fn remove_leftover_vhosts(cutoff: u64) -> anyhow::Result<()> {
+    let vhosts: Vec<serde_json::Value> = reqwest::Client::new()
+        .get(format!("{}/vhosts?columns=name", management_api()))
+        .basic_auth("guest", Some("guest"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    for name in vhosts.iter().filter_map(|vhost| vhost["name"].as_str()) {
+        if is_leftover(name, cutoff) {
+            // Another test process may be removing it at the same moment.
+            let _ = delete_vhost(name).await;
+        }
+    }
+    Ok(())
+}
+
+async fn remove_leftover_databases(cutoff: u64) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let server = database_url("postgres");
+    let mut admin =
+        sqlx::PgConnection::connect(secrecy::ExposeSecret::expose_secret(&server)).await?;
+    let names: Vec<String> =
+        sqlx::query_scalar("select datname from pg_database where datname like 't\\_%'")
+            .fetch_all(&mut admin)
+            .await?;
+    for name in names.iter().filter(|name| is_leftover(name, cutoff)) {
+        let _ = crate::database::drop_database(&database_url(name)).await;
+    }
+    Ok(())
 }
 
 /// The URL of database `name` on the test server (created on first connect by
@@ -58,6 +134,10 @@ pub struct Vhost {
 
 impl Vhost {
     pub async fn create(name: &str) -> anyhow::Result<Self> {
+        static LEFTOVERS_REMOVED: AtomicBool = AtomicBool::new(false);
+        if !LEFTOVERS_REMOVED.swap(true, Ordering::SeqCst) {
+            remove_leftovers().await;
+        }
         create_vhost(name).await?;
         let broker = optional("TEST_AMQP_URL")
             .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672".to_owned());
@@ -277,4 +357,33 @@ fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
         .context("the RabbitMQ management API does not answer and rabbitmqctl cannot run")?;
     anyhow::ensure!(status.success(), "rabbitmqctl {} failed", args.join(" "));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_test_resources_created_before_the_cutoff_are_leftovers() {
+        assert!(is_leftover("t_1000_ab12cd34", 1001));
+        assert!(is_leftover("t_1000_ab12cd34_wallet", 1001));
+        assert!(!is_leftover("t_1000_ab12cd34", 1000));
+        assert!(!is_leftover("t_2000_ab12cd34_wallet", 1001));
+        // Not named by `unique_id`: never touched.
+        assert!(!is_leftover("t_ab12cd34ef56", u64::MAX));
+        assert!(!is_leftover("t_", u64::MAX));
+        assert!(!is_leftover("wallet", u64::MAX));
+        assert!(!is_leftover("bench_1000", u64::MAX));
+    }
+
+    #[test]
+    fn unique_ids_start_with_the_creation_time() {
+        let before = unix_seconds(SystemTime::now());
+        let id = unique_id();
+        let (seconds, random) = id.split_once('_').unwrap();
+        let seconds: u64 = seconds.parse().unwrap();
+        assert!(seconds >= before && seconds <= before + 1, "{id}");
+        assert_eq!(random.len(), 8, "{id}");
+        assert_ne!(unique_id(), unique_id());
+    }
 }
