@@ -13,11 +13,11 @@
 //! of one relay at a time, and a relay that dies releases its rows with its transaction.
 //!
 //! A transaction that added rows ends with [`commit`], which wakes the relays of this
-//! process that serve the same database. The wake-up is in-process, not a PostgreSQL
-//! `NOTIFY`: PostgreSQL serializes the commits of every notifying transaction of the server
-//! on one lock, which halved the commit rate under load (see docs/benchmarks.md). Rows that
-//! no local relay hears of (added by another instance whose relay is down) are found by a
-//! poll every half second.
+//! process that serve the same database (a lone statement that added rows is followed by
+//! [`wake`]). The wake-up is in-process, not a PostgreSQL `NOTIFY`: PostgreSQL serializes
+//! the commits of every notifying transaction of the server on one lock, which halved the
+//! commit rate under load (see docs/benchmarks.md). Rows that no local relay hears of
+//! (added by another instance whose relay is down) are found by a poll every half second.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,8 +86,14 @@ pub async fn enqueue(conn: &mut PgConnection, message: &OutboxMessage) -> sqlx::
 /// are merged into one more look.
 pub async fn commit(pool: &PgPool, tx: Transaction<'_, Postgres>) -> sqlx::Result<()> {
     tx.commit().await?;
-    added_rows(pool).send_modify(|count| *count = count.wrapping_add(1));
+    wake(pool);
     Ok(())
+}
+
+/// Wakes the relays of `pool`'s database after a single statement, outside an explicit
+/// transaction, added outbox rows (it committed on its own).
+pub fn wake(pool: &PgPool) {
+    added_rows(pool).send_modify(|count| *count = count.wrapping_add(1));
 }
 
 /// Sets how often relays look for rows that nothing woke them for. Tests set it far beyond

@@ -26,13 +26,15 @@ pub async fn create_transaction(
             format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
         )]));
     }
-    let mut tx = pool.begin().await?;
     let Some(key) = key else {
-        // Nothing to remember: a broken rule rolls everything back.
-        let transaction = ledger::apply(&mut tx, new).await?;
-        platform::outbox::commit(pool, tx).await?;
-        return Ok(transaction);
+        // Nothing to remember: the ledger's one statement is the whole change, and a broken
+        // rule writes nothing.
+        let mut conn = pool.acquire().await?;
+        let applied = ledger::apply(&mut conn, new).await?;
+        platform::outbox::wake(pool);
+        return Ok(applied.transaction);
     };
+    let mut tx = pool.begin().await?;
     match idempotency::claim(&mut tx, new.user_id, key, &new.fingerprint()).await? {
         Claim::New => {}
         Claim::Applied(id) => return ledger::find(&mut tx, new.user_id, id).await,
@@ -40,7 +42,8 @@ pub async fn create_transaction(
     }
     // A broken rule leaves the claimed key in place, to store the outcome.
     match ledger::try_apply(&mut tx, new).await {
-        Ok(transaction) => {
+        Ok(applied) => {
+            let transaction = applied.transaction;
             idempotency::record_success(&mut tx, new.user_id, key, transaction.id).await?;
             platform::outbox::commit(pool, tx).await?;
             Ok(transaction)

@@ -13,7 +13,7 @@ use platform::outbox::OutboxMessage;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::transaction::{Source, Transaction};
+use crate::transaction::Source;
 
 pub const EXCHANGE: &str = "wallet.events";
 /// Where the outcomes of order payments and refunds go; forwards into [`EXCHANGE`].
@@ -39,9 +39,14 @@ pub struct Rejection {
     pub reference: Option<String>,
 }
 
-pub fn transaction_created(transaction: &Transaction) -> OutboxMessage {
-    let for_an_order = transaction.source == Source::Order.as_str();
-    event(exchange(for_an_order), TRANSACTION_CREATED, transaction)
+/// The `transaction.created` event of a transaction from `source`, without its data: the
+/// ledger fills that in with the row it writes (see `ledger::apply`).
+pub fn transaction_created(source: Source) -> OutboxMessage {
+    event(
+        exchange(source == Source::Order),
+        TRANSACTION_CREATED,
+        serde_json::Value::Null,
+    )
 }
 
 /// `rejection` of a request from `source`.
@@ -61,9 +66,10 @@ fn exchange(for_an_order: bool) -> &'static str {
     }
 }
 
-/// A copy of `message` for the requester's `reply_to` queue (through the default exchange).
+/// A copy of the event `payload` for the requester's `reply_to` queue (through the default
+/// exchange).
 pub fn reply(
-    message: &OutboxMessage,
+    payload: &serde_json::Value,
     reply_to: &str,
     correlation_id: Option<String>,
 ) -> OutboxMessage {
@@ -72,7 +78,7 @@ pub fn reply(
         exchange: String::new(),
         routing_key: reply_to.to_owned(),
         correlation_id,
-        payload: message.payload.clone(),
+        payload: payload.clone(),
     }
 }
 

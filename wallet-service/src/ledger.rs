@@ -18,12 +18,25 @@ use crate::transaction::{NewTransaction, Parent, Transaction, effect};
 
 const COLUMNS: &str = "id, user_id, type, amount, currency, balance_after, parent_transaction_id, description, source, reference, created_at";
 
-/// Applies `new` inside the caller's database transaction and queues its
-/// `transaction.created` event in the outbox.
-pub async fn apply(
-    conn: &mut PgConnection,
-    new: &NewTransaction,
-) -> Result<Transaction, LedgerError> {
+/// A transaction applied, and the payload of its `transaction.created` event.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub transaction: Transaction,
+    pub event: serde_json::Value,
+}
+
+#[derive(sqlx::FromRow)]
+struct AppliedRow {
+    #[sqlx(flatten)]
+    transaction: Transaction,
+    event: serde_json::Value,
+}
+
+/// Applies `new` on `conn` and queues its `transaction.created` event in the outbox, in one
+/// statement: atomic on its own, so a caller with nothing else to write needs no explicit
+/// transaction (it then wakes the relays with [`platform::outbox::wake`]; inside a
+/// transaction, [`platform::outbox::commit`] does).
+pub async fn apply(conn: &mut PgConnection, new: &NewTransaction) -> Result<Applied, LedgerError> {
     let parent = match new.parent_transaction_id {
         Some(id) => Some(
             sqlx::query_as::<_, Parent>(
@@ -37,9 +50,9 @@ pub async fn apply(
         None => None,
     };
     let (amount, delta) = effect(new, parent.as_ref())?;
-    // One statement changes the balance and appends the ledger row (one round trip). Money
-    // in creates the wallet on first use; money out needs a wallet with enough in it (a
-    // missing wallet holds nothing): no row back means too little money.
+    // Money in creates the wallet on first use; money out needs a wallet with enough in it
+    // (a missing wallet holds nothing): no row back means too little money, and then
+    // nothing is written.
     let change = if delta > 0 {
         "insert into wallets (user_id, currency, balance) values ($2, $5, $10)
          on conflict (user_id) do update
@@ -49,12 +62,28 @@ pub async fn apply(
         "update wallets set balance = balance + $10, updated_at = now()
          where user_id = $2 and balance + $10 >= 0 returning balance"
     };
-    let inserted = sqlx::query_as::<_, Transaction>(&format!(
-        "with changed as ({change})
-         insert into transactions (id, user_id, type, amount, currency, balance_after,
-             parent_transaction_id, description, source, reference)
-         select $1, $2, $3, $4, $5, balance, $6, $7, $8, $9 from changed
-         returning {COLUMNS}"
+    // The event's envelope is made here; its data is the ledger row as written, which only
+    // the database knows (the balance after, the time). A row's JSON has the field names of
+    // `Transaction`. The event's time is the row's, written as every envelope's time is
+    // (RFC 3339, UTC, microseconds).
+    let envelope = events::transaction_created(new.source);
+    let applied = sqlx::query_as::<_, AppliedRow>(&format!(
+        "with changed as ({change}),
+         inserted as (
+             insert into transactions (id, user_id, type, amount, currency, balance_after,
+                 parent_transaction_id, description, source, reference)
+             select $1, $2, $3, $4, $5, balance, $6, $7, $8, $9 from changed
+             returning {COLUMNS}
+         ),
+         queued as (
+             insert into outbox (message_id, exchange, routing_key, payload)
+             select $11, $12, $13, $14::jsonb || jsonb_build_object('time', at,
+                 'data', to_jsonb(inserted) || jsonb_build_object('created_at', at))
+             from inserted, lateral (select to_char(inserted.created_at at time zone 'UTC',
+                 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as at) as written
+             returning payload
+         )
+         select inserted.*, queued.payload as event from inserted, queued"
     ))
     .bind(Uuid::now_v7())
     .bind(new.user_id)
@@ -66,19 +95,24 @@ pub async fn apply(
     .bind(new.source.as_str())
     .bind(&new.reference)
     .bind(delta)
+    .bind(envelope.message_id)
+    .bind(&envelope.exchange)
+    .bind(&envelope.routing_key)
+    .bind(&envelope.payload)
     .fetch_optional(&mut *conn)
     .await;
-    let transaction = match inserted {
-        Ok(Some(transaction)) => transaction,
-        Ok(None) => return Err(LedgerError::InsufficientFunds),
+    match applied {
+        Ok(Some(row)) => Ok(Applied {
+            transaction: row.transaction,
+            event: row.event,
+        }),
+        Ok(None) => Err(LedgerError::InsufficientFunds),
         // Another cancellation or reversal of this parent committed first.
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-            return Err(LedgerError::AlreadyUndone);
+            Err(LedgerError::AlreadyUndone)
         }
-        Err(error) => return Err(error.into()),
-    };
-    platform::outbox::enqueue(conn, &events::transaction_created(&transaction)).await?;
-    Ok(transaction)
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Applies `new` as [`apply`] does, or, when it breaks a rule, leaves the caller's
@@ -89,15 +123,15 @@ pub async fn apply(
 pub async fn try_apply(
     conn: &mut PgConnection,
     new: &NewTransaction,
-) -> Result<Transaction, LedgerError> {
+) -> Result<Applied, LedgerError> {
     if !new.kind.undoes_a_parent() {
         return apply(conn, new).await;
     }
     let mut attempt = conn.begin().await?;
     match apply(&mut attempt, new).await {
-        Ok(transaction) => {
+        Ok(applied) => {
             attempt.commit().await?;
-            Ok(transaction)
+            Ok(applied)
         }
         Err(error) => {
             if error.code_and_reason().is_some() {

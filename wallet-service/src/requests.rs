@@ -231,11 +231,8 @@ pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Res
     // The outcome goes on `wallet.events` (ledger::apply queued transaction.created
     // already; see `events` for the outcomes of order payments) and, when asked for, to
     // `reply_to` as well.
-    let reply = match outcome {
-        Ok(transaction) => request
-            .reply_to
-            .is_some()
-            .then(|| events::transaction_created(&transaction)),
+    let event = match outcome {
+        Ok(applied) => applied.event,
         Err(error) => {
             let (_, reason) = error
                 .code_and_reason()
@@ -254,10 +251,10 @@ pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Res
                 request.source,
             );
             platform::outbox::enqueue(&mut tx, &rejection).await?;
-            Some(rejection)
+            rejection.payload
         }
     };
-    if let (Some(reply_to), Some(event)) = (&request.reply_to, reply) {
+    if let Some(reply_to) = &request.reply_to {
         platform::outbox::enqueue(
             &mut tx,
             &events::reply(&event, reply_to, request.correlation_id.clone()),

@@ -1,7 +1,6 @@
 //! Transactions and the wallet's rules, as plain data and pure functions.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::LedgerError;
@@ -266,12 +265,12 @@ pub fn effect(new: &NewTransaction, parent: Option<&Parent>) -> Result<(i64, i64
     Ok((parent.amount, refund))
 }
 
-/// A ledger row, as stored and as published in `transaction.created`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+/// A ledger row, as stored. `transaction.created` publishes it with these names (see
+/// `ledger::apply`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Transaction {
     pub id: Uuid,
     pub user_id: Uuid,
-    #[serde(rename = "type")]
     #[sqlx(rename = "type")]
     pub kind: String,
     pub amount: i64,

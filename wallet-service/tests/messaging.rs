@@ -326,11 +326,10 @@ async fn the_legacy_envelope_applies_a_deposit_of_10_5_as_1050_minor_units() {
     wallet.stop().await;
 }
 
-#[tokio::test]
-async fn the_outcome_is_also_sent_to_reply_to_with_the_correlation_id() {
-    let wallet = TestWallet::start().await;
+/// An exclusive, server-named queue to reply to, on its own channel.
+async fn reply_queue(wallet: &TestWallet) -> (lapin::Channel, String) {
     let channel = wallet.broker.create_channel().await.unwrap();
-    let reply_queue = channel
+    let queue = channel
         .queue_declare(
             "".into(),
             lapin::options::QueueDeclareOptions {
@@ -341,24 +340,31 @@ async fn the_outcome_is_also_sent_to_reply_to_with_the_correlation_id() {
         )
         .await
         .unwrap();
+    (channel, queue.name().to_string())
+}
+
+async fn next_reply(channel: &lapin::Channel, queue: &str) -> lapin::message::BasicGetMessage {
+    eventually(Duration::from_secs(10), "the reply", || async move {
+        channel
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_outcome_is_also_sent_to_reply_to_with_the_correlation_id() {
+    let wallet = TestWallet::start().await;
+    let (channel, reply_to) = reply_queue(&wallet).await;
     let user = Uuid::new_v4();
     let props = properties("with-reply")
-        .with_reply_to(reply_queue.name().clone())
+        .with_reply_to(reply_to.as_str().into())
         .with_correlation_id("corr-42".into());
     let body =
         serde_json::to_vec(&json!({"user_id": user, "type": "withdraw", "amount": 5})).unwrap();
     wallet.publish(REQUESTS_QUEUE, &body, props).await;
-    let reply = eventually(Duration::from_secs(10), "the reply", || {
-        let channel = channel.clone();
-        let queue = reply_queue.name().clone();
-        async move {
-            channel
-                .basic_get(queue, BasicGetOptions { no_ack: true })
-                .await
-                .unwrap()
-        }
-    })
-    .await;
+    let reply = next_reply(&channel, &reply_to).await;
     assert_eq!(
         reply
             .delivery
@@ -373,6 +379,32 @@ async fn the_outcome_is_also_sent_to_reply_to_with_the_correlation_id() {
     assert_eq!(event["type"], "transaction.rejected");
     assert_eq!(event["data"]["reason"], "insufficient-funds");
     assert_eq!(event["data"]["request_id"], "with-reply");
+    wallet.stop().await;
+}
+
+/// The reply is a copy of the event on `wallet.events` (the same CloudEvent, the same id),
+/// under a message id of its own.
+#[tokio::test]
+async fn the_reply_to_an_applied_request_is_the_event_itself() {
+    let wallet = TestWallet::start().await;
+    let mut events = wallet.event_queue().await;
+    let (channel, reply_to) = reply_queue(&wallet).await;
+    let user = Uuid::new_v4();
+    let props = properties("deposit-with-reply").with_reply_to(reply_to.as_str().into());
+    wallet
+        .publish(REQUESTS_QUEUE, &deposit(user, 700, "ref-r"), props)
+        .await;
+    let (_, event) = events
+        .next(Duration::from_secs(10))
+        .await
+        .expect("an outcome");
+    let reply = next_reply(&channel, &reply_to).await;
+    let copy: serde_json::Value = serde_json::from_slice(&reply.delivery.data).unwrap();
+    assert_eq!(copy, event);
+    assert_eq!(event["type"], "transaction.created");
+    assert_eq!(event["data"]["balance_after"], 700);
+    let message_id = reply.delivery.properties.message_id().clone().unwrap();
+    assert_ne!(message_id.as_str(), event["id"].as_str().unwrap());
     wallet.stop().await;
 }
 
