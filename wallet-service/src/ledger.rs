@@ -50,6 +50,48 @@ pub async fn apply(conn: &mut PgConnection, new: &NewTransaction) -> Result<Appl
         None => None,
     };
     let (amount, delta) = effect(new, parent.as_ref())?;
+    match write(conn, new, amount, delta, None).await {
+        Ok(Some(applied)) => Ok(applied),
+        Ok(None) => Err(LedgerError::InsufficientFunds),
+        // Another cancellation or reversal of this parent committed first.
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            Err(LedgerError::AlreadyUndone)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Applies `new`, a transaction with no parent, as [`apply`] does, and records message
+/// `message_id` of `queue` in the inbox in the same statement: a request from the broker in
+/// one round trip. `None` when it wrote nothing because the message id is already recorded
+/// or the wallet holds too little: the caller then takes the longer way, in a transaction,
+/// which tells the two apart and records a rejection.
+pub async fn apply_once(
+    conn: &mut PgConnection,
+    new: &NewTransaction,
+    message_id: &str,
+    queue: &str,
+) -> Result<Option<Applied>, LedgerError> {
+    let (amount, delta) = effect(new, None)?;
+    match write(conn, new, amount, delta, Some((message_id, queue))).await {
+        Ok(applied) => Ok(applied),
+        // The inbox refused the id: applied before (or by another instance meanwhile), and
+        // the whole statement was rolled back.
+        Err(sqlx::Error::Database(error)) if error.constraint() == Some("inbox_pkey") => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The one statement of [`apply`] and [`apply_once`]: changes the balance by `delta`, appends
+/// the ledger row of `amount`, queues its event and, when given, records the inbox row.
+/// `None` (nothing written) when the wallet holds too little.
+async fn write(
+    conn: &mut PgConnection,
+    new: &NewTransaction,
+    amount: i64,
+    delta: i64,
+    inbox: Option<(&str, &str)>,
+) -> sqlx::Result<Option<Applied>> {
     // Money in creates the wallet on first use; money out needs a wallet with enough in it
     // (a missing wallet holds nothing): no row back means too little money, and then
     // nothing is written.
@@ -62,13 +104,18 @@ pub async fn apply(conn: &mut PgConnection, new: &NewTransaction) -> Result<Appl
         "update wallets set balance = balance + $10, updated_at = now()
          where user_id = $2 and balance + $10 >= 0 returning balance"
     };
+    let record = if inbox.is_some() {
+        "recorded as (insert into inbox (message_id, queue) select $15, $16 from changed),"
+    } else {
+        ""
+    };
     // The event's envelope is made here; its data is the ledger row as written, which only
     // the database knows (the balance after, the time). A row's JSON has the field names of
     // `Transaction`. The event's time is the row's, written as every envelope's time is
     // (RFC 3339, UTC, microseconds).
     let envelope = events::transaction_created(new.source);
-    let applied = sqlx::query_as::<_, AppliedRow>(&format!(
-        "with changed as ({change}),
+    let sql = format!(
+        "with changed as ({change}), {record}
          inserted as (
              insert into transactions (id, user_id, type, amount, currency, balance_after,
                  parent_transaction_id, description, source, reference)
@@ -84,35 +131,30 @@ pub async fn apply(conn: &mut PgConnection, new: &NewTransaction) -> Result<Appl
              returning payload
          )
          select inserted.*, queued.payload as event from inserted, queued"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(new.user_id)
-    .bind(new.kind.as_str())
-    .bind(amount)
-    .bind(CURRENCY)
-    .bind(new.parent_transaction_id)
-    .bind(&new.description)
-    .bind(new.source.as_str())
-    .bind(&new.reference)
-    .bind(delta)
-    .bind(envelope.message_id)
-    .bind(&envelope.exchange)
-    .bind(&envelope.routing_key)
-    .bind(&envelope.payload)
-    .fetch_optional(&mut *conn)
-    .await;
-    match applied {
-        Ok(Some(row)) => Ok(Applied {
-            transaction: row.transaction,
-            event: row.event,
-        }),
-        Ok(None) => Err(LedgerError::InsufficientFunds),
-        // Another cancellation or reversal of this parent committed first.
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-            Err(LedgerError::AlreadyUndone)
-        }
-        Err(error) => Err(error.into()),
+    );
+    let mut query = sqlx::query_as::<_, AppliedRow>(&sql)
+        .bind(Uuid::now_v7())
+        .bind(new.user_id)
+        .bind(new.kind.as_str())
+        .bind(amount)
+        .bind(CURRENCY)
+        .bind(new.parent_transaction_id)
+        .bind(&new.description)
+        .bind(new.source.as_str())
+        .bind(&new.reference)
+        .bind(delta)
+        .bind(envelope.message_id)
+        .bind(&envelope.exchange)
+        .bind(&envelope.routing_key)
+        .bind(&envelope.payload);
+    if let Some((message_id, queue)) = inbox {
+        query = query.bind(message_id).bind(queue);
     }
+    let row = query.fetch_optional(&mut *conn).await?;
+    Ok(row.map(|row| Applied {
+        transaction: row.transaction,
+        event: row.event,
+    }))
 }
 
 /// Applies `new` as [`apply`] does, or, when it breaks a rule, leaves the caller's

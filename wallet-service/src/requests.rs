@@ -212,6 +212,22 @@ fn parse_legacy(
 
 /// Applies (or rejects) a request once: a message id seen before changes nothing.
 pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Result<()> {
+    // Most requests are valid, have no parent and want no reply: one statement applies them
+    // and records the message id. Anything else, or a request that statement leaves
+    // unwritten (a duplicate, too little money), takes the transaction below.
+    if request.reply_to.is_none()
+        && let Ok(new) = NewTransaction::parse(request.user_id, &request.raw, request.source)
+        && !new.kind.undoes_a_parent()
+    {
+        let mut conn = pool.acquire().await?;
+        if ledger::apply_once(&mut conn, &new, &request.message_id, queue)
+            .await?
+            .is_some()
+        {
+            platform::outbox::wake(pool);
+            return Ok(());
+        }
+    }
     let mut tx = pool.begin().await?;
     let fresh = platform::inbox::record(&mut tx, &request.message_id, queue).await?;
     if !fresh {
