@@ -66,8 +66,8 @@ fn is_leftover(name: &str, cutoff: u64) -> bool {
         return false;
     };
     let seconds = rest.split('_').next().unwrap_or_default();
-    !seconds.is_empty()
-        && seconds.bytes().all(|byte| byte.is_ascii_digit())
+    // Digits only: `parse` would also take a sign.
+    seconds.bytes().all(|byte| byte.is_ascii_digit())
         && seconds.parse::<u64>().is_ok_and(|created| created < cutoff)
 }
 
@@ -104,10 +104,7 @@ async fn remove_leftover_vhosts(cutoff: u64) -> anyhow::Result<()> {
 }
 
 async fn remove_leftover_databases(cutoff: u64) -> anyhow::Result<()> {
-    use sqlx::Connection;
-    let server = database_url("postgres");
-    let mut admin =
-        sqlx::PgConnection::connect(secrecy::ExposeSecret::expose_secret(&server)).await?;
+    let mut admin = admin_connection().await?;
     let names: Vec<String> =
         sqlx::query_scalar("select datname from pg_database where datname like 't\\_%'")
             .fetch_all(&mut admin)
@@ -293,10 +290,7 @@ pub async fn next_json(
 /// Ends every session of database `name` except the caller's, as a database restart would
 /// from the programs' point of view.
 pub async fn terminate_database_sessions(name: &str) -> anyhow::Result<u64> {
-    use sqlx::Connection;
-    let server = database_url("postgres");
-    let mut admin =
-        sqlx::PgConnection::connect(secrecy::ExposeSecret::expose_secret(&server)).await?;
+    let mut admin = admin_connection().await?;
     let terminated: Vec<bool> = sqlx::query_scalar(
         "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
     )
@@ -306,7 +300,15 @@ pub async fn terminate_database_sessions(name: &str) -> anyhow::Result<u64> {
     Ok(u64::try_from(terminated.len()).unwrap_or_default())
 }
 
-fn management_api() -> String {
+/// A connection to the test server's `postgres` database, to manage the others.
+async fn admin_connection() -> sqlx::Result<sqlx::PgConnection> {
+    use sqlx::Connection;
+    let server = database_url("postgres");
+    sqlx::PgConnection::connect(secrecy::ExposeSecret::expose_secret(&server)).await
+}
+
+/// The RabbitMQ management API the tests use (`TEST_RABBITMQ_API`).
+pub fn management_api() -> String {
     optional("TEST_RABBITMQ_API").unwrap_or_else(|| "http://127.0.0.1:15672/api".to_owned())
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use platform::testing::{Vhost, database_url, remove_leftovers, unique_id};
+use platform::testing::{Vhost, database_url, management_api, remove_leftovers, unique_id};
 use secrecy::ExposeSecret;
 use sqlx::Connection;
 
@@ -48,10 +48,8 @@ async fn vhosts_and_databases_left_by_tests_more_than_an_hour_ago_are_removed() 
 }
 
 async fn vhost_exists(name: &str) -> bool {
-    let api = std::env::var("TEST_RABBITMQ_API")
-        .unwrap_or_else(|_| "http://127.0.0.1:15672/api".to_owned());
     let status = reqwest::Client::new()
-        .get(format!("{api}/vhosts/{name}"))
+        .get(format!("{}/vhosts/{name}", management_api()))
         .basic_auth("guest", Some("guest"))
         .send()
         .await

@@ -19,17 +19,11 @@ use crate::transaction::{NewTransaction, Parent, Transaction, effect};
 const COLUMNS: &str = "id, user_id, type, amount, currency, balance_after, parent_transaction_id, description, source, reference, created_at";
 
 /// A transaction applied, and the payload of its `transaction.created` event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Applied {
+    #[sqlx(flatten)]
     pub transaction: Transaction,
     pub event: serde_json::Value,
-}
-
-#[derive(sqlx::FromRow)]
-struct AppliedRow {
-    #[sqlx(flatten)]
-    transaction: Transaction,
-    event: serde_json::Value,
 }
 
 /// Applies `new` on `conn` and queues its `transaction.created` event in the outbox, in one
@@ -132,7 +126,7 @@ async fn write(
          )
          select inserted.*, queued.payload as event from inserted, queued"
     );
-    let mut query = sqlx::query_as::<_, AppliedRow>(&sql)
+    let mut query = sqlx::query_as::<_, Applied>(&sql)
         .bind(Uuid::now_v7())
         .bind(new.user_id)
         .bind(new.kind.as_str())
@@ -150,11 +144,7 @@ async fn write(
     if let Some((message_id, queue)) = inbox {
         query = query.bind(message_id).bind(queue);
     }
-    let row = query.fetch_optional(&mut *conn).await?;
-    Ok(row.map(|row| Applied {
-        transaction: row.transaction,
-        event: row.event,
-    }))
+    query.fetch_optional(&mut *conn).await
 }
 
 /// Applies `new` as [`apply`] does, or, when it breaks a rule, leaves the caller's

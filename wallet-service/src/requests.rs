@@ -215,12 +215,13 @@ pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Res
     // Most requests are valid, have no parent and want no reply: one statement applies them
     // and records the message id. Anything else, or a request that statement leaves
     // unwritten (a duplicate, too little money), takes the transaction below.
+    let parsed = NewTransaction::parse(request.user_id, &request.raw, request.source);
     if request.reply_to.is_none()
-        && let Ok(new) = NewTransaction::parse(request.user_id, &request.raw, request.source)
+        && let Ok(new) = &parsed
         && !new.kind.undoes_a_parent()
     {
         let mut conn = pool.acquire().await?;
-        if ledger::apply_once(&mut conn, &new, &request.message_id, queue)
+        if ledger::apply_once(&mut conn, new, &request.message_id, queue)
             .await?
             .is_some()
         {
@@ -237,7 +238,7 @@ pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Res
         );
         return Ok(());
     }
-    let outcome = match NewTransaction::parse(request.user_id, &request.raw, request.source) {
+    let outcome = match parsed {
         Err(error) => Err(error),
         Ok(new) => match ledger::try_apply(&mut tx, &new).await {
             Err(error) if error.code_and_reason().is_none() => return Err(error.into()),
