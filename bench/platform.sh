@@ -6,6 +6,9 @@
 # gateway on 28080 + i. The gateway of instance i talks to the services of instance i; every
 # instance shares the databases and the vhost, so the instances of a service compete for the
 # same queues, as replicas do in production.
+#
+# BENCH_NO_BUILD=1 skips the build and runs the binaries already in target/release (to
+# compare two builds of a program: copy each in turn over its binary).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,9 +23,18 @@ logs=target/bench-logs/$id
 mkdir -p "$logs"
 programs=(auth-service wallet-service statement-service order-service gateway)
 
-echo "building (release)"
-cargo build -q --release --locked -p gateway -p auth-service -p wallet-service \
-    -p statement-service -p order-service -p bench
+# The settling checks read the queues through RabbitMQ's management API.
+if ! curl -fsS -o /dev/null -u guest:guest http://127.0.0.1:15672/api/overview; then
+    echo "RabbitMQ's management API does not answer on 127.0.0.1:15672;" \
+        "turn it on with: rabbitmq-plugins enable rabbitmq_management" >&2
+    exit 1
+fi
+
+if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
+    echo "building (release)"
+    cargo build -q --release --locked -p gateway -p auth-service -p wallet-service \
+        -p statement-service -p order-service -p bench
+fi
 
 rabbitmqctl -q add_vhost "$id" >/dev/null
 rabbitmqctl -q set_permissions -p "$id" guest '.*' '.*' '.*' >/dev/null

@@ -11,10 +11,13 @@
 //!   dies meanwhile, RabbitMQ redelivers the message.
 //! - the database refused one of the message's values (a NUL character, a string too long):
 //!   invalid, since a retry would be refused again and hold the message for ever.
+//!
+//! [`consume_batches`] does the same for a [`BatchHandler`], which applies the messages
+//! waiting at a time together: one database transaction and one acknowledgement for many.
 
 use std::future::Future;
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use lapin::Confirmation;
 use lapin::Connection;
 use lapin::message::Delivery;
@@ -44,21 +47,30 @@ pub trait Handler: Send + Sync {
     fn handle(&self, delivery: &Delivery) -> impl Future<Output = anyhow::Result<Verdict>> + Send;
 }
 
-/// Consumes `queue` with up to `concurrency` messages in flight until `shutdown` (then `Ok`)
-/// or a broker error (then `Err`, and the caller reconnects).
-pub async fn consume<H: Handler>(
+/// A handler that applies several messages at once.
+pub trait BatchHandler: Send + Sync {
+    /// A message read and checked, ready to apply.
+    type Message: Send + Sync;
+    /// Reads one delivery: the message, or why it can never be processed.
+    fn read(&self, delivery: &Delivery) -> Result<Self::Message, String>;
+    /// Applies `messages` together (one database transaction), each once per message id.
+    /// `Err` means a transient failure: they are retried.
+    fn apply(&self, messages: &[Self::Message]) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// A channel with publisher confirms (for the dead-letter copies) consuming `queue` with up
+/// to `prefetch` messages unacknowledged.
+async fn subscribe(
     connection: &Connection,
     queue: &str,
-    concurrency: u16,
-    handler: &H,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
+    prefetch: u16,
+) -> anyhow::Result<(lapin::Channel, lapin::Consumer)> {
     let channel = connection.create_channel().await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
     channel
-        .basic_qos(concurrency, BasicQosOptions::default())
+        .basic_qos(prefetch, BasicQosOptions::default())
         .await?;
     let consumer = channel
         .basic_consume(
@@ -68,6 +80,19 @@ pub async fn consume<H: Handler>(
             FieldTable::default(),
         )
         .await?;
+    Ok((channel, consumer))
+}
+
+/// Consumes `queue` with up to `concurrency` messages in flight until `shutdown` (then `Ok`)
+/// or a broker error (then `Err`, and the caller reconnects).
+pub async fn consume<H: Handler>(
+    connection: &Connection,
+    queue: &str,
+    concurrency: u16,
+    handler: &H,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let (channel, consumer) = subscribe(connection, queue, concurrency).await?;
     let channel = &channel;
     let processing = consumer
         .map_err(anyhow::Error::from)
@@ -77,11 +102,6 @@ pub async fn consume<H: Handler>(
                 return Ok(());
             };
             if let Verdict::Invalid(reason) = verdict {
-                tracing::warn!(
-                    queue,
-                    reason,
-                    "dead-lettering a message that cannot be processed"
-                );
                 dead_letter(channel, queue, &delivery, &reason).await?;
             }
             delivery.ack(BasicAckOptions::default()).await?;
@@ -93,20 +113,113 @@ pub async fn consume<H: Handler>(
     }
 }
 
+/// Consumes `queue` as [`consume`] does, but applies the messages in batches: all those
+/// waiting when the previous batch is done, up to `batch`, in one call to
+/// [`BatchHandler::apply`], then acknowledged at once. Under load many messages share a
+/// database commit and an acknowledgement; when the queue is quiet a batch is one message,
+/// applied as soon as it arrives.
+pub async fn consume_batches<H: BatchHandler>(
+    connection: &Connection,
+    queue: &str,
+    batch: u16,
+    handler: &H,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    // Twice the batch, so that the next batch arrives while this one is applied.
+    let (channel, consumer) = subscribe(connection, queue, batch.saturating_mul(2)).await?;
+    let mut batches = consumer.ready_chunks(usize::from(batch));
+    let processing = async {
+        while let Some(deliveries) = batches.next().await {
+            let deliveries = deliveries.into_iter().collect::<Result<Vec<_>, _>>()?;
+            let Some(verdicts) = apply_batch(handler, &deliveries, shutdown).await else {
+                // Shutting down: leave them unacknowledged; RabbitMQ redelivers them.
+                return Ok(());
+            };
+            for (delivery, verdict) in deliveries.iter().zip(verdicts) {
+                if let Verdict::Invalid(reason) = verdict {
+                    dead_letter(&channel, queue, delivery, &reason).await?;
+                }
+            }
+            // Acknowledges this delivery and every earlier one on the channel: the batch.
+            if let Some(last) = deliveries.last() {
+                last.ack(BasicAckOptions { multiple: true }).await?;
+            }
+        }
+        Err(anyhow::anyhow!("the consumer of {queue} was cancelled"))
+    };
+    tokio::select! {
+        () = shutdown.cancelled() => Ok(()),
+        result = processing => result,
+    }
+}
+
+/// The verdict on each of `deliveries`, once the valid ones are applied; `None` when
+/// shutdown interrupts. When the database refuses a value of the batch, its messages are
+/// applied one at a time, so that only the one holding the value is dead-lettered.
+async fn apply_batch<H: BatchHandler>(
+    handler: &H,
+    deliveries: &[Delivery],
+    shutdown: &CancellationToken,
+) -> Option<Vec<Verdict>> {
+    let mut verdicts = vec![Verdict::Done; deliveries.len()];
+    let mut valid = Vec::with_capacity(deliveries.len());
+    let mut positions = Vec::with_capacity(deliveries.len());
+    for (position, delivery) in deliveries.iter().enumerate() {
+        match handler.read(delivery) {
+            Ok(message) => {
+                valid.push(message);
+                positions.push(position);
+            }
+            Err(reason) => verdicts[position] = Verdict::Invalid(reason),
+        }
+    }
+    if valid.is_empty()
+        || until_applied(|| handler.apply(&valid), shutdown)
+            .await?
+            .is_ok()
+    {
+        return Some(verdicts);
+    }
+    for (message, position) in valid.iter().zip(positions) {
+        let alone = std::slice::from_ref(message);
+        if let Err(refusal) = until_applied(|| handler.apply(alone), shutdown).await? {
+            verdicts[position] = refused(&refusal);
+        }
+    }
+    Some(verdicts)
+}
+
+/// The verdict on a message holding a value the database refused.
+fn refused(refusal: &str) -> Verdict {
+    Verdict::Invalid(format!("the database refused a value: {refusal}"))
+}
+
 /// Retries the handler while it fails transiently; `None` when shutdown interrupts.
 async fn handle_until_done<H: Handler>(
     handler: &H,
     delivery: &Delivery,
     shutdown: &CancellationToken,
 ) -> Option<Verdict> {
+    Some(
+        until_applied(|| handler.handle(delivery), shutdown)
+            .await?
+            .unwrap_or_else(|refusal| refused(&refusal)),
+    )
+}
+
+/// Retries `apply` while it fails transiently: `Some(Ok)` once it succeeded, `Some(Err)`
+/// with what the database said when it refused a value (a retry cannot help), `None` when
+/// shutdown interrupts.
+async fn until_applied<T, F: Future<Output = anyhow::Result<T>>>(
+    mut apply: impl FnMut() -> F,
+    shutdown: &CancellationToken,
+) -> Option<Result<T, String>> {
     let mut attempt = 0;
     loop {
-        match handler.handle(delivery).await {
-            Ok(verdict) => return Some(verdict),
+        match apply().await {
+            Ok(done) => return Some(Ok(done)),
             Err(error) if let Some(refusal) = crate::database::refused_value(&error) => {
-                return Some(Verdict::Invalid(format!(
-                    "the database refused a value: {refusal}"
-                )));
+                return Some(Err(refusal));
             }
             Err(error) => {
                 attempt += 1;
@@ -132,6 +245,11 @@ async fn dead_letter(
     delivery: &Delivery,
     reason: &str,
 ) -> anyhow::Result<()> {
+    tracing::warn!(
+        queue,
+        reason,
+        "dead-lettering a message that cannot be processed"
+    );
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     headers.insert(REASON_HEADER.into(), AMQPValue::LongString(reason.into()));
     headers.insert(

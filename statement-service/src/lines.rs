@@ -30,35 +30,52 @@ pub struct NewLine {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// Records the line of message `message_id` from `queue` once: the inbox row and the line
-/// are written by one statement, so atomically and in one round trip to the database. A
-/// message id already in the inbox changes nothing, and neither does a transaction already
-/// recorded (the same event republished under another message id).
-pub async fn record_once(
-    pool: &PgPool,
-    message_id: &str,
-    queue: &str,
-    line: &NewLine,
-) -> sqlx::Result<()> {
+/// A line and the id of the message that carried it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message_id: String,
+    pub line: NewLine,
+}
+
+/// Records the lines of `received` (messages from `queue`) once per message id: the inbox
+/// rows and the lines are written by one statement, so atomically, in one round trip and
+/// one commit however many there are. A message id already in the inbox (or twice in
+/// `received`) adds nothing, and neither does a transaction already recorded (the same
+/// event republished under another message id).
+pub async fn record_once(pool: &PgPool, queue: &str, received: &[Received]) -> sqlx::Result<()> {
+    fn column<T>(received: &[Received], value: impl Fn(&Received) -> T) -> Vec<T> {
+        received.iter().map(value).collect()
+    }
     sqlx::query(
-        "with fresh as (
-             insert into inbox (message_id, queue) values ($1, $2)
+        "with batch as (
+             select distinct on (message_id) *
+             from unnest($2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[],
+                         $7::text[], $8::bigint[], $9::text[], $10::timestamptz[])
+                  as b (message_id, transaction_id, user_id, type, amount, currency,
+                        balance_after, description, occurred_at)
+             -- The same order in every transaction, so that two instances recording
+             -- the same ids wait for each other instead of deadlocking.
+             order by message_id
+         ),
+         fresh as (
+             insert into inbox (message_id, queue) select message_id, $1 from batch
              on conflict do nothing returning message_id
          )
          insert into statement_lines (transaction_id, user_id, type, amount, currency, balance_after, description, occurred_at)
-         select $3, $4, $5, $6, $7, $8, $9, $10 where exists (select 1 from fresh)
+         select transaction_id, user_id, type, amount, currency, balance_after, description, occurred_at
+         from batch join fresh using (message_id)
          on conflict (transaction_id) do nothing",
     )
-    .bind(message_id)
     .bind(queue)
-    .bind(line.transaction_id)
-    .bind(line.user_id)
-    .bind(&line.kind)
-    .bind(line.amount)
-    .bind(&line.currency)
-    .bind(line.balance_after)
-    .bind(&line.description)
-    .bind(line.occurred_at)
+    .bind(column(received, |r| r.message_id.clone()))
+    .bind(column(received, |r| r.line.transaction_id))
+    .bind(column(received, |r| r.line.user_id))
+    .bind(column(received, |r| r.line.kind.clone()))
+    .bind(column(received, |r| r.line.amount))
+    .bind(column(received, |r| r.line.currency.clone()))
+    .bind(column(received, |r| r.line.balance_after))
+    .bind(column(received, |r| r.line.description.clone()))
+    .bind(column(received, |r| r.line.occurred_at))
     .execute(pool)
     .await?;
     Ok(())

@@ -2,7 +2,7 @@
 //! on one supervised connection.
 
 use platform::amqp::{self, BrokerStatus};
-use platform::consumer::consume;
+use platform::consumer::{consume, consume_batches};
 use platform::shutdown::CancellationToken;
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -60,7 +60,7 @@ pub async fn run(
                 };
                 tokio::try_join!(
                     platform::outbox::relay(pool, &connection, &shutdown),
-                    consume(&connection, wallet_events::QUEUE, 32, &lines, &shutdown),
+                    consume_batches(&connection, wallet_events::QUEUE, 128, &lines, &shutdown),
                     consume(&connection, jobs::QUEUE, 2, &job_handler, &shutdown),
                     sending,
                 )?;

@@ -4,12 +4,12 @@
 use chrono::{DateTime, Utc};
 use lapin::message::Delivery;
 use platform::cloud_event::ReceivedEvent;
-use platform::consumer::{Handler, Verdict};
+use platform::consumer::BatchHandler;
 use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::lines::{self, NewLine};
+use crate::lines::{self, NewLine, Received};
 
 /// The statement service's queue of wallet events, bound to `wallet.events`.
 pub const QUEUE: &str = "statement.transactions";
@@ -66,39 +66,38 @@ pub struct TransactionCreatedHandler {
     pub pool: PgPool,
 }
 
-impl Handler for TransactionCreatedHandler {
-    async fn handle(&self, delivery: &Delivery) -> anyhow::Result<Verdict> {
-        let event: ReceivedEvent<Transaction> = match serde_json::from_slice(&delivery.data) {
-            Ok(event) => event,
-            Err(error) => {
-                return Ok(Verdict::Invalid(format!(
-                    "not a transaction.created event: {error}"
-                )));
-            }
-        };
+impl BatchHandler for TransactionCreatedHandler {
+    type Message = Received;
+
+    fn read(&self, delivery: &Delivery) -> Result<Received, String> {
+        let event: ReceivedEvent<Transaction> = serde_json::from_slice(&delivery.data)
+            .map_err(|error| format!("not a transaction.created event: {error}"))?;
         if event.kind != ROUTING_KEY {
-            return Ok(Verdict::Invalid(format!(
-                "unexpected event type {:?}",
-                event.kind
-            )));
+            return Err(format!("unexpected event type {:?}", event.kind));
         }
         if let Some(problem) = event.data.problem() {
-            return Ok(Verdict::Invalid(problem));
+            return Err(problem);
         }
         let message_id = event.message_id(delivery);
         let transaction = event.data;
-        let line = NewLine {
-            transaction_id: transaction.id,
-            user_id: transaction.user_id,
-            kind: transaction.kind,
-            amount: transaction.amount,
-            currency: transaction.currency,
-            balance_after: transaction.balance_after,
-            description: transaction.description,
-            occurred_at: transaction.created_at,
-        };
-        lines::record_once(&self.pool, &message_id, QUEUE, &line).await?;
-        Ok(Verdict::Done)
+        Ok(Received {
+            message_id,
+            line: NewLine {
+                transaction_id: transaction.id,
+                user_id: transaction.user_id,
+                kind: transaction.kind,
+                amount: transaction.amount,
+                currency: transaction.currency,
+                balance_after: transaction.balance_after,
+                description: transaction.description,
+                occurred_at: transaction.created_at,
+            },
+        })
+    }
+
+    async fn apply(&self, events: &[Received]) -> anyhow::Result<()> {
+        lines::record_once(&self.pool, QUEUE, events).await?;
+        Ok(())
     }
 }
 
