@@ -3,7 +3,7 @@
 //! re-established after any broker failure.
 
 use platform::amqp::{self, BrokerStatus};
-use platform::consumer::consume;
+use platform::consumer::{consume, consume_batches};
 use platform::shutdown::CancellationToken;
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -12,8 +12,11 @@ use crate::events::{EXCHANGE, ORDER_OUTCOMES_EXCHANGE};
 use crate::order_payments::{self, OrderPaymentHandler};
 use crate::requests::{COMPAT_QUEUE, Format, REQUESTS_QUEUE, RequestHandler};
 
-/// Messages of one queue processed at once.
+/// Order events processed at once.
 const CONCURRENCY: u16 = 32;
+/// Transaction requests applied at once (each in its own transaction), then acknowledged
+/// together.
+const BATCH: u16 = 64;
 
 pub async fn run(
     pool: PgPool,
@@ -56,14 +59,8 @@ pub async fn run(
                 let orders = OrderPaymentHandler { pool: pool.clone() };
                 tokio::try_join!(
                     platform::outbox::relay(pool, &connection, &shutdown),
-                    consume(
-                        &connection,
-                        REQUESTS_QUEUE,
-                        CONCURRENCY,
-                        &requests,
-                        &shutdown
-                    ),
-                    consume(&connection, COMPAT_QUEUE, CONCURRENCY, &legacy, &shutdown),
+                    consume_batches(&connection, REQUESTS_QUEUE, BATCH, &requests, &shutdown),
+                    consume_batches(&connection, COMPAT_QUEUE, BATCH, &legacy, &shutdown),
                     consume(
                         &connection,
                         order_payments::QUEUE,

@@ -7,8 +7,9 @@
 //! `transaction.created` or `transaction.rejected` event, also sent to `reply_to` if given.
 //! A message that cannot be understood is dead-lettered with the reason.
 
+use futures_util::future::join_all;
 use lapin::message::Delivery;
-use platform::consumer::{Handler, Verdict};
+use platform::consumer::BatchHandler;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sqlx::PgPool;
@@ -35,14 +36,25 @@ pub struct RequestHandler {
     pub format: Format,
 }
 
-impl Handler for RequestHandler {
-    async fn handle(&self, delivery: &Delivery) -> anyhow::Result<Verdict> {
-        let request = match parse(self.format, delivery) {
-            Ok(request) => request,
-            Err(reason) => return Ok(Verdict::Invalid(reason)),
-        };
-        apply(&self.pool, self.queue, &request).await?;
-        Ok(Verdict::Done)
+impl BatchHandler for RequestHandler {
+    type Message = Request;
+
+    fn read(&self, delivery: &Delivery) -> Result<Request, String> {
+        parse(self.format, delivery)
+    }
+
+    /// Each request in its own database transaction, all at once: a batch shares only its
+    /// acknowledgement. Every one runs to its end, so a retry of the batch (after one failed)
+    /// finds the others in the inbox and changes nothing for them.
+    async fn apply(&self, requests: &[Request]) -> anyhow::Result<()> {
+        join_all(
+            requests
+                .iter()
+                .map(|request| apply(&self.pool, self.queue, request)),
+        )
+        .await
+        .into_iter()
+        .collect()
     }
 }
 
