@@ -13,7 +13,8 @@
 //!   invalid, since a retry would be refused again and hold the message for ever.
 //!
 //! [`consume_batches`] does the same for a [`BatchHandler`], which applies the messages
-//! waiting at a time together: one database transaction and one acknowledgement for many.
+//! waiting at a time together (one database transaction where it can) and acknowledges
+//! them at once.
 
 use std::future::Future;
 
@@ -53,8 +54,9 @@ pub trait BatchHandler: Send + Sync {
     type Message: Send + Sync;
     /// Reads one delivery: the message, or why it can never be processed.
     fn read(&self, delivery: &Delivery) -> Result<Self::Message, String>;
-    /// Applies `messages` together (one database transaction), each once per message id.
-    /// `Err` means a transient failure: they are retried.
+    /// Applies `messages` together (in one database transaction where it can), each once
+    /// per message id. `Err` means a transient failure: they are all retried, so those
+    /// applied already must be found in the inbox and left alone.
     fn apply(&self, messages: &[Self::Message]) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
