@@ -3,7 +3,7 @@
 //! re-established after any broker failure.
 
 use platform::amqp::{self, BrokerStatus};
-use platform::consumer::{consume, consume_batches};
+use platform::consumer::consume_batches;
 use platform::shutdown::CancellationToken;
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -12,10 +12,8 @@ use crate::events::{EXCHANGE, ORDER_OUTCOMES_EXCHANGE};
 use crate::order_payments::{self, OrderPaymentHandler};
 use crate::requests::{COMPAT_QUEUE, Format, REQUESTS_QUEUE, RequestHandler};
 
-/// Order events processed at once.
-const CONCURRENCY: u16 = 32;
-/// Transaction requests applied at once (each in its own transaction), then acknowledged
-/// together.
+/// Transaction requests (and order payments) applied at once, each in its own
+/// transaction, then acknowledged together.
 const BATCH: u16 = 64;
 
 pub async fn run(
@@ -61,10 +59,10 @@ pub async fn run(
                     platform::outbox::relay(pool, &connection, &shutdown),
                     consume_batches(&connection, REQUESTS_QUEUE, BATCH, &requests, &shutdown),
                     consume_batches(&connection, COMPAT_QUEUE, BATCH, &legacy, &shutdown),
-                    consume(
+                    consume_batches(
                         &connection,
                         order_payments::QUEUE,
-                        CONCURRENCY,
+                        BATCH,
                         &orders,
                         &shutdown
                     ),

@@ -9,7 +9,7 @@
 
 use lapin::message::Delivery;
 use platform::cloud_event::ReceivedEvent;
-use platform::consumer::{Handler, Verdict};
+use platform::consumer::BatchHandler;
 use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -42,20 +42,18 @@ pub struct OrderPaymentHandler {
     pub pool: PgPool,
 }
 
-impl Handler for OrderPaymentHandler {
-    async fn handle(&self, delivery: &Delivery) -> anyhow::Result<Verdict> {
-        let event: ReceivedEvent<OrderData> = match serde_json::from_slice(&delivery.data) {
-            Ok(event) => event,
-            Err(error) => return Ok(Verdict::Invalid(format!("not an order event: {error}"))),
-        };
-        match request_for(event) {
-            Ok(Some(request)) => {
-                requests::apply(&self.pool, QUEUE, &request).await?;
-                Ok(Verdict::Done)
-            }
-            Ok(None) => Ok(Verdict::Done),
-            Err(reason) => Ok(Verdict::Invalid(reason)),
-        }
+impl BatchHandler for OrderPaymentHandler {
+    /// The request the event asks for, if any.
+    type Message = Option<Request>;
+
+    fn read(&self, delivery: &Delivery) -> Result<Option<Request>, String> {
+        let event: ReceivedEvent<OrderData> = serde_json::from_slice(&delivery.data)
+            .map_err(|error| format!("not an order event: {error}"))?;
+        request_for(event)
+    }
+
+    async fn apply(&self, requests: &[Option<Request>]) -> anyhow::Result<()> {
+        requests::apply_all(&self.pool, QUEUE, requests.iter().flatten()).await
     }
 }
 

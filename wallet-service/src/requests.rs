@@ -43,19 +43,28 @@ impl BatchHandler for RequestHandler {
         parse(self.format, delivery)
     }
 
-    /// Each request in its own database transaction, all at once: a batch shares only its
-    /// acknowledgement. Every one runs to its end, so a retry of the batch (after one failed)
-    /// finds the others in the inbox and changes nothing for them.
     async fn apply(&self, requests: &[Request]) -> anyhow::Result<()> {
-        join_all(
-            requests
-                .iter()
-                .map(|request| apply(&self.pool, self.queue, request)),
-        )
-        .await
-        .into_iter()
-        .collect()
+        apply_all(&self.pool, self.queue, requests).await
     }
+}
+
+/// Applies `requests` (a batch from `queue`) side by side, each in its own database
+/// transaction, as [`apply`] does: a batch shares only its acknowledgement. Every one runs
+/// to its end, so a retry of the batch (after one failed) finds the others in the inbox
+/// and changes nothing for them.
+pub async fn apply_all(
+    pool: &PgPool,
+    queue: &str,
+    requests: impl IntoIterator<Item = &Request>,
+) -> anyhow::Result<()> {
+    join_all(
+        requests
+            .into_iter()
+            .map(|request| apply(pool, queue, request)),
+    )
+    .await
+    .into_iter()
+    .collect()
 }
 
 /// A request understood well enough to apply or reject.
