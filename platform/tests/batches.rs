@@ -9,8 +9,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use lapin::BasicProperties;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use platform::amqp::try_connect;
 use platform::consumer::{BatchHandler, consume_batches};
 use platform::testing::poison::{next_dead_letter_reason, queue_length};
 use platform::testing::{Vhost, eventually, unique_id};
@@ -59,12 +60,9 @@ impl BatchHandler for Recorder {
 #[tokio::test]
 async fn waiting_messages_are_applied_together_and_bad_ones_dead_lettered_with_their_reason() {
     let vhost = Vhost::create(&format!("t_{}", unique_id())).await.unwrap();
-    let broker = Connection::connect(
-        vhost.amqp_url.expose_secret(),
-        ConnectionProperties::default(),
-    )
-    .await
-    .unwrap();
+    let broker = try_connect(&vhost.amqp_url, "batches-consumer")
+        .await
+        .unwrap();
     let channel = broker.create_channel().await.unwrap();
     platform::amqp::declare_queue_with_dlq(&channel, QUEUE)
         .await
@@ -149,12 +147,9 @@ async fn waiting_messages_are_applied_together_and_bad_ones_dead_lettered_with_t
 
     // With the consumer's connection gone, a message it did not acknowledge would be back.
     broker.close(200, "done".into()).await.unwrap();
-    let checker = Connection::connect(
-        vhost.amqp_url.expose_secret(),
-        ConnectionProperties::default(),
-    )
-    .await
-    .unwrap();
+    let checker = try_connect(&vhost.amqp_url, "batches-checker")
+        .await
+        .unwrap();
     let channel = checker.create_channel().await.unwrap();
     assert_eq!(queue_length(&channel, QUEUE).await, 0, "all acknowledged");
     // Dead-lettered in the order they came: m7, then m12.

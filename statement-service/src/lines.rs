@@ -43,7 +43,7 @@ pub struct Received {
 /// `received`) adds nothing, and neither does a transaction already recorded (the same
 /// event republished under another message id).
 pub async fn record_once(pool: &PgPool, queue: &str, received: &[Received]) -> sqlx::Result<()> {
-    fn column<T>(received: &[Received], value: impl Fn(&Received) -> T) -> Vec<T> {
+    fn column<'a, T>(received: &'a [Received], value: impl Fn(&'a Received) -> T) -> Vec<T> {
         received.iter().map(value).collect()
     }
     sqlx::query(
@@ -67,14 +67,14 @@ pub async fn record_once(pool: &PgPool, queue: &str, received: &[Received]) -> s
          on conflict (transaction_id) do nothing",
     )
     .bind(queue)
-    .bind(column(received, |r| r.message_id.clone()))
+    .bind(column(received, |r| r.message_id.as_str()))
     .bind(column(received, |r| r.line.transaction_id))
     .bind(column(received, |r| r.line.user_id))
-    .bind(column(received, |r| r.line.kind.clone()))
+    .bind(column(received, |r| r.line.kind.as_str()))
     .bind(column(received, |r| r.line.amount))
-    .bind(column(received, |r| r.line.currency.clone()))
+    .bind(column(received, |r| r.line.currency.as_str()))
     .bind(column(received, |r| r.line.balance_after))
-    .bind(column(received, |r| r.line.description.clone()))
+    .bind(column(received, |r| r.line.description.as_deref()))
     .bind(column(received, |r| r.line.occurred_at))
     .execute(pool)
     .await?;
