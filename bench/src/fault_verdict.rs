@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use proto::OrderStatus;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::time::Instant;
@@ -188,9 +189,10 @@ async fn tagged_ledger_rows(wallet: &PgPool) -> anyhow::Result<HashMap<String, i
 /// order has exactly one purchase of its total and no refund; any other order's purchases
 /// were all refunded.
 async fn orders(sources: &Sources, sent: &Sent) -> anyhow::Result<u64> {
-    let orders: Vec<(Uuid, String, i64)> = sqlx::query_as("select id, status, total from orders")
-        .fetch_all(&sources.orders)
-        .await?;
+    let orders: Vec<(Uuid, OrderStatus, i64)> =
+        sqlx::query_as("select id, status, total from orders")
+            .fetch_all(&sources.orders)
+            .await?;
     // Per order: (purchases, their amount, refunds).
     let payments: Vec<(String, i64, i64, i64)> = sqlx::query_as(
         "select p.reference, count(*), sum(p.amount)::bigint, count(r.id)
@@ -213,13 +215,14 @@ async fn orders(sources: &Sources, sent: &Sent) -> anyhow::Result<u64> {
             .copied()
             .unwrap_or_default();
         let kept = purchases - refunds;
-        match status.as_str() {
-            "paid" if kept == 1 && purchases == 1 && amount == *total => {}
-            "paid" if kept < 1 => lost += 1,
-            "paid" if kept > 1 => duplicated += kept - 1,
-            "paid" => wrong_amount += 1,
-            "payment_failed" | "cancelled" | "expired" if kept == 0 => {}
-            "payment_failed" | "cancelled" | "expired" => duplicated += kept,
+        use OrderStatus::{Cancelled, Expired, Paid, PaymentFailed};
+        match status {
+            Paid if kept == 1 && purchases == 1 && amount == *total => {}
+            Paid if kept < 1 => lost += 1,
+            Paid if kept > 1 => duplicated += kept - 1,
+            Paid => wrong_amount += 1,
+            PaymentFailed | Cancelled | Expired if kept == 0 => {}
+            PaymentFailed | Cancelled | Expired => duplicated += kept,
             _ => stuck += 1,
         }
     }

@@ -20,6 +20,8 @@ pub struct Config {
     /// Longest time a request may take, gRPC calls included.
     pub request_timeout: Duration,
     pub sign_in_limits: SignInLimits,
+    /// How long requests in flight and background tasks get to finish after a stop request.
+    pub shutdown_grace: Duration,
 }
 
 /// How many failed sign-ins are tolerated within `window` before 429.
@@ -48,6 +50,7 @@ impl Config {
                 per_address: positive("SIGN_IN_MAX_FAILURES_PER_ADDRESS", 20)?,
                 window: config::seconds_or("SIGN_IN_FAILURE_WINDOW_SECS", 900)?,
             },
+            shutdown_grace: config::shutdown_grace()?,
         })
     }
 }

@@ -9,9 +9,11 @@
 //! - [`json`], [`auth_user`]: extractors whose rejections are problem details.
 //! - [`problem`]: problem details and the single gRPC → HTTP status mapping.
 //! - [`token_verifier`]: local JWT verification and the revocation list.
-//! - [`sign_in_limiter`]: failed sign-in counting; [`services`]: the gRPC clients.
+//! - [`sign_in_limiter`]: failed sign-in counting; [`services`]: the gRPC clients;
+//!   [`answer`]: what the services answer, checked against their contract.
 //! - [`request_metrics`]: request counts and latencies for `/metrics`.
 
+pub mod answer;
 pub mod auth_user;
 pub mod config;
 pub mod json;
@@ -31,6 +33,7 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware;
 use platform::grpc::REQUEST_ID_HEADER;
+use platform::lifecycle::BackgroundTasks;
 use platform::shutdown::CancellationToken;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -54,6 +57,7 @@ use crate::token_verifier::TokenVerifier;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    shutdown_grace: std::time::Duration,
 }
 
 impl Application {
@@ -71,31 +75,39 @@ impl Application {
             metrics: request_metrics::prometheus(),
             request_timeout: config.request_timeout,
         };
-        Self { listener, state }
+        Self {
+            listener,
+            state,
+            shutdown_grace: config.shutdown_grace,
+        }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown`, then lets requests in flight finish.
+    /// Serves until `shutdown`, then lets requests in flight and the background tasks finish
+    /// (for at most the grace period).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let stop = shutdown.child_token();
+        let mut tasks = BackgroundTasks::new(stop.clone());
         let verifier = self.state.verifier.clone();
         let services = self.state.services.clone();
-        let stop_following = shutdown.clone();
-        tokio::spawn(async move { verifier.stay_current(services, stop_following).await });
-        tokio::spawn(request_metrics::keep_up(
+        let stop_following = stop.clone();
+        tasks.spawn(async move { verifier.stay_current(services, stop_following).await });
+        tasks.spawn(request_metrics::keep_up(
             self.state.metrics.clone(),
-            shutdown.clone(),
+            stop.clone(),
         ));
         tracing::info!(addr = %self.local_addr()?, "gateway ready");
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
-        Ok(())
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await;
+        tasks.drain(self.shutdown_grace).await;
+        Ok(served?)
     }
 }
 
@@ -152,6 +164,7 @@ pub fn router(state: AppState) -> axum::Router {
             state.request_timeout,
         ))
         .layer(middleware::from_fn(request_metrics::record))
+        .layer(middleware::from_fn(pass_request_id))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::new(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -172,4 +185,16 @@ pub fn router(state: AppState) -> axum::Router {
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Passes the request id (set by the request-id layer) on to every gRPC call the request
+/// makes.
+async fn pass_request_id(request: Request, next: middleware::Next) -> axum::response::Response {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    platform::grpc::with_request_id(request_id, next.run(request)).await
 }

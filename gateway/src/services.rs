@@ -1,9 +1,9 @@
 //! gRPC clients of the four services, all carrying the internal credential, and the request
-//! id of the HTTP request that caused each call.
+//! id of the HTTP request that caused each call (see `platform::grpc::with_request_id`).
 
 use std::time::Duration;
 
-use platform::grpc::{REQUEST_ID_HEADER, WithInternalToken, channel};
+use platform::grpc::{WithInternalToken, channel};
 use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::order::v1::order_service_client::OrderServiceClient;
 use proto::statement::v1::statement_service_client::StatementServiceClient;
@@ -54,35 +54,6 @@ impl Services {
             order: OrderServiceClient::new(order),
             health,
         }
-    }
-}
-
-/// Wraps `message` for a gRPC call, passing the HTTP request id along.
-pub fn request<T>(request_id: &RequestId, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    if let Ok(value) = request_id.0.parse() {
-        request.metadata_mut().insert(REQUEST_ID_HEADER, value);
-    }
-    request
-}
-
-/// The request id of the current HTTP request (set by the request-id layer).
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let id = parts
-            .headers
-            .get(REQUEST_ID_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        Ok(Self(id.to_owned()))
     }
 }
 

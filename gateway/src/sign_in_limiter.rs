@@ -1,8 +1,9 @@
 //! Failed sign-ins, counted per email and per client address.
 //!
 //! Only failures count (a user who types the right password is never slowed down), which
-//! is why this is a small fixed-window counter rather than a token bucket: a bucket has to
-//! be charged before the outcome is known. Counts live in this gateway's memory; each
+//! is why this is a small fixed-window counter rather than a rate-limiting crate such as
+//! `governor` (behind `tower_governor`): those charge every request before its outcome is
+//! known, so they would slow down users who sign in correctly. Counts live in this gateway's memory; each
 //! gateway instance enforces the limit on the traffic it sees.
 
 use std::collections::HashMap;

@@ -6,10 +6,10 @@
 //! second, so a token signed out at any gateway is refused by every gateway within a second.
 //! The gateway that handles a sign-out refuses the token at once.
 //!
-//! A token's signature is checked once: its claims are kept (by the whole token string)
-//! until it expires or the keys change, because an EdDSA check costs ~37 µs, about a tenth
-//! of the machine at the benchmark's read rate. Expiry and revocation are checked on every
-//! request, cached or not.
+//! A token's signature is checked once: its claims are kept (by the whole token string, in a
+//! bounded `quick_cache` that evicts the least used) until the keys change, because an EdDSA
+//! check costs ~37 µs, about a tenth of the machine at the benchmark's read rate. Expiry and
+//! revocation are checked on every request, cached or not.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,7 +40,6 @@ struct Keys {
     validation: Validation,
 }
 
-#[derive(Default)]
 pub struct TokenVerifier {
     keys: RwLock<Option<Keys>>,
     /// Revoked `jti` → the token's expiry (unix seconds), after which it can be forgotten.
@@ -48,12 +47,23 @@ pub struct TokenVerifier {
     /// Set when a token names a key we do not have (the auth service may have a new one).
     unknown_key_seen: AtomicBool,
     /// Tokens whose signature, issuer and audience were verified with the current keys.
-    verified: RwLock<HashMap<String, Claims>>,
+    verified: quick_cache::sync::Cache<String, Claims>,
 }
 
-/// At most this many verified tokens are kept; beyond it, expired ones are dropped, and if
-/// that is not enough, all of them (they are verified again on their next use).
+/// At most this many verified tokens are kept; a token evicted is verified again on its next
+/// use.
 const MAX_VERIFIED: usize = 10_000;
+
+impl Default for TokenVerifier {
+    fn default() -> Self {
+        Self {
+            keys: RwLock::default(),
+            revoked: RwLock::default(),
+            unknown_key_seen: AtomicBool::default(),
+            verified: quick_cache::sync::Cache::new(MAX_VERIFIED),
+        }
+    }
+}
 
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
 const KEY_REFRESH: Duration = Duration::from_secs(300);
@@ -68,10 +78,9 @@ impl TokenVerifier {
     /// Verifies signature (EdDSA only), `exp`, `iss` and `aud`, then revocation.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         let now = chrono::Utc::now().timestamp();
-        let cached = read(&self.verified).get(token).cloned();
-        let claims = match cached {
+        let claims = match self.verified.get(token) {
             Some(claims) => claims,
-            None => self.verify_signature_and_remember(token, now)?,
+            None => self.verify_signature_and_remember(token)?,
         };
         // The same rule as the signature check's (no leeway), for cached tokens too.
         if claims.exp < now {
@@ -83,21 +92,10 @@ impl TokenVerifier {
         Ok(claims)
     }
 
-    fn remember(&self, token: &str, claims: &Claims, now: i64) {
-        let mut verified = write(&self.verified);
-        if verified.len() >= MAX_VERIFIED {
-            verified.retain(|_, claims| claims.exp >= now);
-            if verified.len() >= MAX_VERIFIED {
-                verified.clear();
-            }
-        }
-        verified.insert(token.to_owned(), claims.clone());
-    }
-
     /// Checks signature (EdDSA only), `exp`, `iss` and `aud`, and remembers the claims. The
     /// keys stay locked until they are remembered, so a key change (which forgets every
     /// token) cannot come in between and leave a token verified with a withdrawn key.
-    fn verify_signature_and_remember(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
+    fn verify_signature_and_remember(&self, token: &str) -> Result<Claims, ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_or_expired())?;
         let keys = read(&self.keys);
         let keys = keys.as_ref().ok_or_else(|| {
@@ -118,7 +116,7 @@ impl TokenVerifier {
         let claims = jsonwebtoken::decode::<Claims>(token, key, &keys.validation)
             .map_err(|_| invalid_or_expired())?
             .claims;
-        self.remember(token, &claims, now);
+        self.verified.insert(token.to_owned(), claims.clone());
         Ok(claims)
     }
 
@@ -186,7 +184,7 @@ impl TokenVerifier {
     fn set_keys(&self, keys: Keys) {
         *write(&self.keys) = Some(keys);
         // A key may have been withdrawn: what it signed must be checked again.
-        write(&self.verified).clear();
+        self.verified.clear();
     }
 
     /// Fetches revocations newer than `after_seq`, forgets expired ones, and returns the
@@ -304,7 +302,7 @@ mod tests {
         let expired = token("k1", &signing, Uuid::new_v4(), in_an_hour());
         let mut claims = verifier.verify(&expired).unwrap();
         claims.exp = chrono::Utc::now().timestamp() - 1;
-        write(&verifier.verified).insert(expired.clone(), claims);
+        verifier.verified.insert(expired.clone(), claims);
         assert_eq!(
             detail(verifier.verify(&expired)),
             "the access token is invalid or expired"
@@ -341,6 +339,6 @@ mod tests {
                 "the access token is invalid or expired"
             );
         }
-        assert!(read(&verifier.verified).is_empty());
+        assert!(verifier.verified.is_empty());
     }
 }

@@ -10,7 +10,10 @@ pub enum OrderError {
     #[error("no such order")]
     NotFound,
     #[error("the order is {status}; it cannot be {verb}")]
-    IllegalTransition { status: String, verb: &'static str },
+    IllegalTransition {
+        status: proto::OrderStatus,
+        verb: &'static str,
+    },
     #[error("no such voucher")]
     VoucherNotFound,
     #[error("this voucher has already been redeemed")]

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use platform::outbox::Outbox;
 use platform::pagination::PageRequest;
 use platform::timestamp::to_proto;
 use proto::order::v1 as pb;
 use proto::order::v1::order_service_server::OrderService;
-use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -16,7 +16,7 @@ use crate::orders;
 use crate::vouchers::{self, Voucher};
 
 pub struct OrderApi {
-    pub pool: PgPool,
+    pub outbox: Outbox,
     pub payment_timeout: Duration,
 }
 
@@ -45,7 +45,7 @@ impl OrderService for OrderApi {
             request.currency.as_deref(),
             request.voucher_code,
         )?;
-        let order = orders::create(&self.pool, &new, self.payment_timeout).await?;
+        let order = orders::create(&self.outbox, &new, self.payment_timeout).await?;
         Ok(Response::new(message(order)))
     }
 
@@ -55,7 +55,12 @@ impl OrderService for OrderApi {
         request: Request<pb::OrderRequest>,
     ) -> Result<Response<pb::Order>, Status> {
         let (user_id, id) = parse_order_request(request.into_inner())?;
-        let mut conn = self.pool.acquire().await.map_err(OrderError::from)?;
+        let mut conn = self
+            .outbox
+            .pool()
+            .acquire()
+            .await
+            .map_err(OrderError::from)?;
         let order = orders::load_one(&mut conn, id, Some(user_id)).await?;
         Ok(Response::new(message(order)))
     }
@@ -68,13 +73,12 @@ impl OrderService for OrderApi {
         let request = request.into_inner();
         let user_id = parse_user(&request.user_id)?;
         let mut violations = Vec::new();
-        let status = match request.status.as_deref().map(order::Status::parse) {
-            Some(Err(reason)) => {
-                violations.push(("status", reason));
+        let status = match request.status.map(order::Status::try_from).transpose() {
+            Ok(status) => status,
+            Err(error) => {
+                violations.push(("status", error.to_string()));
                 None
             }
-            Some(Ok(status)) => Some(status),
-            None => None,
         };
         let page = PageRequest::parse(request.limit, request.cursor.as_deref())
             .map_err(|more| violations.extend(more))
@@ -82,7 +86,7 @@ impl OrderService for OrderApi {
         let Some(page) = page.filter(|_| violations.is_empty()) else {
             return Err(OrderError::Invalid(violations).into());
         };
-        let (items, next_cursor) = orders::list(&self.pool, user_id, status, &page).await?;
+        let (items, next_cursor) = orders::list(self.outbox.pool(), user_id, status, &page).await?;
         Ok(Response::new(pb::ListOrdersResponse {
             items: items.into_iter().map(message).collect(),
             next_cursor,
@@ -143,7 +147,7 @@ impl OrderService for OrderApi {
         let user_id = parse_user(&request.user_id)?;
         let page = PageRequest::parse(request.limit, request.cursor.as_deref())
             .map_err(OrderError::Invalid)?;
-        let (items, next_cursor) = vouchers::list(&self.pool, user_id, &page).await?;
+        let (items, next_cursor) = vouchers::list(self.outbox.pool(), user_id, &page).await?;
         Ok(Response::new(pb::ListVouchersResponse {
             items: items.into_iter().map(voucher_message).collect(),
             next_cursor,
@@ -159,10 +163,10 @@ impl OrderApi {
         owner: Option<Uuid>,
         transition: Transition,
     ) -> Result<pb::Order, OrderError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.outbox.begin().await?;
         orders::transition(&mut tx, id, owner, transition, None).await?;
         let order = orders::load_one(&mut tx, id, owner).await?;
-        platform::outbox::commit(&self.pool, tx).await?;
+        tx.commit().await?;
         Ok(message(order))
     }
 }
@@ -189,7 +193,7 @@ fn message(order: Order) -> pb::Order {
     pb::Order {
         id: row.id.to_string(),
         user_id: row.user_id.to_string(),
-        status: row.status,
+        status: row.status.into(),
         items: order
             .items
             .into_iter()
@@ -213,7 +217,7 @@ fn message(order: Order) -> pb::Order {
             .history
             .into_iter()
             .map(|change| pb::StatusChange {
-                status: change.status,
+                status: change.status.into(),
                 at: Some(to_proto(change.at)),
             })
             .collect(),

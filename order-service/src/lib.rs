@@ -14,7 +14,7 @@
 //! - [`vouchers`]: issuing, redeeming and giving back vouchers.
 //! - [`events`]: what order-service publishes, always through the outbox.
 //! - [`payment_outcomes`], [`voucher_issuing`]: the consumers; [`messaging`]: topology,
-//!   consumers and outbox relay on one supervised connection.
+//!   consumers and outbox relay on one broker connection.
 //! - [`expiry`]: unpaid orders expire from the database's clock, not an in-memory timer.
 //! - [`grpc`]: the thin gRPC layer; [`error`]: errors mapped to gRPC statuses once.
 
@@ -31,12 +31,10 @@ pub mod vouchers;
 
 use std::time::Duration;
 
-use platform::amqp::BrokerStatus;
 use platform::config::{self, ConfigError, ServiceSettings};
 use platform::grpc::InternalToken;
-use platform::shutdown::CancellationToken;
+use platform::service::Service;
 use proto::order::v1::order_service_server::OrderServiceServer;
-use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -51,89 +49,34 @@ pub struct Config {
     pub payment_timeout: Duration,
 }
 
-/// Reads this service's settings (`ORDER_DATABASE_URL`, `ORDER_GRPC_ADDR`,
-/// `ORDER_PAYMENT_TIMEOUT_SECS`, ...).
-pub fn config_from_env(internal_token: InternalToken) -> Result<Config, ConfigError> {
-    Ok(Config {
-        service: ServiceSettings::from_env("ORDER", "orders", 50054, internal_token)?,
-        payment_timeout: config::seconds_or("ORDER_PAYMENT_TIMEOUT_SECS", 900)?,
-    })
-}
-
-pub struct Application {
-    listener: TcpListener,
-    pool: PgPool,
-    config: Config,
-}
-
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.service.grpc_addr).await?;
-        Self::build_with_listener(config, listener).await
-    }
-
-    /// Prepares the service on an already bound listener (tests bind port 0).
-    pub async fn build_with_listener(
-        config: Config,
-        listener: TcpListener,
-    ) -> anyhow::Result<Self> {
-        let pool = platform::database::connect_and_migrate(
-            &config.service.database_url,
-            config.service.database_max_connections,
-            &MIGRATOR,
-        )
-        .await?;
+impl Config {
+    /// Reads `ORDER_DATABASE_URL`, `ORDER_GRPC_ADDR`, `ORDER_PAYMENT_TIMEOUT_SECS`, ...
+    pub fn from_env(internal_token: InternalToken) -> Result<Self, ConfigError> {
         Ok(Self {
-            listener,
-            pool,
-            config,
+            service: ServiceSettings::from_env("ORDER", "orders", 50054, internal_token)?,
+            payment_timeout: config::seconds_or("ORDER_PAYMENT_TIMEOUT_SECS", 900)?,
         })
     }
+}
 
-    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let broker = BrokerStatus::default();
-        let messaging = tokio::spawn(messaging::run(
-            self.pool.clone(),
-            self.config.service.amqp_url.clone(),
-            broker.clone(),
-            shutdown.clone(),
-        ));
-        let expiry = tokio::spawn(expiry::run(
-            self.pool.clone(),
-            EXPIRY_SWEEP,
-            shutdown.clone(),
-        ));
-        tokio::spawn(platform::outbox::prune_hourly(
-            self.pool.clone(),
-            shutdown.clone(),
-        ));
-        let routes = tonic::service::Routes::new(OrderServiceServer::new(grpc::OrderApi {
-            pool: self.pool.clone(),
-            payment_timeout: self.config.payment_timeout,
-        }));
-        let served = platform::service::serve(
-            "order-service",
-            self.listener,
-            routes,
-            self.pool,
-            Some(broker),
-            self.config.service.internal_token,
-            shutdown,
-        )
-        .await;
-        // Let the consumers, the relay and a sweep finish their current work.
-        let _ = tokio::time::timeout(Duration::from_secs(10), async {
-            let _ = tokio::join!(messaging, expiry);
-        })
-        .await;
-        served
-    }
+/// The order service on `listener`, ready to run.
+pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Service> {
+    let mut service = Service::build("order-service", config.service, &MIGRATOR, listener).await?;
+    let outbox = service.outbox();
+    let expiring = outbox.clone();
+    service.every(EXPIRY_SWEEP, "expire unpaid orders", move || {
+        let outbox = expiring.clone();
+        async move { expiry::sweep(&outbox).await }
+    });
+    let messaging = outbox.clone();
+    service.on_broker(move |connection, shutdown| {
+        messaging::run(messaging.clone(), connection, shutdown)
+    });
+    service.grpc(tonic::service::Routes::new(OrderServiceServer::new(
+        grpc::OrderApi {
+            outbox,
+            payment_timeout: config.payment_timeout,
+        },
+    )));
+    Ok(service)
 }

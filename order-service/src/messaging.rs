@@ -1,85 +1,60 @@
 //! order-service's RabbitMQ side: its topology, the consumers of payment outcomes and of
-//! `order.sent`, and the outbox relay, all on one supervised connection that is
-//! re-established after any broker failure.
+//! `order.sent`, and the outbox relay, all on one broker connection (see
+//! `platform::service::Service::on_broker`).
 
+use std::sync::Arc;
+
+use lapin::Connection;
 use lapin::types::FieldTable;
-use platform::amqp::{self, BrokerStatus};
+use platform::amqp;
 use platform::consumer::consume;
+use platform::outbox::Outbox;
 use platform::shutdown::CancellationToken;
-use secrecy::SecretString;
-use sqlx::PgPool;
+use proto::messaging::order::{PAYMENT_OUTCOMES, VOUCHER_ISSUING};
+use proto::messaging::wallet::ORDER_PAYMENTS;
 
-use crate::events::{EXCHANGE, ORDER_SENT, WALLET_PAYMENTS_KEYS, WALLET_PAYMENTS_QUEUE};
-use crate::payment_outcomes::{self, PaymentOutcomeHandler};
-use crate::voucher_issuing::{self, VoucherIssuingHandler};
+use crate::payment_outcomes::{ALL_WALLET_EVENTS, PaymentOutcomeHandler};
+use crate::voucher_issuing::VoucherIssuingHandler;
 
 /// Messages of one queue processed at once.
 const CONCURRENCY: u16 = 32;
 
 pub async fn run(
-    pool: PgPool,
-    url: SecretString,
-    status: BrokerStatus,
+    outbox: Outbox,
+    connection: Arc<Connection>,
     shutdown: CancellationToken,
-) {
-    let stop = shutdown.clone();
-    amqp::supervise(
-        url,
-        "order-service".into(),
-        status,
-        shutdown,
-        move |connection| {
-            let pool = pool.clone();
-            let shutdown = stop.clone();
-            async move {
-                let channel = connection.create_channel().await?;
-                amqp::declare_subscription(
-                    &channel,
-                    payment_outcomes::QUEUE,
-                    payment_outcomes::WALLET_EXCHANGE,
-                    &payment_outcomes::ROUTING_KEYS,
-                )
-                .await?;
-                unbind_from_all_wallet_events(&channel).await?;
-                amqp::declare_subscription(
-                    &channel,
-                    voucher_issuing::QUEUE,
-                    EXCHANGE,
-                    &[ORDER_SENT],
-                )
-                .await?;
-                // The wallet's queue, declared by the producer too (see `WALLET_PAYMENTS_QUEUE`).
-                amqp::declare_subscription(
-                    &channel,
-                    WALLET_PAYMENTS_QUEUE,
-                    EXCHANGE,
-                    &WALLET_PAYMENTS_KEYS,
-                )
-                .await?;
-                let outcomes = PaymentOutcomeHandler { pool: pool.clone() };
-                let vouchers = VoucherIssuingHandler { pool: pool.clone() };
-                tokio::try_join!(
-                    platform::outbox::relay(pool, &connection, &shutdown),
-                    consume(
-                        &connection,
-                        payment_outcomes::QUEUE,
-                        CONCURRENCY,
-                        &outcomes,
-                        &shutdown
-                    ),
-                    consume(
-                        &connection,
-                        voucher_issuing::QUEUE,
-                        CONCURRENCY,
-                        &vouchers,
-                        &shutdown
-                    ),
-                )?;
-                Ok(())
-            }
-        },
-    )
-    .await;
+) -> anyhow::Result<()> {
+    let channel = connection.create_channel().await?;
+    amqp::declare_queue(&channel, &PAYMENT_OUTCOMES).await?;
+    unbind_from_all_wallet_events(&channel).await?;
+    amqp::declare_queue(&channel, &VOUCHER_ISSUING).await?;
+    // The wallet's queue of order payments, declared by their producer too: a payment
+    // request must not be dropped as unroutable because the wallet never ran yet.
+    amqp::declare_queue(&channel, &ORDER_PAYMENTS).await?;
+    let outcomes = PaymentOutcomeHandler {
+        outbox: outbox.clone(),
+    };
+    let vouchers = VoucherIssuingHandler {
+        outbox: outbox.clone(),
+    };
+    tokio::try_join!(
+        outbox.relay(&connection, &shutdown),
+        consume(
+            &connection,
+            PAYMENT_OUTCOMES.name,
+            CONCURRENCY,
+            &outcomes,
+            &shutdown
+        ),
+        consume(
+            &connection,
+            VOUCHER_ISSUING.name,
+            CONCURRENCY,
+            &vouchers,
+            &shutdown
+        ),
+    )?;
+    Ok(())
 }
 
 /// Removes the bindings of the payment outcomes queue to `wallet.events` that earlier
@@ -87,13 +62,13 @@ pub async fn run(
 /// binding that is not there does nothing.
 async fn unbind_from_all_wallet_events(channel: &lapin::Channel) -> lapin::Result<()> {
     // Unbinding from a missing exchange would be an error.
-    amqp::declare_topic_exchange(channel, payment_outcomes::ALL_WALLET_EVENTS).await?;
-    for key in payment_outcomes::ROUTING_KEYS {
+    amqp::declare_topic_exchange(channel, ALL_WALLET_EVENTS).await?;
+    for key in PAYMENT_OUTCOMES.routing_keys {
         channel
             .queue_unbind(
-                payment_outcomes::QUEUE.into(),
-                payment_outcomes::ALL_WALLET_EVENTS.into(),
-                key.into(),
+                PAYMENT_OUTCOMES.name.into(),
+                ALL_WALLET_EVENTS.into(),
+                (*key).into(),
                 FieldTable::default(),
             )
             .await?;

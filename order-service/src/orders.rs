@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use platform::outbox::{self, Outbox};
 use platform::pagination::{PageRequest, finish_page};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -25,12 +26,12 @@ const COLUMNS: &str = "id, user_id, status, currency, subtotal, discount, total,
 /// Creates an order in `pending_payment`, redeeming its voucher, and queues `order.created`
 /// and the first `order.payment_requested`. An order a voucher pays entirely is paid at once.
 pub async fn create(
-    pool: &PgPool,
+    outbox: &Outbox,
     new: &NewOrder,
     payment_timeout: Duration,
 ) -> Result<Order, OrderError> {
     let id = Uuid::now_v7();
-    let mut tx = pool.begin().await?;
+    let mut tx = outbox.begin().await?;
     let voucher_amount = match &new.voucher_code {
         Some(code) => vouchers::lock_for_redemption(&mut tx, new.user_id, code).await?,
         None => 0,
@@ -45,7 +46,7 @@ pub async fn create(
     ))
     .bind(id)
     .bind(new.user_id)
-    .bind(Status::PendingPayment.as_str())
+    .bind(Status::PendingPayment)
     .bind(CURRENCY)
     .bind(new.subtotal)
     .bind(discount)
@@ -72,14 +73,14 @@ pub async fn create(
         vouchers::redeem(&mut tx, code, id).await?;
     }
     record_status(&mut tx, id, Status::PendingPayment).await?;
-    platform::outbox::enqueue(&mut tx, &events::order_created(&row)).await?;
+    tx.enqueue(&events::order_created(&row)).await?;
     if row.total > 0 {
-        platform::outbox::enqueue(&mut tx, &events::payment_requested(&row)).await?;
+        tx.enqueue(&events::payment_requested(&row)).await?;
     } else {
         transition(&mut tx, id, None, Transition::Pay, None).await?;
     }
     let order = load_one(&mut tx, id, None).await?;
-    platform::outbox::commit(pool, tx).await?;
+    tx.commit().await?;
     Ok(order)
 }
 
@@ -87,41 +88,37 @@ pub async fn create(
 /// caller's transaction. `payment` is the wallet transaction that paid it, for
 /// [`Transition::Pay`].
 pub async fn transition(
-    conn: &mut PgConnection,
+    conn: &mut outbox::Transaction,
     id: Uuid,
     owner: Option<Uuid>,
     transition: Transition,
     payment: Option<Uuid>,
 ) -> Result<OrderRow, OrderError> {
-    let from: Vec<&str> = transition
-        .from()
-        .iter()
-        .map(|status| status.as_str())
-        .collect();
+    let from = transition.from();
     let to = transition.to();
     let new_attempt = i32::from(transition == Transition::RetryPayment);
     let updated: Option<OrderRow> = sqlx::query_as(&format!(
         "update orders set status = $3, updated_at = now(),
              payment_transaction_id = coalesce($5, payment_transaction_id),
              payment_attempt = payment_attempt + $6
-         where id = $1 and ($2::uuid is null or user_id = $2) and status = any($4)
+         where id = $1 and ($2::uuid is null or user_id = $2) and status = any($4::text[])
          returning {COLUMNS}"
     ))
     .bind(id)
     .bind(owner)
-    .bind(to.as_str())
-    .bind(&from)
+    .bind(to)
+    .bind(from)
     .bind(payment)
     .bind(new_attempt)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(&mut **conn)
     .await?;
     let Some(row) = updated else {
-        let current: Option<String> = sqlx::query_scalar(
+        let current: Option<Status> = sqlx::query_scalar(
             "select status from orders where id = $1 and ($2::uuid is null or user_id = $2)",
         )
         .bind(id)
         .bind(owner)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut **conn)
         .await?;
         return Err(match current {
             None => OrderError::NotFound,
@@ -136,7 +133,7 @@ pub async fn transition(
         Transition::RetryPayment => events::payment_requested(&row),
         _ => events::status_changed(&row, to),
     };
-    platform::outbox::enqueue(conn, &event).await?;
+    conn.enqueue(&event).await?;
     if matches!(transition, Transition::Cancel | Transition::Expire) {
         vouchers::release(conn, id).await?;
     }
@@ -146,22 +143,23 @@ pub async fn transition(
 /// A payment that arrived after its order was cancelled or expired: it is recorded and the
 /// order's final event published again, now with the payment, so that the wallet refunds it.
 pub async fn record_late_payment(
-    conn: &mut PgConnection,
+    conn: &mut outbox::Transaction,
     id: Uuid,
     payment: Uuid,
 ) -> Result<(), OrderError> {
     let updated: Option<OrderRow> = sqlx::query_as(&format!(
         "update orders set payment_transaction_id = $2, updated_at = now()
-         where id = $1 and payment_transaction_id is null and status in ('cancelled', 'expired')
+         where id = $1 and payment_transaction_id is null and status = any($3::text[])
          returning {COLUMNS}"
     ))
     .bind(id)
     .bind(payment)
-    .fetch_optional(&mut *conn)
+    .bind([Status::Cancelled, Status::Expired])
+    .fetch_optional(&mut **conn)
     .await?;
     if let Some(row) = updated {
-        let status = Status::parse(&row.status).map_err(|error| anyhow::anyhow!(error))?;
-        platform::outbox::enqueue(conn, &events::status_changed(&row, status)).await?;
+        conn.enqueue(&events::status_changed(&row, row.status))
+            .await?;
     }
     Ok(())
 }
@@ -185,14 +183,17 @@ pub async fn record_refund(
 
 /// Expires up to `batch` unpaid orders whose time is up; returns how many. Several instances
 /// share the work (`SKIP LOCKED`).
-pub async fn expire_due(pool: &PgPool, batch: i64) -> Result<usize, OrderError> {
-    let mut tx = pool.begin().await?;
+pub async fn expire_due(outbox: &Outbox, batch: i64) -> Result<usize, OrderError> {
+    let mut tx = outbox.begin().await?;
+    // The statuses the expiry leaves from are those of the partial index
+    // `orders_awaiting_payment`, which this query uses.
     let due: Vec<Uuid> = sqlx::query_scalar(
         "select id from orders
-         where status in ('pending_payment', 'payment_failed') and expires_at <= now()
+         where status = any($2::text[]) and expires_at <= now()
          order by expires_at limit $1 for update skip locked",
     )
     .bind(batch)
+    .bind(Transition::Expire.from())
     .fetch_all(&mut *tx)
     .await?;
     // Nothing to do (the usual case): end without a commit, which would wake the outbox
@@ -203,7 +204,7 @@ pub async fn expire_due(pool: &PgPool, batch: i64) -> Result<usize, OrderError> 
     for id in &due {
         transition(&mut tx, *id, None, Transition::Expire, None).await?;
     }
-    platform::outbox::commit(pool, tx).await?;
+    tx.commit().await?;
     Ok(due.len())
 }
 
@@ -244,13 +245,13 @@ pub async fn list(
     let mut rows: Vec<OrderRow> = sqlx::query_as(&format!(
         "select {COLUMNS} from orders
          where user_id = $1
-           and ($2::text is null or status = $2)
+           and ($2::text is null or status = $2::text)
            and ($3::timestamptz is null or (created_at, id) < ($3, $4))
          order by created_at desc, id desc
          limit $5"
     ))
     .bind(user_id)
-    .bind(status.map(Status::as_str))
+    .bind(status)
     .bind(page.after.map(|(at, _)| at))
     .bind(page.after.map(|(_, id)| id))
     .bind(page.fetch())
@@ -264,7 +265,7 @@ pub async fn list(
 async fn record_status(conn: &mut PgConnection, id: Uuid, status: Status) -> sqlx::Result<()> {
     sqlx::query("insert into status_history (order_id, status) values ($1, $2)")
         .bind(id)
-        .bind(status.as_str())
+        .bind(status)
         .execute(conn)
         .await?;
     Ok(())
@@ -280,7 +281,7 @@ async fn with_details(conn: &mut PgConnection, rows: Vec<OrderRow>) -> sqlx::Res
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
-    let history: Vec<(Uuid, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+    let history: Vec<(Uuid, Status, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
         "select order_id, status, at from status_history where order_id = any($1) order by id",
     )
     .bind(&ids)

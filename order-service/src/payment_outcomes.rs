@@ -11,35 +11,20 @@
 use lapin::message::Delivery;
 use platform::cloud_event::ReceivedEvent;
 use platform::consumer::{Handler, Verdict};
-use serde::Deserialize;
-use sqlx::{PgConnection, PgPool};
+use platform::outbox::{self, Outbox};
+use proto::messaging::order::{OrderRequest, PAYMENT_OUTCOMES, order_of_reference};
+use proto::messaging::wallet::{
+    TRANSACTION_CREATED, TRANSACTION_REJECTED, TransactionCreated, TransactionRejected,
+};
+use proto::{TransactionSource, TransactionType};
 use uuid::Uuid;
 
 use crate::error::OrderError;
 use crate::order::{Status, Transition};
 use crate::orders;
 
-pub const QUEUE: &str = "order.payment-outcomes";
-pub const WALLET_EXCHANGE: &str = "wallet.order-outcomes";
 /// The exchange the queue was bound to before `wallet.order-outcomes` existed.
-pub const ALL_WALLET_EVENTS: &str = "wallet.events";
-pub const ROUTING_KEYS: [&str; 2] = ["transaction.created", "transaction.rejected"];
-
-/// The fields of `transaction.created` and `transaction.rejected` data this service reads.
-#[derive(Debug, Deserialize)]
-struct WalletData {
-    /// The transaction's id (`transaction.created`).
-    id: Option<Uuid>,
-    /// The request's id (`transaction.rejected`): `order:<id>:payment:<attempt>` or
-    /// `order:<id>:refund`.
-    request_id: Option<String>,
-    user_id: Uuid,
-    #[serde(rename = "type")]
-    kind: String,
-    source: Option<String>,
-    reference: Option<String>,
-    reason: Option<String>,
-}
+pub const ALL_WALLET_EVENTS: &str = proto::messaging::wallet::EVENTS;
 
 /// What a wallet event means for an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,92 +50,78 @@ pub enum Outcome {
 }
 
 pub struct PaymentOutcomeHandler {
-    pub pool: PgPool,
+    pub outbox: Outbox,
 }
 
 impl Handler for PaymentOutcomeHandler {
     async fn handle(&self, delivery: &Delivery) -> anyhow::Result<Verdict> {
-        let event: ReceivedEvent<WalletData> = match serde_json::from_slice(&delivery.data) {
+        let event: ReceivedEvent<serde_json::Value> = match serde_json::from_slice(&delivery.data) {
             Ok(event) => event,
             Err(error) => return Ok(Verdict::Invalid(format!("not a wallet event: {error}"))),
         };
         let message_id = event.message_id(delivery);
-        let outcome = match read_outcome(&event) {
+        let outcome = match read_outcome(event) {
             Ok(Some(outcome)) => outcome,
             Ok(None) => return Ok(Verdict::Done),
             Err(reason) => return Ok(Verdict::Invalid(reason)),
         };
-        let mut tx = self.pool.begin().await?;
-        if platform::inbox::record(&mut tx, &message_id, QUEUE).await? {
-            apply(&mut tx, &outcome).await?;
-        }
-        platform::outbox::commit(&self.pool, tx).await?;
+        self.outbox
+            .apply_once(&message_id, PAYMENT_OUTCOMES.name, async |tx| {
+                apply(tx, &outcome).await
+            })
+            .await?;
         Ok(Verdict::Done)
     }
 }
 
 /// Reads what `event` means for an order: `None` when it concerns no order.
-fn read_outcome(event: &ReceivedEvent<WalletData>) -> Result<Option<Outcome>, String> {
-    let data = &event.data;
+fn read_outcome(event: ReceivedEvent<serde_json::Value>) -> Result<Option<Outcome>, String> {
+    let invalid = |error: serde_json::Error| format!("not a wallet event: {error}");
     match event.kind.as_str() {
-        "transaction.created" => {
-            if data.source.as_deref() != Some("order") {
+        TRANSACTION_CREATED => {
+            let created: TransactionCreated =
+                serde_json::from_value(event.data).map_err(invalid)?;
+            if created.source != TransactionSource::Order {
                 return Ok(None);
             }
-            let Some(order_id) = data.reference.as_deref().and_then(order_of_reference) else {
+            let Some(order_id) = created.reference.as_deref().and_then(order_of_reference) else {
                 return Ok(None);
             };
-            let transaction_id = data.id.ok_or("transaction.created without an id")?;
-            Ok(match data.kind.as_str() {
-                "purchase" => Some(Outcome::Purchased {
+            Ok(match created.kind {
+                TransactionType::Purchase => Some(Outcome::Purchased {
                     order_id,
-                    user_id: data.user_id,
-                    transaction_id,
+                    user_id: created.user_id,
+                    transaction_id: created.id,
                 }),
-                "cancellation" => Some(Outcome::Refunded {
+                TransactionType::Cancellation => Some(Outcome::Refunded {
                     order_id,
-                    transaction_id,
+                    transaction_id: created.id,
                 }),
                 _ => None,
             })
         }
-        "transaction.rejected" => {
-            let Some(request) = data.request_id.as_deref().and_then(order_request) else {
+        TRANSACTION_REJECTED => {
+            let rejected: TransactionRejected =
+                serde_json::from_value(event.data).map_err(invalid)?;
+            let Some(request) = OrderRequest::parse(&rejected.request_id) else {
                 return Ok(None);
             };
-            let reason = data.reason.clone().unwrap_or_default();
+            let reason = rejected.reason;
             Ok(Some(match request {
-                (order_id, Some(attempt)) => Outcome::PurchaseRefused {
+                OrderRequest::Payment { order_id, attempt } => Outcome::PurchaseRefused {
                     order_id,
                     attempt,
                     reason,
                 },
-                (order_id, None) => Outcome::RefundRefused { order_id, reason },
+                OrderRequest::Refund { order_id } => Outcome::RefundRefused { order_id, reason },
             }))
         }
         other => Err(format!("unexpected event type {other:?}")),
     }
 }
 
-/// `order:<uuid>` → the order id.
-fn order_of_reference(reference: &str) -> Option<Uuid> {
-    Uuid::parse_str(reference.strip_prefix("order:")?).ok()
-}
-
-/// `order:<id>:payment:<attempt>` → `(id, Some(attempt))`; `order:<id>:refund` → `(id, None)`.
-fn order_request(request_id: &str) -> Option<(Uuid, Option<i32>)> {
-    let rest = request_id.strip_prefix("order:")?;
-    let (id, what) = rest.split_once(':')?;
-    let id = Uuid::parse_str(id).ok()?;
-    if what == "refund" {
-        return Some((id, None));
-    }
-    let attempt = what.strip_prefix("payment:")?.parse().ok()?;
-    Some((id, Some(attempt)))
-}
-
 /// Applies an outcome to its order, inside the caller's transaction.
-pub async fn apply(conn: &mut PgConnection, outcome: &Outcome) -> anyhow::Result<()> {
+pub async fn apply(conn: &mut outbox::Transaction, outcome: &Outcome) -> anyhow::Result<()> {
     match outcome {
         Outcome::Purchased {
             order_id,
@@ -165,7 +136,7 @@ pub async fn apply(conn: &mut PgConnection, outcome: &Outcome) -> anyhow::Result
                 tracing::warn!(%order_id, "a payment from another user's wallet ignored");
                 return Ok(());
             }
-            let status = Status::parse(&order.status).map_err(anyhow::Error::msg)?;
+            let status = order.status;
             if Transition::Pay.allowed_from(status) {
                 orders::transition(
                     conn,
@@ -196,8 +167,7 @@ pub async fn apply(conn: &mut PgConnection, outcome: &Outcome) -> anyhow::Result
                 return Ok(());
             };
             // Only the answer to the attempt in flight moves the order.
-            if order.payment_attempt == *attempt && order.status == Status::PendingPayment.as_str()
-            {
+            if order.payment_attempt == *attempt && order.status == Status::PendingPayment {
                 tracing::info!(%order_id, reason, "payment refused");
                 orders::transition(conn, *order_id, None, Transition::FailPayment, None)
                     .await
@@ -230,7 +200,7 @@ fn internal(error: OrderError) -> anyhow::Error {
 mod tests {
     use super::*;
 
-    fn event(kind: &str, data: serde_json::Value) -> ReceivedEvent<WalletData> {
+    fn event(kind: &str, data: serde_json::Value) -> ReceivedEvent<serde_json::Value> {
         serde_json::from_value(serde_json::json!({"id": "m1", "type": kind, "data": data})).unwrap()
     }
 
@@ -242,10 +212,11 @@ mod tests {
         let created = event(
             "transaction.created",
             serde_json::json!({"id": transaction_id, "user_id": user_id, "type": "purchase",
-                "source": "order", "reference": format!("order:{order_id}")}),
+                "source": "order", "reference": format!("order:{order_id}"), "amount": 300,
+                "currency": "EUR", "balance_after": 0, "created_at": "2026-11-21T18:40:01.123456Z"}),
         );
         assert_eq!(
-            read_outcome(&created),
+            read_outcome(created),
             Ok(Some(Outcome::Purchased {
                 order_id,
                 user_id,
@@ -259,9 +230,10 @@ mod tests {
         let created = event(
             "transaction.created",
             serde_json::json!({"id": Uuid::now_v7(), "user_id": Uuid::now_v7(), "type": "purchase",
-                "source": "event", "reference": format!("order:{}", Uuid::now_v7())}),
+                "source": "event", "reference": format!("order:{}", Uuid::now_v7()), "amount": 300,
+                "currency": "EUR", "balance_after": 0, "created_at": "2026-11-21T18:40:01.123456Z"}),
         );
-        assert_eq!(read_outcome(&created), Ok(None));
+        assert_eq!(read_outcome(created), Ok(None));
     }
 
     #[test]
@@ -270,10 +242,10 @@ mod tests {
         let rejected = event(
             "transaction.rejected",
             serde_json::json!({"request_id": format!("order:{order_id}:payment:3"),
-                "user_id": Uuid::now_v7(), "type": "purchase", "reason": "insufficient-funds"}),
+                "user_id": Uuid::now_v7(), "type": "purchase", "reason": "insufficient-funds", "detail": "too little"}),
         );
         assert_eq!(
-            read_outcome(&rejected),
+            read_outcome(rejected),
             Ok(Some(Outcome::PurchaseRefused {
                 order_id,
                 attempt: 3,
@@ -283,16 +255,17 @@ mod tests {
         let refund = event(
             "transaction.rejected",
             serde_json::json!({"request_id": format!("order:{order_id}:refund"),
-                "user_id": Uuid::now_v7(), "type": "cancellation", "reason": "already-undone"}),
+                "user_id": Uuid::now_v7(), "type": "cancellation", "reason": "already-undone", "detail": "undone"}),
         );
         assert!(matches!(
-            read_outcome(&refund),
+            read_outcome(refund),
             Ok(Some(Outcome::RefundRefused { .. }))
         ));
         let unrelated = event(
             "transaction.rejected",
-            serde_json::json!({"request_id": "abc", "user_id": Uuid::now_v7(), "type": "deposit"}),
+            serde_json::json!({"request_id": "abc", "user_id": Uuid::now_v7(), "type": "deposit",
+                "reason": "insufficient-funds", "detail": "too little"}),
         );
-        assert_eq!(read_outcome(&unrelated), Ok(None));
+        assert_eq!(read_outcome(unrelated), Ok(None));
     }
 }

@@ -7,33 +7,25 @@
 use lapin::message::Delivery;
 use platform::cloud_event::ReceivedEvent;
 use platform::consumer::{Handler, Verdict};
-use serde::Deserialize;
-use sqlx::PgPool;
-use uuid::Uuid;
+use platform::outbox::Outbox;
+use proto::messaging::order::{ORDER_SENT, OrderChanged, VOUCHER_ISSUING};
 
-use crate::events::ORDER_SENT;
 use crate::vouchers;
 
-pub const QUEUE: &str = "order.voucher-issuing";
-
-#[derive(Debug, Deserialize)]
-struct SentOrder {
-    order_id: Uuid,
-}
-
 pub struct VoucherIssuingHandler {
-    pub pool: PgPool,
+    pub outbox: Outbox,
 }
 
 impl Handler for VoucherIssuingHandler {
     async fn handle(&self, delivery: &Delivery) -> anyhow::Result<Verdict> {
-        let event: ReceivedEvent<SentOrder> = match serde_json::from_slice(&delivery.data) {
+        let invalid = |error: serde_json::Error| {
+            Ok(Verdict::Invalid(format!(
+                "not an order.sent event: {error}"
+            )))
+        };
+        let event: ReceivedEvent<serde_json::Value> = match serde_json::from_slice(&delivery.data) {
             Ok(event) => event,
-            Err(error) => {
-                return Ok(Verdict::Invalid(format!(
-                    "not an order.sent event: {error}"
-                )));
-            }
+            Err(error) => return invalid(error),
         };
         if event.kind != ORDER_SENT {
             return Ok(Verdict::Invalid(format!(
@@ -42,13 +34,19 @@ impl Handler for VoucherIssuingHandler {
             )));
         }
         let message_id = event.message_id(delivery);
-        let mut tx = self.pool.begin().await?;
-        if platform::inbox::record(&mut tx, &message_id, QUEUE).await?
-            && let Some(voucher) = vouchers::issue_for(&mut tx, event.data.order_id).await?
-        {
+        let order_id = match serde_json::from_value::<OrderChanged>(event.data) {
+            Ok(order) => order.order_id,
+            Err(error) => return invalid(error),
+        };
+        let issued = self
+            .outbox
+            .apply_once(&message_id, VOUCHER_ISSUING.name, async |tx| {
+                Ok(vouchers::issue_for(tx, order_id).await?)
+            })
+            .await?;
+        if let Some(Some(voucher)) = issued {
             tracing::info!(order_id = %voucher.order_id, "voucher issued");
         }
-        platform::outbox::commit(&self.pool, tx).await?;
         Ok(Verdict::Done)
     }
 }

@@ -2,13 +2,15 @@
 //! given back when that order is cancelled or expires.
 
 use chrono::{DateTime, Utc};
+use platform::outbox;
 use platform::pagination::{PageRequest, finish_page};
+use proto::messaging::order::VoucherIssued;
 use rand::Rng;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::OrderError;
-use crate::events::{self, VoucherIssued};
+use crate::events;
 use crate::order::Status;
 
 /// An order whose total is above this (100.00 EUR) earns a voucher when it is sent.
@@ -95,16 +97,19 @@ pub async fn release(conn: &mut PgConnection, order_id: Uuid) -> sqlx::Result<()
 /// Issues the voucher `order_id` earned, if it is sent and large enough and has none yet,
 /// and queues `voucher.issued`. The unique `order_id` of the vouchers table makes this
 /// happen once however often it is called.
-pub async fn issue_for(conn: &mut PgConnection, order_id: Uuid) -> sqlx::Result<Option<Voucher>> {
-    let order: Option<(Uuid, String, i64, String)> =
+pub async fn issue_for(
+    conn: &mut outbox::Transaction,
+    order_id: Uuid,
+) -> sqlx::Result<Option<Voucher>> {
+    let order: Option<(Uuid, Status, i64, String)> =
         sqlx::query_as("select user_id, status, total, currency from orders where id = $1")
             .bind(order_id)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut **conn)
             .await?;
     let Some((user_id, status, total, currency)) = order else {
         return Ok(None);
     };
-    let shipped = [Status::Sent.as_str(), Status::Delivered.as_str()].contains(&status.as_str());
+    let shipped = matches!(status, Status::Sent | Status::Delivered);
     if !shipped || !earns_voucher(total) {
         return Ok(None);
     }
@@ -119,7 +124,7 @@ pub async fn issue_for(conn: &mut PgConnection, order_id: Uuid) -> sqlx::Result<
     .bind(AMOUNT)
     .bind(&currency)
     .bind(order_id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(&mut **conn)
     .await?;
     if let Some(voucher) = &issued {
         let event = VoucherIssued {
@@ -130,7 +135,7 @@ pub async fn issue_for(conn: &mut PgConnection, order_id: Uuid) -> sqlx::Result<
             order_id,
             issued_at: voucher.issued_at,
         };
-        platform::outbox::enqueue(conn, &events::voucher_issued(&event)).await?;
+        conn.enqueue(&events::voucher_issued(&event)).await?;
     }
     Ok(issued)
 }

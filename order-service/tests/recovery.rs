@@ -20,7 +20,10 @@ async fn unpaid_orders_expire_even_when_their_time_came_while_the_service_was_do
     let mut ids = Vec::new();
     for price in [100, 200, 300] {
         let order = services.place_order(user, price).await.unwrap();
-        assert_eq!(order.status, "pending_payment");
+        assert_eq!(
+            proto::OrderStatus::try_from(order.status),
+            Ok(proto::OrderStatus::PendingPayment)
+        );
         ids.push(order.id.parse::<Uuid>().unwrap());
     }
     services.crash_order_service().await;

@@ -4,11 +4,11 @@
 //! [`connect`] again, so a broker restart heals by itself.
 
 use anyhow::Context;
+use backon::Retryable;
 use lapin::{Connection, ConnectionProperties};
+pub use proto::messaging::{Queue, dead_letter_queue};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
-
-use crate::database::backoff;
 
 /// Connects to the broker, retrying with backoff until it answers or `shutdown` is
 /// cancelled (then `None`).
@@ -17,19 +17,14 @@ pub async fn connect(
     name: &str,
     shutdown: &CancellationToken,
 ) -> Option<Connection> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match try_connect(url, name).await {
-            Ok(connection) => return Some(connection),
-            Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), attempt, "broker not reachable, retrying");
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return None,
-            () = tokio::time::sleep(backoff(attempt)) => {}
-        }
+    let connecting = (|| try_connect(url, name))
+        .retry(crate::retry::policy())
+        .notify(|error, wait| {
+            tracing::warn!(error = %format!("{error:#}"), ?wait, "broker not reachable, retrying");
+        });
+    tokio::select! {
+        () = shutdown.cancelled() => None,
+        connected = connecting => connected.ok(),
     }
 }
 
@@ -173,11 +168,6 @@ pub async fn declare_forwarding_exchange(
 /// it) before it dead-letters it. RabbitMQ 3.10 quorum queues have no default limit.
 pub const DELIVERY_LIMIT: i64 = 20;
 
-/// The dead-letter queue of `queue`.
-pub fn dead_letter_queue(queue: &str) -> String {
-    format!("{queue}.dlq")
-}
-
 /// Declares the quorum queue `name` and its dead-letter queue `<name>.dlq`: messages that
 /// exceed the delivery limit, or that a consumer dead-letters, end up there.
 pub async fn declare_queue_with_dlq(channel: &lapin::Channel, name: &str) -> lapin::Result<()> {
@@ -214,21 +204,19 @@ pub async fn declare_queue_with_dlq(channel: &lapin::Channel, name: &str) -> lap
     Ok(())
 }
 
-/// Declares the quorum queue `queue` (with its dead-letter queue) and binds it to the topic
-/// exchange `exchange` (declared too, so the order in which services start does not matter)
-/// for each of `routing_keys`.
-pub async fn declare_subscription(
-    channel: &lapin::Channel,
-    queue: &str,
-    exchange: &str,
-    routing_keys: &[&str],
-) -> lapin::Result<()> {
+/// Declares `queue` as a quorum queue with its dead-letter queue and, when it takes events
+/// from a topic exchange, that exchange (declared too, so the order in which services start
+/// does not matter) and its bindings.
+pub async fn declare_queue(channel: &lapin::Channel, queue: &Queue) -> lapin::Result<()> {
+    declare_queue_with_dlq(channel, queue.name).await?;
+    let Some(exchange) = queue.exchange else {
+        return Ok(());
+    };
     declare_topic_exchange(channel, exchange).await?;
-    declare_queue_with_dlq(channel, queue).await?;
-    for key in routing_keys {
+    for key in queue.routing_keys {
         channel
             .queue_bind(
-                queue.into(),
+                queue.name.into(),
                 exchange.into(),
                 (*key).into(),
                 lapin::options::QueueBindOptions::default(),

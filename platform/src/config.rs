@@ -93,8 +93,9 @@ pub fn lowercase_list(variable: &str) -> Vec<String> {
         .collect()
 }
 
-/// The settings every RabbitMQ-connected service shares: its database, its gRPC address,
-/// the broker, the internal credential and the log format.
+/// The settings every service shares, embedded as `service` in each one's configuration: its
+/// database, its gRPC address, the broker, the internal credential, the log format and how
+/// long shutdown waits for background work.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
     pub database_url: SecretString,
@@ -103,12 +104,18 @@ pub struct ServiceSettings {
     pub amqp_url: SecretString,
     pub internal_token: crate::grpc::InternalToken,
     pub log_format: crate::telemetry::LogFormat,
+    /// How long background tasks (consumers, the outbox relay, periodic jobs) get to finish
+    /// after a stop request before they are cancelled.
+    pub shutdown_grace: std::time::Duration,
+    /// How often the outbox relay looks for rows nothing woke it for. Not read from the
+    /// environment: tests lengthen it so that a commit which forgets the wake-up fails them.
+    pub outbox_poll: std::time::Duration,
 }
 
 impl ServiceSettings {
     /// Reads `<PREFIX>_DATABASE_URL` (default database `database` on the local server),
-    /// `DATABASE_MAX_CONNECTIONS`,
-    /// `<PREFIX>_GRPC_ADDR` (default `0.0.0.0:<port>`), `AMQP_URL` and `LOG_FORMAT`.
+    /// `DATABASE_MAX_CONNECTIONS`, `<PREFIX>_GRPC_ADDR` (default `0.0.0.0:<port>`),
+    /// `AMQP_URL`, `LOG_FORMAT` and `SHUTDOWN_GRACE_SECS`.
     pub fn from_env(
         prefix: &str,
         database: &str,
@@ -125,8 +132,16 @@ impl ServiceSettings {
             amqp_url: secret_or("AMQP_URL", DEFAULT_AMQP_URL),
             internal_token,
             log_format: parse_or("LOG_FORMAT", crate::telemetry::LogFormat::Text)?,
+            shutdown_grace: shutdown_grace()?,
+            outbox_poll: crate::outbox::FALLBACK_POLL,
         })
     }
+}
+
+/// `SHUTDOWN_GRACE_SECS` (default 10): how long a program lets its work in flight finish
+/// after SIGTERM or Ctrl-C.
+pub fn shutdown_grace() -> Result<std::time::Duration, ConfigError> {
+    seconds_or("SHUTDOWN_GRACE_SECS", 10)
 }
 
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";

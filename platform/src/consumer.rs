@@ -18,6 +18,7 @@
 
 use std::future::Future;
 
+use backon::Retryable;
 use futures_util::{StreamExt, TryStreamExt};
 use lapin::Confirmation;
 use lapin::Connection;
@@ -213,29 +214,24 @@ async fn handle_until_done<H: Handler>(
 /// with what the database said when it refused a value (a retry cannot help), `None` when
 /// shutdown interrupts.
 async fn until_applied<T, F: Future<Output = anyhow::Result<T>>>(
-    mut apply: impl FnMut() -> F,
+    apply: impl FnMut() -> F,
     shutdown: &CancellationToken,
 ) -> Option<Result<T, String>> {
-    let mut attempt = 0;
-    loop {
-        match apply().await {
-            Ok(done) => return Some(Ok(done)),
-            Err(error) if let Some(refusal) = crate::database::refused_value(&error) => {
-                return Some(Err(refusal));
-            }
-            Err(error) => {
-                attempt += 1;
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    attempt,
-                    "cannot apply a message yet; retrying"
-                );
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return None,
-            () = tokio::time::sleep(crate::database::backoff(attempt)) => {}
-        }
+    let applying = apply
+        .retry(crate::retry::policy())
+        .when(|error| crate::database::refused_value(error).is_none())
+        .notify(|error, wait| {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                ?wait,
+                "cannot apply a message yet; retrying"
+            );
+        });
+    tokio::select! {
+        () = shutdown.cancelled() => None,
+        applied = applying => Some(applied.map_err(|error| {
+            crate::database::refused_value(&error).unwrap_or_else(|| format!("{error:#}"))
+        })),
     }
 }
 

@@ -5,13 +5,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use backon::Retryable;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
-/// How long start-up keeps trying to reach PostgreSQL before it gives up.
-const CONNECT_ATTEMPTS: u32 = 30;
+/// How many times start-up tries to reach PostgreSQL again before it gives up (about two
+/// minutes).
+const CONNECT_ATTEMPTS: usize = 30;
 
 /// A pooled connection used less than this long ago is handed out without a check.
 pub const CHECK_CONNECTIONS_IDLE_FOR: Duration = Duration::from_secs(1);
@@ -28,18 +30,12 @@ pub async fn connect_and_migrate(
         .context("the database URL is not a valid PostgreSQL URL")?
         .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match create_database_if_missing(&options).await {
-            Ok(()) => break,
-            Err(error) if attempt < CONNECT_ATTEMPTS => {
-                tracing::warn!(%error, attempt, "database not reachable yet, retrying");
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            Err(error) => return Err(error),
-        }
-    }
+    (|| create_database_if_missing(&options))
+        .retry(crate::retry::policy().with_max_times(CONNECT_ATTEMPTS))
+        .notify(|error, wait| {
+            tracing::warn!(%error, ?wait, "database not reachable yet, retrying");
+        })
+        .await?;
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
@@ -113,11 +109,6 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Resul
 
 fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// 200 ms, 400 ms, ... capped at 5 s.
-pub fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5))
 }
 
 /// What PostgreSQL said when it refused a value itself (SQLSTATE class 22, "data exception":

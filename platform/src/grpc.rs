@@ -160,7 +160,19 @@ pub fn channel(target: &str, timeout: Duration) -> Channel {
         .connect_lazy()
 }
 
-/// Adds the internal credential to every outgoing call.
+tokio::task_local! {
+    /// The request id of the HTTP request being served (see [`with_request_id`]).
+    static REQUEST_ID: String;
+}
+
+/// Runs `work` (the handling of one HTTP request) so that every gRPC call it makes through a
+/// [`WithInternalToken`] client carries `request_id`: the services log it with the call.
+pub async fn with_request_id<F: std::future::Future>(request_id: String, work: F) -> F::Output {
+    REQUEST_ID.scope(request_id, work).await
+}
+
+/// Adds the internal credential to every outgoing call, and the request id of the HTTP
+/// request being served, if any (see [`with_request_id`]).
 #[derive(Clone, Debug)]
 pub struct WithInternalToken(InternalToken);
 
@@ -178,6 +190,9 @@ impl tonic::service::Interceptor for WithInternalToken {
             .parse()
             .map_err(|_| Status::internal("the internal credential is not valid metadata"))?;
         request.metadata_mut().insert(INTERNAL_TOKEN_HEADER, value);
+        if let Ok(Ok(request_id)) = REQUEST_ID.try_with(|id| id.parse()) {
+            request.metadata_mut().insert(REQUEST_ID_HEADER, request_id);
+        }
         Ok(request)
     }
 }

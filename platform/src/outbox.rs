@@ -12,46 +12,207 @@
 //! instances of a service) share the work with `FOR UPDATE SKIP LOCKED`: a row is in the hands
 //! of one relay at a time, and a relay that dies releases its rows with its transaction.
 //!
-//! A transaction that added rows ends with [`commit`], which wakes the relays of this
-//! process that serve the same database (a lone statement that added rows is followed by
-//! [`wake`]). The wake-up is in-process, not a PostgreSQL `NOTIFY`: PostgreSQL serializes
-//! the commits of every notifying transaction of the server on one lock, which halved the
-//! commit rate under load (see docs/benchmarks.md). Rows that no local relay hears of
-//! (added by another instance whose relay is down) are found by a poll every half second.
+//! [`Outbox`] is the service's handle: its database and the wake-up of its relay. Rows are
+//! added only inside an [`outbox::Transaction`](Transaction) (begun by [`Outbox::begin`]),
+//! whose [`commit`](Transaction::commit) wakes the relay, or by a lone statement run through
+//! [`Outbox::after`], which wakes it once the statement committed. The wake-up is in-process,
+//! not a PostgreSQL `NOTIFY`: PostgreSQL serializes the commits of every notifying transaction
+//! of the server on one lock, which halved the commit rate under load (see
+//! docs/benchmarks-history.md). Rows that no relay of this process hears of (added by another
+//! instance whose relay is down) are found by a poll, every half second by default; tests
+//! lengthen it beyond their deadlines, so that a commit which forgets the wake-up fails them.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use anyhow::Context;
+use backon::BackoffBuilder;
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// How many rows one relay publishes per database transaction.
 const BATCH: i64 = 200;
-/// How often, in milliseconds, a relay looks for rows when nothing woke it.
-static FALLBACK_POLL_MS: AtomicU64 = AtomicU64::new(500);
-/// Per database name: bumped after each commit that added rows to that database's outbox;
-/// the relays of this process that serve it watch it.
-static ADDED: LazyLock<Mutex<HashMap<String, watch::Sender<u64>>>> = LazyLock::new(Mutex::default);
+/// How often a relay looks for rows when nothing woke it, unless told otherwise.
+pub const FALLBACK_POLL: Duration = Duration::from_millis(500);
+/// How long published rows stay, for inspection.
+pub const KEEP_PUBLISHED: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// The signal of `pool`'s database.
-fn added_rows(pool: &PgPool) -> watch::Sender<u64> {
-    let options = pool.connect_options();
-    let database = options.get_database().unwrap_or_default();
-    let mut signals = ADDED.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(signal) = signals.get(database) {
-        return signal.clone();
+/// A service's outbox: its database, and the wake-up its relay waits on. Cheap to clone;
+/// every clone wakes the same relays.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pool: PgPool,
+    /// Bumped after each commit that added rows; the relays watch it.
+    added: watch::Sender<u64>,
+    fallback_poll: Duration,
+}
+
+impl Outbox {
+    /// The outbox in `pool`'s database, whose relays also look for rows every
+    /// `fallback_poll` when nothing woke them.
+    pub fn new(pool: PgPool, fallback_poll: Duration) -> Self {
+        Self {
+            pool,
+            added: watch::Sender::new(0),
+            fallback_poll,
+        }
     }
-    let signal = watch::Sender::new(0);
-    signals.insert(database.to_owned(), signal.clone());
-    signal
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Begins a database transaction that may add outbox rows. It commits only through
+    /// [`Transaction::commit`], which wakes the relays; dropped, it rolls back.
+    pub async fn begin(&self) -> sqlx::Result<Transaction> {
+        Ok(Transaction {
+            tx: self.pool.begin().await?,
+            added: self.added.clone(),
+        })
+    }
+
+    /// Runs `statement`, one statement outside any transaction that may add outbox rows (it
+    /// commits by itself), and then wakes the relays.
+    pub async fn after<T>(&self, statement: impl Future<Output = T>) -> T {
+        let outcome = statement.await;
+        self.wake();
+        outcome
+    }
+
+    /// A consumer's step: records `message_id` (of `queue`) in the inbox, runs `apply` and
+    /// commits, in one database transaction, so the message takes effect once. `None` (and
+    /// nothing done) when the id was recorded before.
+    pub async fn apply_once<T>(
+        &self,
+        message_id: &str,
+        queue: &str,
+        apply: impl AsyncFnOnce(&mut Transaction) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Option<T>> {
+        let mut tx = self.begin().await?;
+        if !crate::inbox::record(&mut tx, message_id, queue).await? {
+            return Ok(None);
+        }
+        let applied = apply(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Some(applied))
+    }
+
+    /// Publishes outbox rows on `connection` until `shutdown` (then `Ok`) or a broker error
+    /// (then `Err`, and the caller reconnects). Database errors are waited out.
+    pub async fn relay(
+        &self,
+        connection: &Connection,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let mut added = self.added.subscribe();
+        let mut delays = crate::retry::policy().build();
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            // Commits from now on wake the wait below, even those during this batch.
+            added.borrow_and_update();
+            match publish_batch(&self.pool, &channel).await {
+                Ok(published) => {
+                    delays = crate::retry::policy().build();
+                    if published > 0 {
+                        continue;
+                    }
+                }
+                Err(BatchError::Broker(error)) => return Err(error),
+                Err(BatchError::Database(error)) => {
+                    let wait = delays.next().unwrap_or(Duration::from_secs(5));
+                    tracing::warn!(%error, ?wait, "outbox relay cannot read the database; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    continue;
+                }
+            }
+            // Nothing to publish: wait for a commit or the next poll.
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                _ = added.changed() => {}
+                () = tokio::time::sleep(self.fallback_poll) => {}
+            }
+        }
+    }
+
+    /// Removes published rows older than `keep` (they are only kept for inspection).
+    pub async fn prune(&self, keep: Duration) -> sqlx::Result<u64> {
+        let seconds = f64::from(u32::try_from(keep.as_secs()).unwrap_or(u32::MAX));
+        let done = sqlx::query(
+            "delete from outbox where published_at < now() - make_interval(secs => $1)",
+        )
+        .bind(seconds)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    fn wake(&self) {
+        self.added
+            .send_modify(|count| *count = count.wrapping_add(1));
+    }
+}
+
+/// A database transaction that may add outbox rows (see [`Outbox::begin`]). It derefs to
+/// its connection for the change itself.
+pub struct Transaction {
+    tx: sqlx::Transaction<'static, Postgres>,
+    added: watch::Sender<u64>,
+}
+
+impl Transaction {
+    /// Adds `message` to the outbox; it is published once the transaction commits.
+    pub async fn enqueue(&mut self, message: &OutboxMessage) -> sqlx::Result<()> {
+        sqlx::query(
+            "insert into outbox (message_id, exchange, routing_key, correlation_id, payload)
+             values ($1, $2, $3, $4, $5)",
+        )
+        .bind(message.message_id)
+        .bind(&message.exchange)
+        .bind(&message.routing_key)
+        .bind(&message.correlation_id)
+        .bind(&message.payload)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Commits, and wakes the relays to publish what was added. Wake-ups that come while a
+    /// relay is busy are merged into one more look.
+    pub async fn commit(self) -> sqlx::Result<()> {
+        self.tx.commit().await?;
+        self.added
+            .send_modify(|count| *count = count.wrapping_add(1));
+        Ok(())
+    }
+}
+
+impl Deref for Transaction {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for Transaction {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
 }
 
 /// A message to publish.
@@ -64,45 +225,6 @@ pub struct OutboxMessage {
     pub payload: serde_json::Value,
 }
 
-/// Adds `message` to the outbox inside the caller's transaction. The transaction must end
-/// with [`commit`], or the row waits for the poll.
-pub async fn enqueue(conn: &mut PgConnection, message: &OutboxMessage) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into outbox (message_id, exchange, routing_key, correlation_id, payload)
-         values ($1, $2, $3, $4, $5)",
-    )
-    .bind(message.message_id)
-    .bind(&message.exchange)
-    .bind(&message.routing_key)
-    .bind(&message.correlation_id)
-    .bind(&message.payload)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Commits `tx`, a transaction on `pool` that may have added outbox rows, and wakes the
-/// relays of `pool`'s database to publish them. Wake-ups that come while a relay is busy
-/// are merged into one more look.
-pub async fn commit(pool: &PgPool, tx: Transaction<'_, Postgres>) -> sqlx::Result<()> {
-    tx.commit().await?;
-    wake(pool);
-    Ok(())
-}
-
-/// Wakes the relays of `pool`'s database after a single statement, outside an explicit
-/// transaction, added outbox rows (it committed on its own).
-pub fn wake(pool: &PgPool) {
-    added_rows(pool).send_modify(|count| *count = count.wrapping_add(1));
-}
-
-/// Sets how often relays look for rows that nothing woke them for. Tests set it far beyond
-/// their deadlines, so that a commit which forgets to wake the relays fails them.
-pub fn set_fallback_poll(every: Duration) {
-    let millis = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
-    FALLBACK_POLL_MS.store(millis, Ordering::Relaxed);
-}
-
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
@@ -111,52 +233,6 @@ struct Row {
     routing_key: String,
     correlation_id: Option<String>,
     payload: serde_json::Value,
-}
-
-/// Publishes outbox rows on `connection` until `shutdown` (then `Ok`) or a broker error
-/// (then `Err`, and the caller reconnects). Database errors are waited out.
-pub async fn relay(
-    pool: PgPool,
-    connection: &Connection,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
-    let channel = connection.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    let mut added = added_rows(&pool).subscribe();
-    let mut database_failures = 0;
-    loop {
-        if shutdown.is_cancelled() {
-            return Ok(());
-        }
-        // Commits from now on wake the wait below, even those during this batch.
-        added.borrow_and_update();
-        match publish_batch(&pool, &channel).await {
-            Ok(published) if published > 0 => {
-                database_failures = 0;
-                continue;
-            }
-            Ok(_) => database_failures = 0,
-            Err(BatchError::Broker(error)) => return Err(error),
-            Err(BatchError::Database(error)) => {
-                database_failures += 1;
-                tracing::warn!(%error, "outbox relay cannot read the database; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(crate::database::backoff(database_failures)) => {}
-                }
-                continue;
-            }
-        }
-        // Nothing to publish: wait for a commit or the next poll.
-        let poll = Duration::from_millis(FALLBACK_POLL_MS.load(Ordering::Relaxed));
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            _ = added.changed() => {}
-            () = tokio::time::sleep(poll) => {}
-        }
-    }
 }
 
 enum BatchError {
@@ -245,31 +321,4 @@ async fn publish_batch(pool: &PgPool, channel: &lapin::Channel) -> Result<usize,
     }
     tx.commit().await?;
     Ok(rows.len())
-}
-
-/// How long published rows stay, for inspection.
-const KEEP_PUBLISHED: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// Removes published rows older than a week, every hour, until `shutdown`.
-pub async fn prune_hourly(pool: PgPool, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
-        }
-        if let Err(error) = prune(&pool, KEEP_PUBLISHED).await {
-            tracing::warn!(%error, "cannot prune the outbox");
-        }
-    }
-}
-
-/// Removes published rows older than `keep` (they are only kept for inspection).
-pub async fn prune(pool: &PgPool, keep: Duration) -> sqlx::Result<u64> {
-    let seconds = f64::from(u32::try_from(keep.as_secs()).unwrap_or(u32::MAX));
-    let done =
-        sqlx::query("delete from outbox where published_at < now() - make_interval(secs => $1)")
-            .bind(seconds)
-            .execute(pool)
-            .await?;
-    Ok(done.rows_affected())
 }

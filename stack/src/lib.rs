@@ -34,9 +34,9 @@ impl StackConfig {
         Ok(Self {
             gateway: gateway::Config::from_env(token.clone())?,
             auth: auth_service::Config::from_env(token.clone())?,
-            wallet: wallet_service::config_from_env(token.clone())?,
-            statement: statement_service::config_from_env(token.clone())?,
-            order: order_service::config_from_env(token)?,
+            wallet: wallet_service::Config::from_env(token.clone())?,
+            statement: statement_service::Config::from_env(token.clone())?,
+            order: order_service::Config::from_env(token)?,
         })
     }
 }
@@ -52,8 +52,9 @@ pub struct RunningStack {
     programs: JoinSet<(&'static str, anyhow::Result<()>)>,
 }
 
-/// How long programs get to finish in-flight work after a stop request.
-const DRAIN: Duration = Duration::from_secs(10);
+/// How long programs get to stop after a stop request: each drains its own work within its
+/// grace period (`SHUTDOWN_GRACE_SECS`); this is the backstop beyond it.
+const DRAIN: Duration = Duration::from_secs(30);
 
 impl RunningStack {
     /// Binds every listen address (port 0 picks a free port), builds the services (databases
@@ -63,8 +64,8 @@ impl RunningStack {
         mut config: StackConfig,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let auth_listener = TcpListener::bind(config.auth.grpc_addr).await?;
-        let wallet_listener = TcpListener::bind(config.wallet.grpc_addr).await?;
+        let auth_listener = TcpListener::bind(config.auth.service.grpc_addr).await?;
+        let wallet_listener = TcpListener::bind(config.wallet.service.grpc_addr).await?;
         let statement_listener = TcpListener::bind(config.statement.service.grpc_addr).await?;
         let order_listener = TcpListener::bind(config.order.service.grpc_addr).await?;
         let gateway_listener = TcpListener::bind(config.gateway.listen_addr).await?;
@@ -80,13 +81,10 @@ impl RunningStack {
         config.gateway.order_addr = order_addr.to_string();
 
         let (auth, wallet, statement, order) = tokio::try_join!(
-            auth_service::Application::build_with_listener(config.auth, auth_listener),
-            wallet_service::Application::build_with_listener(config.wallet, wallet_listener),
-            statement_service::Application::build_with_listener(
-                config.statement,
-                statement_listener
-            ),
-            order_service::Application::build_with_listener(config.order, order_listener),
+            auth_service::build(config.auth, auth_listener),
+            wallet_service::build(config.wallet, wallet_listener),
+            statement_service::build(config.statement, statement_listener),
+            order_service::build(config.order, order_listener),
         )?;
         let gateway = gateway::Application::build_with_listener(config.gateway, gateway_listener);
         let gateway_addr = gateway.local_addr()?;

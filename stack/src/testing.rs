@@ -26,8 +26,6 @@ pub struct TestStack {
 /// Starts the platform with test settings, adjusted by `customize`, and waits until the
 /// gateway reports ready.
 pub async fn spawn(customize: impl FnOnce(&mut StackConfig)) -> anyhow::Result<TestStack> {
-    // No poll: a commit that forgets to wake the outbox relay makes the test time out.
-    platform::outbox::set_fallback_poll(Duration::from_secs(3600));
     let id = unique_id();
     let vhost = Vhost::create(&format!("t_{id}")).await?;
     let mut config = test_config(&id, &vhost.amqp_url);
@@ -49,8 +47,8 @@ impl TestStack {
     pub async fn stop(self) -> anyhow::Result<()> {
         self.stack.stop().await?;
         for url in [
-            &self.config.auth.database_url,
-            &self.config.wallet.database_url,
+            &self.config.auth.service.database_url,
+            &self.config.wallet.service.database_url,
             &self.config.statement.service.database_url,
             &self.config.order.service.database_url,
         ] {
@@ -86,6 +84,9 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
         amqp_url: amqp_url.clone(),
         internal_token: token.clone(),
         log_format: LogFormat::Text,
+        shutdown_grace: Duration::from_secs(10),
+        // No poll: a commit that forgets to wake the outbox relay makes the test time out.
+        outbox_poll: Duration::from_secs(3600),
     };
     StackConfig {
         gateway: gateway::Config {
@@ -103,19 +104,18 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
                 per_address: 20,
                 window: Duration::from_secs(900),
             },
+            shutdown_grace: Duration::from_secs(10),
         },
         auth: auth_service::Config {
-            database_url: database("auth"),
-            database_max_connections: 8,
-            grpc_addr: loopback,
-            internal_token: token.clone(),
-            log_format: LogFormat::Text,
+            service: service("auth"),
             token_ttl: Duration::from_secs(900),
             token_issuer: auth_service::DEFAULT_ISSUER.to_owned(),
             token_audience: auth_service::DEFAULT_AUDIENCE.to_owned(),
             admin_emails: Vec::new(),
         },
-        wallet: service("wallet"),
+        wallet: wallet_service::Config {
+            service: service("wallet"),
+        },
         statement: statement_service::Config {
             service: service("statement"),
             sync_max_days: 15,

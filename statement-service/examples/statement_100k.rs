@@ -39,9 +39,11 @@ async fn main() -> anyhow::Result<()> {
     println!("inserted {LINES} lines in {:.2?}", started.elapsed());
 
     let memory_before = peak_resident_kib();
-    let job = jobs::create(&pool, user, Period { from, to }).await?;
+    // Nothing relays this outbox: the job is generated here, directly.
+    let outbox = platform::outbox::Outbox::new(pool.clone(), platform::outbox::FALLBACK_POLL);
+    let job = jobs::create(&outbox, user, Period { from, to }).await?;
     let started = Instant::now();
-    jobs::generate(&pool, job.id, false).await?;
+    jobs::generate(&outbox, job.id, false).await?;
     let elapsed = started.elapsed();
     let (line_count, chunks, bytes): (Option<i64>, i64, i64) = sqlx::query_as(
         "select j.line_count, count(f.seq), coalesce(sum(length(f.data)), 0)::bigint

@@ -17,6 +17,8 @@ pub struct Config {
 }
 
 impl Config {
+    /// Reads `STATEMENT_DATABASE_URL`, `STATEMENT_GRPC_ADDR`, `STATEMENT_SYNC_MAX_DAYS`,
+    /// `SMTP_URL`, `SMTP_FROM`, ...
     pub fn from_env(internal_token: InternalToken) -> Result<Self, ConfigError> {
         let sync_max_days: i64 = config::parse_or("STATEMENT_SYNC_MAX_DAYS", 15)?;
         if !(0..=1826).contains(&sync_max_days) {

@@ -68,7 +68,7 @@ mod tests {
     fn a_row_has_the_six_columns() {
         let line = Line {
             transaction_id: uuid::Uuid::nil(),
-            kind: "deposit".into(),
+            kind: proto::TransactionType::Deposit,
             amount: 1250,
             balance_after: 2500,
             description: Some("top, up".into()),

@@ -12,8 +12,10 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use platform::config::ConfigError;
 use platform::consumer::{Handler, Verdict};
 use platform::grpc::WithInternalToken;
+use proto::JobStatus;
 use proto::auth::v1::GetUserRequest;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -21,43 +23,46 @@ use uuid::Uuid;
 
 use crate::jobs::{self, Job};
 
-pub const QUEUE: &str = "statement.emails";
+pub use proto::messaging::statement::EMAILS;
 
 /// Where and as whom to send.
 #[derive(Debug, Clone)]
 pub struct SmtpSettings {
-    pub host: String,
-    pub port: u16,
+    /// `SMTP_URL`, which may hold a password: `smtp://host[:port]` (plain, port 25 by
+    /// default), `smtp://host?tls=required` (STARTTLS, port 587) or `smtps://host` (TLS,
+    /// port 465), with `user:password@` for authentication. lettre reads it.
+    pub url: SecretString,
     pub from: Mailbox,
 }
 
 impl SmtpSettings {
-    /// `SMTP_URL` as `smtp://host[:port]` (plain SMTP to a relay; port 25 by default) and
-    /// `SMTP_FROM` as an address.
+    /// `SMTP_URL` as lettre reads it, and `SMTP_FROM` as an address.
     pub fn parse(url: &str, from: &str) -> Result<Self, ConfigError> {
-        let rest = url
-            .strip_prefix("smtp://")
-            .ok_or_else(|| ConfigError::new("SMTP_URL", "must start with smtp://"))?
-            .trim_end_matches('/');
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((host, port)) => (
-                host,
-                port.parse()
-                    .map_err(|_| ConfigError::new("SMTP_URL", "the port must be a number"))?,
-            ),
-            None => (rest, 25),
-        };
-        if host.is_empty() {
-            return Err(ConfigError::new("SMTP_URL", "names no host"));
-        }
+        // The error is lettre's, which may quote the URL: only its kind is told.
+        AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|_| {
+            ConfigError::new(
+                "SMTP_URL",
+                "must be smtp://host[:port], smtp://host?tls=required or smtps://host, \
+                 with user:password@ for authentication",
+            )
+        })?;
         let from = from.parse().map_err(|error| {
             ConfigError::new("SMTP_FROM", format!("is not an email address: {error}"))
         })?;
         Ok(Self {
-            host: host.to_owned(),
-            port,
+            url: SecretString::from(url),
             from,
         })
+    }
+
+    /// The transport to the server; `None` if the URL stopped parsing (it was checked).
+    fn transport(&self) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+        Ok(
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(self.url.expose_secret())
+                .map_err(|_| anyhow::anyhow!("SMTP_URL is not a valid SMTP URL"))?
+                .timeout(Some(std::time::Duration::from_secs(30)))
+                .build(),
+        )
     }
 }
 
@@ -71,17 +76,14 @@ pub struct EmailHandler {
 }
 
 impl EmailHandler {
-    pub fn new(pool: PgPool, smtp: SmtpSettings, auth: AuthClient) -> Self {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-            .port(smtp.port)
-            .timeout(Some(std::time::Duration::from_secs(30)))
-            .build();
-        Self {
+    pub fn new(pool: PgPool, smtp: SmtpSettings, auth: AuthClient) -> anyhow::Result<Self> {
+        let transport = smtp.transport()?;
+        Ok(Self {
             pool,
             smtp,
             transport,
             auth,
-        }
+        })
     }
 }
 
@@ -97,7 +99,7 @@ impl Handler for EmailHandler {
             return Ok(Verdict::Done);
         }
         let job = jobs::get(&self.pool, job_id).await?;
-        let Some(job) = job.filter(|job| job.status == "done") else {
+        let Some(job) = job.filter(|job| job.status == JobStatus::Done) else {
             return Ok(Verdict::Invalid(format!(
                 "job {job_id} is not a finished job"
             )));
@@ -139,7 +141,7 @@ impl Handler for EmailHandler {
             Err(error) => return Err(error.into()),
         }
         let mut conn = self.pool.acquire().await?;
-        platform::inbox::record(&mut conn, &message_id, QUEUE).await?;
+        platform::inbox::record(&mut conn, &message_id, EMAILS.name).await?;
         tracing::info!(%job_id, "statement emailed");
         Ok(Verdict::Done)
     }
@@ -182,18 +184,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn smtp_urls_name_a_host_and_an_optional_port() {
-        let settings =
-            SmtpSettings::parse("smtp://127.0.0.1:2525", "statements@example.com").unwrap();
-        assert_eq!((settings.host.as_str(), settings.port), ("127.0.0.1", 2525));
-        assert_eq!(
-            SmtpSettings::parse("smtp://mail.example.com", "a@b.c")
-                .unwrap()
-                .port,
-            25
-        );
-        assert!(SmtpSettings::parse("http://mail", "a@b.c").is_err());
-        assert!(SmtpSettings::parse("smtp://mail:x", "a@b.c").is_err());
+    fn smtp_urls_are_read_by_lettre_and_bad_ones_refused_without_quoting_them() {
+        for url in [
+            "smtp://127.0.0.1:2525",
+            "smtp://mail.example.com",
+            "smtp://user:secret@mail.example.com?tls=required",
+            "smtps://user:secret@mail.example.com",
+        ] {
+            assert!(SmtpSettings::parse(url, "a@b.c").is_ok(), "{url}");
+        }
+        for url in [
+            "http://mail",
+            "smtp://mail:x",
+            "smtp://user:secret@mail?tls=maybe",
+        ] {
+            let error = SmtpSettings::parse(url, "a@b.c").unwrap_err().to_string();
+            assert!(error.contains("SMTP_URL"), "{error}");
+            assert!(!error.contains("secret"), "{error}");
+        }
         assert!(SmtpSettings::parse("smtp://mail", "not an address").is_err());
     }
 }

@@ -10,7 +10,7 @@ pub enum StatementError {
     #[error("no such statement job")]
     JobNotFound,
     #[error("the statement job is {0}; its CSV can be downloaded once it is done")]
-    JobNotDone(String),
+    JobNotDone(proto::JobStatus),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

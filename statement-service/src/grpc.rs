@@ -4,9 +4,10 @@ use std::pin::Pin;
 
 use chrono::Utc;
 use futures_util::Stream;
+use platform::outbox::Outbox;
+use proto::JobStatus;
 use proto::statement::v1 as pb;
 use proto::statement::v1::statement_service_server::StatementService;
-use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -16,7 +17,7 @@ use crate::lines::{self, Line};
 use crate::period::Period;
 
 pub struct StatementApi {
-    pub pool: PgPool,
+    pub outbox: Outbox,
     /// Periods up to this many days (`to − from`) are answered at once.
     pub sync_max_days: i64,
 }
@@ -35,7 +36,7 @@ impl StatementService for StatementApi {
         let period = Period::parse(&request.from, &request.to, Utc::now().date_naive())
             .map_err(StatementError::Invalid)?;
         let result = if period.span_days() <= self.sync_max_days {
-            let statement = lines::statement(&self.pool, user_id, period)
+            let statement = lines::statement(self.outbox.pool(), user_id, period)
                 .await
                 .map_err(StatementError::from)?;
             pb::get_statement_response::Result::Statement(pb::Statement {
@@ -47,7 +48,7 @@ impl StatementService for StatementApi {
                 lines: statement.lines.into_iter().map(line).collect(),
             })
         } else {
-            let job = jobs::create(&self.pool, user_id, period)
+            let job = jobs::create(&self.outbox, user_id, period)
                 .await
                 .map_err(StatementError::from)?;
             pb::get_statement_response::Result::Job(job_message(job))
@@ -74,11 +75,11 @@ impl StatementService for StatementApi {
         request: Request<pb::GetJobRequest>,
     ) -> Result<Response<ChunkStream>, Status> {
         let job = self.find_job(request.into_inner()).await?;
-        if job.status != "done" {
+        if job.status != JobStatus::Done {
             return Err(StatementError::JobNotDone(job.status).into());
         }
         // One chunk at a time from the database: a large CSV never sits in memory whole.
-        let pool = self.pool.clone();
+        let pool = self.outbox.pool().clone();
         let chunks = futures_util::stream::unfold(Some(0), move |seq| {
             let pool = pool.clone();
             async move {
@@ -99,7 +100,7 @@ impl StatementApi {
         let user_id = parse_user(&request.user_id)?;
         // An id that is not a UUID names no job: not found, like a missing one.
         let job_id = Uuid::parse_str(&request.job_id).map_err(|_| StatementError::JobNotFound)?;
-        jobs::find(&self.pool, user_id, job_id)
+        jobs::find(self.outbox.pool(), user_id, job_id)
             .await?
             .ok_or(StatementError::JobNotFound)
     }
@@ -113,7 +114,7 @@ fn parse_user(raw: &str) -> Result<Uuid, StatementError> {
 fn job_message(job: Job) -> pb::Job {
     pb::Job {
         job_id: job.id.to_string(),
-        status: job.status,
+        status: job.status.into(),
         from: job.period_from.to_string(),
         to: job.period_to.to_string(),
         line_count: job.line_count,
@@ -124,7 +125,7 @@ fn job_message(job: Job) -> pb::Job {
 fn line(line: Line) -> pb::Line {
     pb::Line {
         transaction_id: line.transaction_id.to_string(),
-        r#type: line.kind,
+        r#type: line.kind.into(),
         amount: line.amount,
         balance_after: line.balance_after,
         description: line.description,

@@ -9,16 +9,16 @@
 use chrono::NaiveDate;
 use lapin::message::Delivery;
 use platform::consumer::{Handler, Verdict};
-use platform::outbox::OutboxMessage;
-use serde::{Deserialize, Serialize};
+use platform::outbox::{Outbox, OutboxMessage};
+use proto::JobStatus;
+use proto::messaging::Queue;
+use proto::messaging::statement::{EMAILS, JOBS, JobMessage};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::events;
 use crate::lines;
 use crate::period::Period;
-
-pub const QUEUE: &str = "statement.jobs";
 /// Lines read, and CSV rows written as one chunk, per step: memory stays flat.
 pub const PAGE: i64 = 5_000;
 /// Generation attempts (deliveries that found the job unfinished) before it is failed.
@@ -30,21 +30,16 @@ pub struct Job {
     pub user_id: Uuid,
     pub period_from: NaiveDate,
     pub period_to: NaiveDate,
-    pub status: String,
+    pub status: JobStatus,
     pub line_count: Option<i64>,
     pub failure_reason: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct JobMessage {
-    job_id: Uuid,
 }
 
 const COLUMNS: &str = "id, user_id, period_from, period_to, status, line_count, failure_reason";
 
 /// Accepts a job for `period`; it starts `pending`.
-pub async fn create(pool: &PgPool, user_id: Uuid, period: Period) -> sqlx::Result<Job> {
-    let mut tx = pool.begin().await?;
+pub async fn create(outbox: &Outbox, user_id: Uuid, period: Period) -> sqlx::Result<Job> {
+    let mut tx = outbox.begin().await?;
     let job: Job = sqlx::query_as(&format!(
         "insert into statement_jobs (id, user_id, period_from, period_to) values ($1, $2, $3, $4) returning {COLUMNS}"
     ))
@@ -54,17 +49,17 @@ pub async fn create(pool: &PgPool, user_id: Uuid, period: Period) -> sqlx::Resul
     .bind(period.to)
     .fetch_one(&mut *tx)
     .await?;
-    platform::outbox::enqueue(&mut tx, &queue_message(QUEUE, job.id)).await?;
-    platform::outbox::commit(pool, tx).await?;
+    tx.enqueue(&queue_message(&JOBS, job.id)).await?;
+    tx.commit().await?;
     Ok(job)
 }
 
 /// A message for one of this service's own queues, through the default exchange.
-pub fn queue_message(queue: &str, job_id: Uuid) -> OutboxMessage {
+pub fn queue_message(queue: &Queue, job_id: Uuid) -> OutboxMessage {
     OutboxMessage {
         message_id: Uuid::new_v4(),
         exchange: String::new(),
-        routing_key: queue.to_owned(),
+        routing_key: queue.name.to_owned(),
         correlation_id: None,
         payload: serde_json::json!(JobMessage { job_id }),
     }
@@ -108,7 +103,7 @@ pub async fn chunk(pool: &PgPool, job_id: Uuid, seq: i32) -> sqlx::Result<Option
 }
 
 pub struct JobHandler {
-    pub pool: PgPool,
+    pub outbox: Outbox,
     /// Whether finished jobs are also emailed (SMTP is configured).
     pub email: bool,
 }
@@ -119,7 +114,7 @@ impl Handler for JobHandler {
             Ok(id) => id,
             Err(reason) => return Ok(Verdict::Invalid(reason)),
         };
-        if generate(&self.pool, job_id, self.email).await? {
+        if generate(&self.outbox, job_id, self.email).await? {
             Ok(Verdict::Done)
         } else {
             Ok(Verdict::Invalid(format!("job {job_id} does not exist")))
@@ -129,35 +124,39 @@ impl Handler for JobHandler {
 
 /// Generates the job's CSV unless it is finished or another worker has it. `false` when there
 /// is no such job.
-pub async fn generate(pool: &PgPool, job_id: Uuid, email: bool) -> anyhow::Result<bool> {
+pub async fn generate(outbox: &Outbox, job_id: Uuid, email: bool) -> anyhow::Result<bool> {
+    let pool = outbox.pool();
     // Shown as running while it is generated (committed now, so users see it).
     let attempts: Option<i32> = sqlx::query_scalar(
-        "update statement_jobs set status = 'running', attempts = attempts + 1
-         where id = $1 and status in ('pending', 'running') returning attempts",
+        "update statement_jobs set status = $2, attempts = attempts + 1
+         where id = $1 and status = any($3::text[]) returning attempts",
     )
     .bind(job_id)
+    .bind(JobStatus::Running)
+    .bind([JobStatus::Pending, JobStatus::Running])
     .fetch_optional(pool)
     .await?;
     let Some(attempts) = attempts else {
         // Finished already (a redelivery), or no such job.
         return Ok(get(pool, job_id).await?.is_some());
     };
-    let mut tx = pool.begin().await?;
+    let mut tx = outbox.begin().await?;
     let job: Option<Job> = sqlx::query_as(&format!(
         "select {COLUMNS} from statement_jobs where id = $1 for update skip locked"
     ))
     .bind(job_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(job) = job.filter(|job| job.status == "running") else {
+    let Some(job) = job.filter(|job| job.status == JobStatus::Running) else {
         return Ok(true); // another worker holds it, or it just finished
     };
     if attempts > MAX_ATTEMPTS {
         sqlx::query(
-            "update statement_jobs set status = 'failed', failure_reason = $2, finished_at = now() where id = $1",
+            "update statement_jobs set status = $3, failure_reason = $2, finished_at = now() where id = $1",
         )
         .bind(job_id)
         .bind(format!("generation failed {MAX_ATTEMPTS} times"))
+        .bind(JobStatus::Failed)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -200,21 +199,24 @@ pub async fn generate(pool: &PgPool, job_id: Uuid, email: bool) -> anyhow::Resul
             _ => break,
         }
     }
-    sqlx::query("update statement_jobs set status = 'done', line_count = $2, finished_at = now() where id = $1")
-        .bind(job_id)
-        .bind(line_count)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "update statement_jobs set status = $3, line_count = $2, finished_at = now() where id = $1",
+    )
+    .bind(job_id)
+    .bind(line_count)
+    .bind(JobStatus::Done)
+    .execute(&mut *tx)
+    .await?;
     let done = Job {
-        status: "done".into(),
+        status: JobStatus::Done,
         line_count: Some(line_count),
         ..job
     };
-    platform::outbox::enqueue(&mut tx, &events::statement_generated(&done)).await?;
+    tx.enqueue(&events::statement_generated(&done)).await?;
     if email {
-        platform::outbox::enqueue(&mut tx, &queue_message(crate::email::QUEUE, job_id)).await?;
+        tx.enqueue(&queue_message(&EMAILS, job_id)).await?;
     }
-    platform::outbox::commit(pool, tx).await?;
+    tx.commit().await?;
     tracing::info!(%job_id, line_count, "statement job done");
     Ok(true)
 }

@@ -1,6 +1,8 @@
 //! Statement lines: one per wallet transaction, and the statements built from them.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use proto::TransactionType;
+use proto::messaging::wallet::TransactionCreated;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -10,21 +12,8 @@ use crate::period::Period;
 pub struct Line {
     pub transaction_id: Uuid,
     #[sqlx(rename = "type")]
-    pub kind: String,
+    pub kind: TransactionType,
     pub amount: i64,
-    pub balance_after: i64,
-    pub description: Option<String>,
-    pub occurred_at: DateTime<Utc>,
-}
-
-/// A line to record, as carried by a `transaction.created` event.
-#[derive(Debug, Clone)]
-pub struct NewLine {
-    pub transaction_id: Uuid,
-    pub user_id: Uuid,
-    pub kind: String,
-    pub amount: i64,
-    pub currency: String,
     pub balance_after: i64,
     pub description: Option<String>,
     pub occurred_at: DateTime<Utc>,
@@ -34,7 +23,8 @@ pub struct NewLine {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub message_id: String,
-    pub line: NewLine,
+    /// The transaction of a `transaction.created` event: it becomes the line.
+    pub line: TransactionCreated,
 }
 
 /// Records the lines of `received` (messages from `queue`) once per message id: the inbox
@@ -68,14 +58,14 @@ pub async fn record_once(pool: &PgPool, queue: &str, received: &[Received]) -> s
     )
     .bind(queue)
     .bind(column(received, |r| r.message_id.as_str()))
-    .bind(column(received, |r| r.line.transaction_id))
+    .bind(column(received, |r| r.line.id))
     .bind(column(received, |r| r.line.user_id))
-    .bind(column(received, |r| r.line.kind.as_str()))
+    .bind(column(received, |r| r.line.kind))
     .bind(column(received, |r| r.line.amount))
     .bind(column(received, |r| r.line.currency.as_str()))
     .bind(column(received, |r| r.line.balance_after))
     .bind(column(received, |r| r.line.description.as_deref()))
-    .bind(column(received, |r| r.line.occurred_at))
+    .bind(column(received, |r| r.line.created_at))
     .execute(pool)
     .await?;
     Ok(())

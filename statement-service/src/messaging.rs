@@ -1,72 +1,71 @@
 //! The statement service's RabbitMQ side: its queues, their consumers and the outbox relay,
-//! on one supervised connection.
+//! on one broker connection (see `platform::service::Service::on_broker`).
 
-use platform::amqp::{self, BrokerStatus};
+use std::sync::Arc;
+
+use lapin::Connection;
+use platform::amqp;
 use platform::consumer::{consume, consume_batches};
+use platform::outbox::Outbox;
 use platform::shutdown::CancellationToken;
-use secrecy::SecretString;
-use sqlx::PgPool;
+use proto::messaging::statement::{EMAILS, EVENTS, JOBS, TRANSACTIONS};
 
 use crate::email::EmailHandler;
 use crate::jobs::JobHandler;
-use crate::wallet_events::{self, TransactionCreatedHandler};
-use crate::{email, events, jobs};
+use crate::wallet_events::TransactionCreatedHandler;
+
+/// Statement lines recorded at once, in one statement and one commit.
+const LINES_BATCH: u16 = 128;
+/// Jobs, and emails, handled at once (each is long).
+const JOBS_AT_ONCE: u16 = 2;
 
 pub async fn run(
-    pool: PgPool,
-    url: SecretString,
-    emails: Option<std::sync::Arc<EmailHandler>>,
-    status: BrokerStatus,
+    outbox: Outbox,
+    emails: Option<Arc<EmailHandler>>,
+    connection: Arc<Connection>,
     shutdown: CancellationToken,
-) {
-    let stop = shutdown.clone();
-    amqp::supervise(
-        url,
-        "statement-service".into(),
-        status,
-        shutdown,
-        move |connection| {
-            let pool = pool.clone();
-            let shutdown = stop.clone();
-            let emails = emails.clone();
-            async move {
-                let channel = connection.create_channel().await?;
-                amqp::declare_topic_exchange(&channel, wallet_events::WALLET_EXCHANGE).await?;
-                amqp::declare_topic_exchange(&channel, events::EXCHANGE).await?;
-                amqp::declare_subscription(
-                    &channel,
-                    wallet_events::QUEUE,
-                    wallet_events::WALLET_EXCHANGE,
-                    &[wallet_events::ROUTING_KEY],
+) -> anyhow::Result<()> {
+    let channel = connection.create_channel().await?;
+    amqp::declare_topic_exchange(&channel, EVENTS).await?;
+    amqp::declare_queue(&channel, &TRANSACTIONS).await?;
+    amqp::declare_queue(&channel, &JOBS).await?;
+    amqp::declare_queue(&channel, &EMAILS).await?;
+    let lines = TransactionCreatedHandler {
+        pool: outbox.pool().clone(),
+    };
+    let jobs = JobHandler {
+        outbox: outbox.clone(),
+        email: emails.is_some(),
+    };
+    let sending = async {
+        match &emails {
+            Some(handler) => {
+                consume(
+                    &connection,
+                    EMAILS.name,
+                    JOBS_AT_ONCE,
+                    handler.as_ref(),
+                    &shutdown,
                 )
-                .await?;
-                amqp::declare_queue_with_dlq(&channel, jobs::QUEUE).await?;
-                amqp::declare_queue_with_dlq(&channel, email::QUEUE).await?;
-                let lines = TransactionCreatedHandler { pool: pool.clone() };
-                let job_handler = JobHandler {
-                    pool: pool.clone(),
-                    email: emails.is_some(),
-                };
-                let sending = async {
-                    match &emails {
-                        Some(handler) => {
-                            consume(&connection, email::QUEUE, 2, handler.as_ref(), &shutdown).await
-                        }
-                        None => {
-                            shutdown.cancelled().await;
-                            Ok(())
-                        }
-                    }
-                };
-                tokio::try_join!(
-                    platform::outbox::relay(pool, &connection, &shutdown),
-                    consume_batches(&connection, wallet_events::QUEUE, 128, &lines, &shutdown),
-                    consume(&connection, jobs::QUEUE, 2, &job_handler, &shutdown),
-                    sending,
-                )?;
+                .await
+            }
+            None => {
+                shutdown.cancelled().await;
                 Ok(())
             }
-        },
-    )
-    .await;
+        }
+    };
+    tokio::try_join!(
+        outbox.relay(&connection, &shutdown),
+        consume_batches(
+            &connection,
+            TRANSACTIONS.name,
+            LINES_BATCH,
+            &lines,
+            &shutdown
+        ),
+        consume(&connection, JOBS.name, JOBS_AT_ONCE, &jobs, &shutdown),
+        sending,
+    )?;
+    Ok(())
 }

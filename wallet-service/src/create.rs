@@ -1,6 +1,6 @@
 //! Creating a transaction through the API, with its optional `Idempotency-Key`.
 
-use sqlx::PgPool;
+use platform::outbox::Outbox;
 use uuid::Uuid;
 
 use crate::error::LedgerError;
@@ -12,7 +12,7 @@ use crate::transaction::{NewTransaction, Transaction};
 pub const MAX_KEY_LEN: usize = 255;
 
 pub async fn create_transaction(
-    pool: &PgPool,
+    outbox: &Outbox,
     new: &NewTransaction,
     key: Option<&str>,
 ) -> Result<Transaction, LedgerError> {
@@ -29,12 +29,11 @@ pub async fn create_transaction(
     let Some(key) = key else {
         // Nothing to remember: the ledger's one statement is the whole change, and a broken
         // rule writes nothing.
-        let mut conn = pool.acquire().await?;
-        let applied = ledger::apply(&mut conn, new).await?;
-        platform::outbox::wake(pool);
+        let mut conn = outbox.pool().acquire().await?;
+        let applied = outbox.after(ledger::apply(&mut conn, new)).await?;
         return Ok(applied.transaction);
     };
-    let mut tx = pool.begin().await?;
+    let mut tx = outbox.begin().await?;
     match idempotency::claim(&mut tx, new.user_id, key, &new.fingerprint()).await? {
         Claim::New => {}
         Claim::Applied(id) => return ledger::find(&mut tx, new.user_id, id).await,
@@ -45,14 +44,14 @@ pub async fn create_transaction(
         Ok(applied) => {
             let transaction = applied.transaction;
             idempotency::record_success(&mut tx, new.user_id, key, transaction.id).await?;
-            platform::outbox::commit(pool, tx).await?;
+            tx.commit().await?;
             Ok(transaction)
         }
         Err(error) => {
-            let Some((code, reason)) = error.code_and_reason() else {
+            let Some(refusal) = error.refusal() else {
                 return Err(error);
             };
-            idempotency::record_failure(&mut tx, new.user_id, key, code, reason, &error.detail())
+            idempotency::record_failure(&mut tx, new.user_id, key, refusal, &error.detail())
                 .await?;
             tx.commit().await?;
             Err(error)

@@ -1,8 +1,35 @@
-//! What can go wrong in the wallet, and how each case is told to a gRPC caller (once, here)
-//! and named in a `transaction.rejected` event.
+//! What can go wrong in the wallet. Transport-free: the gRPC layer (`grpc`) maps a
+//! [`Refusal`] to a status once, and `transaction.rejected` names it by its slug.
 
-use platform::grpc::{invalid_fields, status};
-use tonic::{Code, Status};
+/// Why the wallet refused a request: a stable slug, the problem `type` over HTTP and the
+/// `reason` of `transaction.rejected`. Stored with an `Idempotency-Key`'s failed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "kebab-case")]
+pub enum Refusal {
+    ValidationFailed,
+    InsufficientFunds,
+    ParentNotFound,
+    ParentNotUndoable,
+    AmountMismatch,
+    AlreadyUndone,
+    IdempotencyKeyReused,
+    NotFound,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidationFailed => "validation-failed",
+            Self::InsufficientFunds => "insufficient-funds",
+            Self::ParentNotFound => "parent-not-found",
+            Self::ParentNotUndoable => "parent-not-undoable",
+            Self::AmountMismatch => "amount-mismatch",
+            Self::AlreadyUndone => "already-undone",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::NotFound => "not-found",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -24,11 +51,7 @@ pub enum LedgerError {
     TransactionNotFound,
     /// The stored outcome of an earlier request with the same `Idempotency-Key`.
     #[error("{message}")]
-    Replayed {
-        code: i32,
-        reason: String,
-        message: String,
-    },
+    Replayed { refusal: Refusal, message: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -40,18 +63,19 @@ impl From<sqlx::Error> for LedgerError {
 }
 
 impl LedgerError {
-    /// The gRPC code and stable reason of a rule failure; `None` for internal errors.
-    pub fn code_and_reason(&self) -> Option<(Code, &'static str)> {
+    /// Why a rule refused the request; `None` for internal errors.
+    pub fn refusal(&self) -> Option<Refusal> {
         Some(match self {
-            Self::Invalid(_) => (Code::InvalidArgument, "validation-failed"),
-            Self::InsufficientFunds => (Code::FailedPrecondition, "insufficient-funds"),
-            Self::ParentNotFound => (Code::NotFound, "parent-not-found"),
-            Self::NotUndoable(_) => (Code::FailedPrecondition, "parent-not-undoable"),
-            Self::AmountMismatch(_) => (Code::InvalidArgument, "amount-mismatch"),
-            Self::AlreadyUndone => (Code::AlreadyExists, "already-undone"),
-            Self::IdempotencyKeyReused => (Code::FailedPrecondition, "idempotency-key-reused"),
-            Self::TransactionNotFound => (Code::NotFound, "not-found"),
-            Self::Replayed { .. } | Self::Internal(_) => return None,
+            Self::Invalid(_) => Refusal::ValidationFailed,
+            Self::InsufficientFunds => Refusal::InsufficientFunds,
+            Self::ParentNotFound => Refusal::ParentNotFound,
+            Self::NotUndoable(_) => Refusal::ParentNotUndoable,
+            Self::AmountMismatch(_) => Refusal::AmountMismatch,
+            Self::AlreadyUndone => Refusal::AlreadyUndone,
+            Self::IdempotencyKeyReused => Refusal::IdempotencyKeyReused,
+            Self::TransactionNotFound => Refusal::NotFound,
+            Self::Replayed { refusal, .. } => *refusal,
+            Self::Internal(_) => return None,
         })
     }
 
@@ -64,29 +88,6 @@ impl LedgerError {
                 .collect::<Vec<_>>()
                 .join("; "),
             other => other.to_string(),
-        }
-    }
-}
-
-impl From<LedgerError> for Status {
-    fn from(error: LedgerError) -> Self {
-        match error {
-            LedgerError::Invalid(violations) => invalid_fields(&violations),
-            LedgerError::Replayed {
-                code,
-                reason,
-                message,
-            } => status(Code::from(code), &reason, message),
-            LedgerError::Internal(error) => {
-                tracing::error!(error = format!("{error:#}"), "internal error");
-                Status::internal("internal error")
-            }
-            other => {
-                let (code, reason) = other
-                    .code_and_reason()
-                    .unwrap_or((Code::Internal, "internal"));
-                status(code, reason, other.detail())
-            }
         }
     }
 }

@@ -7,10 +7,9 @@
 //! rolled back, takes the key itself). Keys are kept for at least 24 hours.
 
 use sqlx::{PgConnection, PgPool};
-use tonic::Code;
 use uuid::Uuid;
 
-use crate::error::LedgerError;
+use crate::error::{LedgerError, Refusal};
 
 /// What a key says about a request.
 pub enum Claim {
@@ -26,8 +25,7 @@ pub enum Claim {
 struct Stored {
     fingerprint: String,
     transaction_id: Option<Uuid>,
-    error_code: Option<i32>,
-    error_reason: Option<String>,
+    error_reason: Option<Refusal>,
     error_message: Option<String>,
 }
 
@@ -49,7 +47,7 @@ pub async fn claim(
         return Ok(Claim::New);
     }
     let stored: Stored = sqlx::query_as(
-        "select fingerprint, transaction_id, error_code, error_reason, error_message
+        "select fingerprint, transaction_id, error_reason, error_message
          from idempotency_keys where user_id = $1 and key = $2",
     )
     .bind(user_id)
@@ -59,11 +57,10 @@ pub async fn claim(
     if stored.fingerprint != fingerprint {
         return Err(LedgerError::IdempotencyKeyReused);
     }
-    match (stored.transaction_id, stored.error_code) {
+    match (stored.transaction_id, stored.error_reason) {
         (Some(id), _) => Ok(Claim::Applied(id)),
-        (None, Some(code)) => Ok(Claim::Failed(LedgerError::Replayed {
-            code,
-            reason: stored.error_reason.unwrap_or_default(),
+        (None, Some(refusal)) => Ok(Claim::Failed(LedgerError::Replayed {
+            refusal,
             message: stored.error_message.unwrap_or_default(),
         })),
         (None, None) => Err(LedgerError::Internal(anyhow::anyhow!(
@@ -91,18 +88,16 @@ pub async fn record_failure(
     conn: &mut PgConnection,
     user_id: Uuid,
     key: &str,
-    code: Code,
-    reason: &str,
+    refusal: Refusal,
     message: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "update idempotency_keys set error_code = $3, error_reason = $4, error_message = $5
+        "update idempotency_keys set error_reason = $3, error_message = $4
          where user_id = $1 and key = $2",
     )
     .bind(user_id)
     .bind(key)
-    .bind(code as i32)
-    .bind(reason)
+    .bind(refusal)
     .bind(message)
     .execute(conn)
     .await?;

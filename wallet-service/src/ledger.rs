@@ -8,13 +8,14 @@
 
 use chrono::{DateTime, Utc};
 use platform::pagination::{PageRequest, finish_page};
+use proto::messaging::wallet::TransactionCreated;
 use sqlx::{Acquire, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::LedgerError;
 use crate::events;
 use crate::money::CURRENCY;
-use crate::transaction::{NewTransaction, Parent, Transaction, effect};
+use crate::transaction::{NewTransaction, Parent, Transaction, TransactionType, effect};
 
 const COLUMNS: &str = "id, user_id, type, amount, currency, balance_after, parent_transaction_id, description, source, reference, created_at";
 
@@ -28,8 +29,8 @@ pub struct Applied {
 
 /// Applies `new` on `conn` and queues its `transaction.created` event in the outbox, in one
 /// statement: atomic on its own, so a caller with nothing else to write needs no explicit
-/// transaction (it then wakes the relays with [`platform::outbox::wake`]; inside a
-/// transaction, [`platform::outbox::commit`] does).
+/// transaction (it runs it through [`platform::outbox::Outbox::after`], which wakes the
+/// relays; inside an outbox transaction, its commit does).
 pub async fn apply(conn: &mut PgConnection, new: &NewTransaction) -> Result<Applied, LedgerError> {
     let parent = match new.parent_transaction_id {
         Some(id) => Some(
@@ -103,11 +104,25 @@ async fn write(
     } else {
         ""
     };
-    // The event's envelope is made here; its data is the ledger row as written, which only
-    // the database knows (the balance after, the time). A row's JSON has the field names of
-    // `Transaction`. The event's time is the row's, written as every envelope's time is
-    // (RFC 3339, UTC, microseconds).
-    let envelope = events::transaction_created(new.source);
+    // The event is `TransactionCreated`, made here from the request. Two of its values only
+    // the database knows, when it writes the row: the balance after, and the time (taken
+    // once the wallet's row is locked, so that one wallet's transactions are in balance
+    // order). The statement sets those two, and the envelope's `time`, written as every
+    // event time is (RFC 3339, UTC, microseconds).
+    let id = Uuid::now_v7();
+    let event = events::transaction_created(&TransactionCreated {
+        id,
+        user_id: new.user_id,
+        kind: new.kind,
+        amount,
+        currency: CURRENCY.to_owned(),
+        balance_after: 0,
+        parent_transaction_id: new.parent_transaction_id,
+        description: new.description.clone(),
+        source: new.source,
+        reference: new.reference.clone(),
+        created_at: DateTime::UNIX_EPOCH,
+    });
     let sql = format!(
         "with changed as ({change}), {record}
          inserted as (
@@ -118,8 +133,11 @@ async fn write(
          ),
          queued as (
              insert into outbox (message_id, exchange, routing_key, payload)
-             select $11, $12, $13, $14::jsonb || jsonb_build_object('time', at,
-                 'data', to_jsonb(inserted) || jsonb_build_object('created_at', at))
+             select $11, $12, $13,
+                 jsonb_set(jsonb_set(jsonb_set($14::jsonb,
+                     '{{time}}', to_jsonb(at), false),
+                     '{{data,created_at}}', to_jsonb(at), false),
+                     '{{data,balance_after}}', to_jsonb(inserted.balance_after), false)
              from inserted, lateral (select to_char(inserted.created_at at time zone 'UTC',
                  'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as at) as written
              returning payload
@@ -127,20 +145,20 @@ async fn write(
          select inserted.*, queued.payload as event from inserted, queued"
     );
     let mut query = sqlx::query_as::<_, Applied>(&sql)
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(new.user_id)
-        .bind(new.kind.as_str())
+        .bind(new.kind)
         .bind(amount)
         .bind(CURRENCY)
         .bind(new.parent_transaction_id)
         .bind(&new.description)
-        .bind(new.source.as_str())
+        .bind(new.source)
         .bind(&new.reference)
         .bind(delta)
-        .bind(envelope.message_id)
-        .bind(&envelope.exchange)
-        .bind(&envelope.routing_key)
-        .bind(&envelope.payload);
+        .bind(event.message_id)
+        .bind(&event.exchange)
+        .bind(&event.routing_key)
+        .bind(&event.payload);
     if let Some((message_id, queue)) = inbox {
         query = query.bind(message_id).bind(queue);
     }
@@ -166,7 +184,7 @@ pub async fn try_apply(
             Ok(applied)
         }
         Err(error) => {
-            if error.code_and_reason().is_some() {
+            if error.refusal().is_some() {
                 attempt.rollback().await?;
             }
             Err(error)
@@ -228,7 +246,7 @@ pub async fn find(
 /// Filters of the history.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    pub kind: Option<String>,
+    pub kind: Option<TransactionType>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
 }
@@ -243,7 +261,7 @@ pub async fn list(
     let mut rows: Vec<Transaction> = sqlx::query_as(&format!(
         "select {COLUMNS} from transactions
          where user_id = $1
-           and ($2::text is null or type = $2)
+           and ($2::text is null or type = $2::text)
            and ($3::timestamptz is null or created_at >= $3)
            and ($4::timestamptz is null or created_at <= $4)
            and ($5::timestamptz is null or (created_at, id) < ($5, $6))
@@ -251,7 +269,7 @@ pub async fn list(
          limit $7"
     ))
     .bind(user_id)
-    .bind(&filter.kind)
+    .bind(filter.kind)
     .bind(filter.from)
     .bind(filter.to)
     .bind(page.after.map(|(at, _)| at))

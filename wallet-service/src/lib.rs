@@ -8,8 +8,8 @@
 //! - [`requests`]: transaction requests consumed from RabbitMQ (and the legacy envelope).
 //! - [`order_payments`]: order payments and refunds, from `order.events`.
 //! - [`events`]: `transaction.created` / `transaction.rejected`, always via the outbox.
-//! - [`messaging`]: the topology, consumers and outbox relay on one supervised connection.
-//! - [`grpc`]: the thin gRPC layer; [`error`]: errors mapped to gRPC statuses once.
+//! - [`messaging`]: the topology, consumers and outbox relay on one broker connection.
+//! - [`grpc`]: the thin gRPC layer, where errors become statuses; [`error`]: what goes wrong.
 
 pub mod create;
 pub mod error;
@@ -25,102 +25,47 @@ pub mod transaction;
 
 use std::time::Duration;
 
-use platform::amqp::BrokerStatus;
 use platform::config::{ConfigError, ServiceSettings};
 use platform::grpc::InternalToken;
-use platform::shutdown::CancellationToken;
+use platform::service::Service;
 use proto::wallet::v1::wallet_service_server::WalletServiceServer;
-use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-pub type Config = ServiceSettings;
-
-/// Reads this service's settings (`WALLET_DATABASE_URL`, `WALLET_GRPC_ADDR`, `AMQP_URL`, ...).
-pub fn config_from_env(internal_token: InternalToken) -> Result<Config, ConfigError> {
-    ServiceSettings::from_env("WALLET", "wallet", 50052, internal_token)
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service: ServiceSettings,
 }
 
-pub struct Application {
-    listener: TcpListener,
-    pool: PgPool,
-    config: Config,
-}
-
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.grpc_addr).await?;
-        Self::build_with_listener(config, listener).await
-    }
-
-    /// Prepares the service on an already bound listener (tests bind port 0).
-    pub async fn build_with_listener(
-        config: Config,
-        listener: TcpListener,
-    ) -> anyhow::Result<Self> {
-        let pool = platform::database::connect_and_migrate(
-            &config.database_url,
-            config.database_max_connections,
-            &MIGRATOR,
-        )
-        .await?;
+impl Config {
+    /// Reads `WALLET_DATABASE_URL`, `WALLET_GRPC_ADDR`, `AMQP_URL`, ...
+    pub fn from_env(internal_token: InternalToken) -> Result<Self, ConfigError> {
         Ok(Self {
-            listener,
-            pool,
-            config,
+            service: ServiceSettings::from_env("WALLET", "wallet", 50052, internal_token)?,
         })
     }
-
-    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let broker = BrokerStatus::default();
-        let messaging = tokio::spawn(messaging::run(
-            self.pool.clone(),
-            self.config.amqp_url.clone(),
-            broker.clone(),
-            shutdown.clone(),
-        ));
-        tokio::spawn(prune_idempotency_keys(self.pool.clone(), shutdown.clone()));
-        tokio::spawn(platform::outbox::prune_hourly(
-            self.pool.clone(),
-            shutdown.clone(),
-        ));
-        let routes = tonic::service::Routes::new(WalletServiceServer::new(grpc::WalletApi {
-            pool: self.pool.clone(),
-        }));
-        let served = platform::service::serve(
-            "wallet-service",
-            self.listener,
-            routes,
-            self.pool,
-            Some(broker),
-            self.config.internal_token,
-            shutdown,
-        )
-        .await;
-        // Let the consumers and the relay finish their current message.
-        let _ = tokio::time::timeout(Duration::from_secs(10), messaging).await;
-        served
-    }
 }
 
-/// Hourly clean-up of expired idempotency keys.
-async fn prune_idempotency_keys(pool: PgPool, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
-        }
-        if let Err(error) = idempotency::prune(&pool).await {
-            tracing::warn!(%error, "cannot prune idempotency keys");
-        }
-    }
+/// The wallet service on `listener`, ready to run.
+pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Service> {
+    let mut service = Service::build("wallet-service", config.service, &MIGRATOR, listener).await?;
+    let outbox = service.outbox();
+    let pool = service.pool().clone();
+    service.every(
+        Duration::from_secs(3600),
+        "prune idempotency keys",
+        move || {
+            let pool = pool.clone();
+            async move { idempotency::prune(&pool).await }
+        },
+    );
+    let messaging = outbox.clone();
+    service.on_broker(move |connection, shutdown| {
+        messaging::run(messaging.clone(), connection, shutdown)
+    });
+    service.grpc(tonic::service::Routes::new(WalletServiceServer::new(
+        grpc::WalletApi { outbox },
+    )));
+    Ok(service)
 }

@@ -1,15 +1,7 @@
-use wallet_service::Application;
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config = wallet_service::config_from_env(platform::grpc::InternalToken::from_env()?)?;
-    platform::telemetry::init(config.log_format);
-    if platform::healthcheck::requested() {
-        return platform::healthcheck::grpc(config.grpc_addr, config.internal_token).await;
-    }
-    let shutdown = platform::shutdown::on_signal();
-    Application::build(config)
-        .await?
-        .run_until_stopped(shutdown)
-        .await
+fn main() -> anyhow::Result<()> {
+    platform::service::main(
+        wallet_service::Config::from_env,
+        |config| &config.service,
+        wallet_service::build,
+    )
 }

@@ -1,75 +1,53 @@
 //! The wallet's RabbitMQ side: its topology, the consumers of transaction requests and of
-//! order payments, and the outbox relay, all on one supervised connection that is
-//! re-established after any broker failure.
+//! order payments, and the outbox relay, all on one broker connection (see
+//! `platform::service::Service::on_broker`).
 
-use platform::amqp::{self, BrokerStatus};
+use std::sync::Arc;
+
+use lapin::Connection;
+use platform::amqp;
 use platform::consumer::consume_batches;
+use platform::outbox::Outbox;
 use platform::shutdown::CancellationToken;
-use secrecy::SecretString;
-use sqlx::PgPool;
+use proto::messaging::wallet::{
+    EVENTS, LEGACY_REQUESTS, ORDER_OUTCOMES, ORDER_PAYMENTS, TRANSACTION_REQUESTS,
+};
 
-use crate::events::{EXCHANGE, ORDER_OUTCOMES_EXCHANGE};
-use crate::order_payments::{self, OrderPaymentHandler};
-use crate::requests::{COMPAT_QUEUE, Format, REQUESTS_QUEUE, RequestHandler};
+use crate::order_payments::OrderPaymentHandler;
+use crate::requests::{Format, RequestHandler};
 
 /// Transaction requests (and order payments) applied at once, each in its own
 /// transaction, then acknowledged together.
 const BATCH: u16 = 64;
 
 pub async fn run(
-    pool: PgPool,
-    url: SecretString,
-    status: BrokerStatus,
+    outbox: Outbox,
+    connection: Arc<Connection>,
     shutdown: CancellationToken,
-) {
-    let stop = shutdown.clone();
-    amqp::supervise(
-        url,
-        "wallet-service".into(),
-        status,
-        shutdown,
-        move |connection| {
-            let pool = pool.clone();
-            let shutdown = stop.clone();
-            async move {
-                let channel = connection.create_channel().await?;
-                amqp::declare_forwarding_exchange(&channel, ORDER_OUTCOMES_EXCHANGE, EXCHANGE)
-                    .await?;
-                amqp::declare_queue_with_dlq(&channel, REQUESTS_QUEUE).await?;
-                amqp::declare_queue_with_dlq(&channel, COMPAT_QUEUE).await?;
-                amqp::declare_subscription(
-                    &channel,
-                    order_payments::QUEUE,
-                    order_payments::ORDER_EXCHANGE,
-                    &order_payments::ROUTING_KEYS,
-                )
-                .await?;
-                let requests = RequestHandler {
-                    pool: pool.clone(),
-                    queue: REQUESTS_QUEUE,
-                    format: Format::Platform,
-                };
-                let legacy = RequestHandler {
-                    pool: pool.clone(),
-                    queue: COMPAT_QUEUE,
-                    format: Format::Legacy,
-                };
-                let orders = OrderPaymentHandler { pool: pool.clone() };
-                tokio::try_join!(
-                    platform::outbox::relay(pool, &connection, &shutdown),
-                    consume_batches(&connection, REQUESTS_QUEUE, BATCH, &requests, &shutdown),
-                    consume_batches(&connection, COMPAT_QUEUE, BATCH, &legacy, &shutdown),
-                    consume_batches(
-                        &connection,
-                        order_payments::QUEUE,
-                        BATCH,
-                        &orders,
-                        &shutdown
-                    ),
-                )?;
-                Ok(())
-            }
-        },
-    )
-    .await;
+) -> anyhow::Result<()> {
+    let channel = connection.create_channel().await?;
+    amqp::declare_forwarding_exchange(&channel, ORDER_OUTCOMES, EVENTS).await?;
+    amqp::declare_queue(&channel, &TRANSACTION_REQUESTS).await?;
+    amqp::declare_queue(&channel, &LEGACY_REQUESTS).await?;
+    amqp::declare_queue(&channel, &ORDER_PAYMENTS).await?;
+    let requests = RequestHandler {
+        outbox: outbox.clone(),
+        queue: TRANSACTION_REQUESTS.name,
+        format: Format::Platform,
+    };
+    let legacy = RequestHandler {
+        outbox: outbox.clone(),
+        queue: LEGACY_REQUESTS.name,
+        format: Format::Legacy,
+    };
+    let orders = OrderPaymentHandler {
+        outbox: outbox.clone(),
+    };
+    tokio::try_join!(
+        outbox.relay(&connection, &shutdown),
+        consume_batches(&connection, requests.queue, BATCH, &requests, &shutdown),
+        consume_batches(&connection, legacy.queue, BATCH, &legacy, &shutdown),
+        consume_batches(&connection, ORDER_PAYMENTS.name, BATCH, &orders, &shutdown),
+    )?;
+    Ok(())
 }

@@ -10,36 +10,18 @@
 use lapin::message::Delivery;
 use platform::cloud_event::ReceivedEvent;
 use platform::consumer::BatchHandler;
-use serde::Deserialize;
-use sqlx::PgPool;
-use uuid::Uuid;
+use platform::outbox::Outbox;
+use proto::messaging::order::{
+    ORDER_CANCELLED, ORDER_EXPIRED, OrderChanged, OrderRequest, PAYMENT_REQUESTED, PaymentRequested,
+};
+use proto::messaging::wallet::ORDER_PAYMENTS;
+use proto::{TransactionSource, TransactionType};
 
 use crate::requests::{self, Request};
-use crate::transaction::{Kind, RawRequest, Source};
-
-pub const QUEUE: &str = "wallet.order-payments";
-pub const ORDER_EXCHANGE: &str = "order.events";
-pub const ROUTING_KEYS: [&str; 3] = [
-    "order.payment_requested",
-    "order.cancelled",
-    "order.expired",
-];
-
-/// The fields of order events the wallet reads.
-#[derive(Debug, Deserialize)]
-struct OrderData {
-    order_id: Uuid,
-    user_id: Uuid,
-    /// `order.payment_requested`.
-    attempt: Option<i32>,
-    amount: Option<i64>,
-    currency: Option<String>,
-    /// `order.cancelled` / `order.expired` of an order that was paid.
-    payment_transaction_id: Option<Uuid>,
-}
+use crate::transaction::RawRequest;
 
 pub struct OrderPaymentHandler {
-    pub pool: PgPool,
+    pub outbox: Outbox,
 }
 
 impl BatchHandler for OrderPaymentHandler {
@@ -47,57 +29,64 @@ impl BatchHandler for OrderPaymentHandler {
     type Message = Option<Request>;
 
     fn read(&self, delivery: &Delivery) -> Result<Option<Request>, String> {
-        let event: ReceivedEvent<OrderData> = serde_json::from_slice(&delivery.data)
+        let event: ReceivedEvent<serde_json::Value> = serde_json::from_slice(&delivery.data)
             .map_err(|error| format!("not an order event: {error}"))?;
         request_for(event)
     }
 
     async fn apply(&self, requests: &[Option<Request>]) -> anyhow::Result<()> {
-        requests::apply_all(&self.pool, QUEUE, requests.iter().flatten()).await
+        requests::apply_all(&self.outbox, ORDER_PAYMENTS.name, requests.iter().flatten()).await
     }
 }
 
 /// The transaction request an order event asks for; `None` when it asks for none (an order
 /// cancelled before it was paid).
-fn request_for(event: ReceivedEvent<OrderData>) -> Result<Option<Request>, String> {
-    let order = event.data;
-    let reference = format!("order:{}", order.order_id);
-    let (message_id, raw) = match event.kind.as_str() {
-        "order.payment_requested" => {
-            let attempt = order.attempt.ok_or("attempt is missing")?;
-            let amount = order.amount.ok_or("amount is missing")?;
+fn request_for(event: ReceivedEvent<serde_json::Value>) -> Result<Option<Request>, String> {
+    let invalid = |error: serde_json::Error| format!("not an order event: {error}");
+    let (user_id, request, raw) = match event.kind.as_str() {
+        PAYMENT_REQUESTED => {
+            let payment: PaymentRequested = serde_json::from_value(event.data).map_err(invalid)?;
             let raw = RawRequest {
-                kind: Kind::Purchase.as_str().to_owned(),
-                amount: Some(amount),
-                currency: order.currency,
-                description: Some(format!("Order {}", order.order_id)),
-                reference: Some(reference.clone()),
-                ..RawRequest::default()
+                kind: TransactionType::Purchase,
+                amount: Some(payment.amount),
+                currency: Some(payment.currency),
+                parent_transaction_id: None,
+                description: Some(format!("Order {}", payment.order_id)),
+                reference: Some(proto::messaging::order::reference(payment.order_id)),
             };
-            (format!("{reference}:payment:{attempt}"), raw)
+            let request = OrderRequest::Payment {
+                order_id: payment.order_id,
+                attempt: payment.attempt,
+            };
+            (payment.user_id, request, raw)
         }
-        "order.cancelled" | "order.expired" => {
+        ORDER_CANCELLED | ORDER_EXPIRED => {
+            let order: OrderChanged = serde_json::from_value(event.data).map_err(invalid)?;
             let Some(payment) = order.payment_transaction_id else {
                 return Ok(None);
             };
             let raw = RawRequest {
-                kind: Kind::Cancellation.as_str().to_owned(),
+                kind: TransactionType::Cancellation,
+                amount: None,
+                currency: None,
                 parent_transaction_id: Some(payment.to_string()),
                 description: Some(format!("Refund of order {}", order.order_id)),
-                reference: Some(reference.clone()),
-                ..RawRequest::default()
+                reference: Some(proto::messaging::order::reference(order.order_id)),
             };
-            (format!("{reference}:refund"), raw)
+            let request = OrderRequest::Refund {
+                order_id: order.order_id,
+            };
+            (order.user_id, request, raw)
         }
         other => return Err(format!("unexpected event type {other:?}")),
     };
     Ok(Some(Request {
-        message_id,
-        user_id: order.user_id,
+        message_id: request.request_id(),
+        user_id,
         raw,
         reply_to: None,
         correlation_id: None,
-        source: Source::Order,
+        source: TransactionSource::Order,
     }))
 }
 
@@ -105,8 +94,26 @@ fn request_for(event: ReceivedEvent<OrderData>) -> Result<Option<Request>, Strin
 mod tests {
     use super::*;
 
-    fn event(kind: &str, data: serde_json::Value) -> ReceivedEvent<OrderData> {
+    use uuid::Uuid;
+
+    fn event(kind: &str, data: serde_json::Value) -> ReceivedEvent<serde_json::Value> {
         serde_json::from_value(serde_json::json!({"id": "m", "type": kind, "data": data})).unwrap()
+    }
+
+    fn order(order_id: Uuid, payment: Option<Uuid>) -> serde_json::Value {
+        serde_json::to_value(OrderChanged {
+            order_id,
+            user_id: Uuid::now_v7(),
+            status: proto::OrderStatus::Cancelled,
+            subtotal: 300,
+            discount: 0,
+            total: 300,
+            currency: "EUR".into(),
+            voucher_code: None,
+            payment_transaction_id: payment,
+            refund_transaction_id: None,
+        })
+        .unwrap()
     }
 
     #[test]
@@ -115,35 +122,28 @@ mod tests {
         let request = request_for(event(
             "order.payment_requested",
             serde_json::json!({"order_id": order_id, "user_id": Uuid::now_v7(), "attempt": 2,
-                "amount": 1250, "currency": "EUR"}),
+                "amount": 1250, "currency": "EUR", "reference": format!("order:{order_id}")}),
         ))
         .unwrap()
         .unwrap();
         assert_eq!(request.message_id, format!("order:{order_id}:payment:2"));
-        assert_eq!(request.raw.kind, "purchase");
+        assert_eq!(request.raw.kind, TransactionType::Purchase);
         assert_eq!(request.raw.amount, Some(1250));
         assert_eq!(request.raw.reference, Some(format!("order:{order_id}")));
-        assert_eq!(request.source, Source::Order);
+        assert_eq!(request.source, TransactionSource::Order);
     }
 
     #[test]
     fn a_cancelled_paid_order_is_refunded_and_an_unpaid_one_needs_nothing() {
         let order_id = Uuid::now_v7();
         let payment = Uuid::now_v7();
-        let refund = request_for(event(
-            "order.cancelled",
-            serde_json::json!({"order_id": order_id, "user_id": Uuid::now_v7(),
-                "payment_transaction_id": payment}),
-        ))
-        .unwrap()
-        .unwrap();
+        let refund = request_for(event("order.cancelled", order(order_id, Some(payment))))
+            .unwrap()
+            .unwrap();
         assert_eq!(refund.message_id, format!("order:{order_id}:refund"));
-        assert_eq!(refund.raw.kind, "cancellation");
+        assert_eq!(refund.raw.kind, TransactionType::Cancellation);
         assert_eq!(refund.raw.parent_transaction_id, Some(payment.to_string()));
-        let unpaid = request_for(event(
-            "order.expired",
-            serde_json::json!({"order_id": order_id, "user_id": Uuid::now_v7()}),
-        ));
+        let unpaid = request_for(event("order.expired", order(order_id, None)));
         assert!(matches!(unpaid, Ok(None)));
     }
 
@@ -153,6 +153,7 @@ mod tests {
             "order.payment_requested",
             serde_json::json!({"order_id": Uuid::now_v7(), "user_id": Uuid::now_v7(), "attempt": 1}),
         ));
-        assert_eq!(missing.err().as_deref(), Some("amount is missing"));
+        let reason = missing.err().unwrap();
+        assert!(reason.contains("missing field `amount`"), "{reason}");
     }
 }

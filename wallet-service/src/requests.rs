@@ -10,18 +10,18 @@
 use futures_util::future::join_all;
 use lapin::message::Delivery;
 use platform::consumer::BatchHandler;
-use serde::Deserialize;
-use serde_json::value::RawValue;
-use sqlx::PgPool;
+use platform::outbox::Outbox;
+use proto::messaging::order::REFERENCE_PREFIX;
+use proto::messaging::wallet::{
+    LEGACY_PATTERN, LegacyEnvelope, TransactionRejected, TransactionRequest,
+};
+use proto::{TransactionSource, TransactionType};
 use uuid::Uuid;
 
-use crate::events::{self, Rejection};
+use crate::events;
 use crate::ledger;
 use crate::money::minor_units_from_decimal;
-use crate::transaction::{Kind, NewTransaction, RawRequest, Source};
-
-pub const REQUESTS_QUEUE: &str = "wallet.transaction-requests";
-pub const COMPAT_QUEUE: &str = "wallet_queue";
+use crate::transaction::{NewTransaction, RawRequest};
 
 /// Which format a queue carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum Format {
 }
 
 pub struct RequestHandler {
-    pub pool: PgPool,
+    pub outbox: Outbox,
     pub queue: &'static str,
     pub format: Format,
 }
@@ -44,7 +44,7 @@ impl BatchHandler for RequestHandler {
     }
 
     async fn apply(&self, requests: &[Request]) -> anyhow::Result<()> {
-        apply_all(&self.pool, self.queue, requests).await
+        apply_all(&self.outbox, self.queue, requests).await
     }
 }
 
@@ -53,14 +53,14 @@ impl BatchHandler for RequestHandler {
 /// to its end, so a retry of the batch (after one failed) finds the others in the inbox
 /// and changes nothing for them.
 pub async fn apply_all(
-    pool: &PgPool,
+    outbox: &Outbox,
     queue: &str,
     requests: impl IntoIterator<Item = &Request>,
 ) -> anyhow::Result<()> {
     join_all(
         requests
             .into_iter()
-            .map(|request| apply(pool, queue, request)),
+            .map(|request| apply(outbox, queue, request)),
     )
     .await
     .into_iter()
@@ -76,44 +76,7 @@ pub struct Request {
     pub reply_to: Option<String>,
     pub correlation_id: Option<String>,
     /// `event` for other systems' requests, `order` for order payments and refunds.
-    pub source: Source,
-}
-
-/// Message ids and references starting with this belong to order payments: other systems
-/// may not use them, or they could pay (or block the payment of) someone's order.
-pub const ORDER_PREFIX: &str = "order:";
-
-#[derive(Deserialize)]
-struct PlatformBody {
-    user_id: Option<Uuid>,
-    #[serde(rename = "type")]
-    kind: String,
-    amount: Option<i64>,
-    currency: Option<String>,
-    parent_transaction_id: Option<String>,
-    reference: Option<String>,
-    description: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct LegacyEnvelope {
-    pattern: String,
-    data: LegacyData,
-}
-
-#[derive(Deserialize)]
-struct LegacyData {
-    #[serde(rename = "userId")]
-    user_id: Uuid,
-    transaction: LegacyTransaction,
-}
-
-#[derive(Deserialize)]
-struct LegacyTransaction {
-    id: Option<serde_json::Value>,
-    /// Kept as written (`10.5`) so it converts to minor units without floating point.
-    amount: Option<Box<RawValue>>,
-    operation: u8,
+    pub source: TransactionSource,
 }
 
 /// Reads a delivery into a request; `Err(reason)` when it can never be processed.
@@ -132,13 +95,16 @@ pub fn parse(format: Format, delivery: &Delivery) -> Result<Request, String> {
         .map(|id| id.as_str().to_owned());
     let (message_id, user_id, raw) = match format {
         Format::Platform => {
-            let body: PlatformBody = serde_json::from_slice(&delivery.data)
+            let body: TransactionRequest = serde_json::from_slice(&delivery.data)
                 .map_err(|error| format!("invalid JSON body: {error}"))?;
             let user_id = body.user_id.ok_or("user_id is missing")?;
-            Kind::parse(&body.kind).map_err(|reason| format!("type {reason}"))?;
+            let kind = body
+                .kind
+                .parse()
+                .map_err(|reason| format!("type {reason}"))?;
             let message_id = message_id.ok_or("the message_id property is missing")?;
             let raw = RawRequest {
-                kind: body.kind,
+                kind,
                 amount: body.amount,
                 currency: body.currency,
                 parent_transaction_id: body.parent_transaction_id,
@@ -152,14 +118,16 @@ pub fn parse(format: Format, delivery: &Delivery) -> Result<Request, String> {
     if message_id.is_empty() || message_id.len() > 255 {
         return Err("the message_id property must be 1 to 255 characters".into());
     }
-    if message_id.starts_with(ORDER_PREFIX)
+    // Order payments are identified by these: another system may not use them, or it could
+    // pay (or block the payment of) someone's order.
+    if message_id.starts_with(REFERENCE_PREFIX)
         || raw
             .reference
             .as_deref()
-            .is_some_and(|reference| reference.starts_with(ORDER_PREFIX))
+            .is_some_and(|reference| reference.starts_with(REFERENCE_PREFIX))
     {
         return Err(format!(
-            "message ids and references starting with {ORDER_PREFIX:?} are reserved for order payments"
+            "message ids and references starting with {REFERENCE_PREFIX:?} are reserved for order payments"
         ));
     }
     Ok(Request {
@@ -175,7 +143,7 @@ pub fn parse(format: Format, delivery: &Delivery) -> Result<Request, String> {
             .correlation_id()
             .as_ref()
             .map(|id| id.as_str().to_owned()),
-        source: Source::Event,
+        source: TransactionSource::Event,
     })
 }
 
@@ -188,29 +156,26 @@ fn parse_legacy(
 ) -> Result<(String, Uuid, RawRequest), String> {
     let envelope: LegacyEnvelope =
         serde_json::from_slice(body).map_err(|error| format!("invalid JSON body: {error}"))?;
-    if envelope.pattern != "transaction_emitted" {
+    if envelope.pattern != LEGACY_PATTERN {
         return Err(format!(
-            "unknown pattern {:?} (expected \"transaction_emitted\")",
+            "unknown pattern {:?} (expected {LEGACY_PATTERN:?})",
             envelope.pattern
         ));
     }
     let transaction = envelope.data.transaction;
     let kind = match transaction.operation {
-        0 => Kind::Deposit,
-        1 => Kind::Withdraw,
-        2 => Kind::Purchase,
-        3 => Kind::Reversal,
-        4 => Kind::Cancellation,
+        0 => TransactionType::Deposit,
+        1 => TransactionType::Withdraw,
+        2 => TransactionType::Purchase,
+        3 => TransactionType::Reversal,
+        4 => TransactionType::Cancellation,
         other => return Err(format!("unknown operation {other} (expected 0 to 4)")),
     };
     let legacy_id = transaction.id.map(|id| match id {
         serde_json::Value::String(text) => text,
         other => other.to_string(),
     });
-    let mut raw = RawRequest {
-        kind: kind.as_str().to_owned(),
-        ..RawRequest::default()
-    };
+    let mut raw = RawRequest::new(kind);
     if kind.undoes_a_parent() {
         // The parent's amount applies; the legacy amount is not needed.
         raw.parent_transaction_id = Some(
@@ -232,7 +197,7 @@ fn parse_legacy(
 }
 
 /// Applies (or rejects) a request once: a message id seen before changes nothing.
-pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Result<()> {
+pub async fn apply(outbox: &Outbox, queue: &str, request: &Request) -> anyhow::Result<()> {
     // Most requests are valid, have no parent and want no reply: one statement applies them
     // and records the message id. Anything else, or a request that statement leaves
     // unwritten (a duplicate, too little money), takes the transaction below.
@@ -241,64 +206,70 @@ pub async fn apply(pool: &PgPool, queue: &str, request: &Request) -> anyhow::Res
         && let Ok(new) = &parsed
         && !new.kind.undoes_a_parent()
     {
-        let mut conn = pool.acquire().await?;
-        if ledger::apply_once(&mut conn, new, &request.message_id, queue)
-            .await?
-            .is_some()
-        {
-            platform::outbox::wake(pool);
+        let mut conn = outbox.pool().acquire().await?;
+        let applied = outbox
+            .after(ledger::apply_once(
+                &mut conn,
+                new,
+                &request.message_id,
+                queue,
+            ))
+            .await?;
+        if applied.is_some() {
             return Ok(());
         }
     }
-    let mut tx = pool.begin().await?;
-    let fresh = platform::inbox::record(&mut tx, &request.message_id, queue).await?;
-    if !fresh {
+    let applied = outbox
+        .apply_once(&request.message_id, queue, async |tx| {
+            let outcome = match parsed {
+                Err(error) => Err(error),
+                Ok(new) => match ledger::try_apply(tx, &new).await {
+                    Err(error) if error.refusal().is_none() => return Err(error.into()),
+                    outcome => outcome,
+                },
+            };
+            // The outcome goes on `wallet.events` (ledger::apply queued transaction.created
+            // already; see `events` for the outcomes of order payments) and, when asked for,
+            // to `reply_to` as well.
+            let event = match outcome {
+                Ok(applied) => applied.event,
+                Err(error) => {
+                    let rejection = events::transaction_rejected(
+                        &TransactionRejected {
+                            request_id: request.message_id.clone(),
+                            user_id: request.user_id,
+                            kind: request.raw.kind,
+                            amount: request.raw.amount,
+                            currency: request.raw.currency.clone(),
+                            reason: error
+                                .refusal()
+                                .map_or("internal", |refusal| refusal.as_str())
+                                .to_owned(),
+                            detail: error.detail(),
+                            reference: request.raw.reference.clone(),
+                        },
+                        request.source,
+                    );
+                    tx.enqueue(&rejection).await?;
+                    rejection.payload
+                }
+            };
+            if let Some(reply_to) = &request.reply_to {
+                tx.enqueue(&events::reply(
+                    &event,
+                    reply_to,
+                    request.correlation_id.clone(),
+                ))
+                .await?;
+            }
+            Ok(())
+        })
+        .await?;
+    if applied.is_none() {
         tracing::debug!(
             message_id = request.message_id,
             "duplicate transaction request ignored"
         );
-        return Ok(());
     }
-    let outcome = match parsed {
-        Err(error) => Err(error),
-        Ok(new) => match ledger::try_apply(&mut tx, &new).await {
-            Err(error) if error.code_and_reason().is_none() => return Err(error.into()),
-            outcome => outcome,
-        },
-    };
-    // The outcome goes on `wallet.events` (ledger::apply queued transaction.created
-    // already; see `events` for the outcomes of order payments) and, when asked for, to
-    // `reply_to` as well.
-    let event = match outcome {
-        Ok(applied) => applied.event,
-        Err(error) => {
-            let (_, reason) = error
-                .code_and_reason()
-                .unwrap_or((tonic::Code::Internal, "internal"));
-            let rejection = events::transaction_rejected(
-                &Rejection {
-                    request_id: request.message_id.clone(),
-                    user_id: request.user_id,
-                    kind: request.raw.kind.clone(),
-                    amount: request.raw.amount,
-                    currency: request.raw.currency.clone(),
-                    reason: reason.to_owned(),
-                    detail: error.detail(),
-                    reference: request.raw.reference.clone(),
-                },
-                request.source,
-            );
-            platform::outbox::enqueue(&mut tx, &rejection).await?;
-            rejection.payload
-        }
-    };
-    if let Some(reply_to) = &request.reply_to {
-        platform::outbox::enqueue(
-            &mut tx,
-            &events::reply(&event, reply_to, request.correlation_id.clone()),
-        )
-        .await?;
-    }
-    platform::outbox::commit(pool, tx).await?;
     Ok(())
 }

@@ -1,77 +1,17 @@
 //! Transactions and the wallet's rules, as plain data and pure functions.
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
+
+pub use proto::messaging::wallet::TransactionCreated;
+pub use proto::{TransactionSource, TransactionType};
 
 use crate::error::LedgerError;
 use crate::money::{self, Amount};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Deposit,
-    Withdraw,
-    Purchase,
-    Cancellation,
-    Reversal,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 5] = [
-        Kind::Deposit,
-        Kind::Withdraw,
-        Kind::Purchase,
-        Kind::Cancellation,
-        Kind::Reversal,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Deposit => "deposit",
-            Kind::Withdraw => "withdraw",
-            Kind::Purchase => "purchase",
-            Kind::Cancellation => "cancellation",
-            Kind::Reversal => "reversal",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == raw)
-            .ok_or_else(|| format!("must be one of deposit, withdraw, purchase, cancellation, reversal (got {raw:?})"))
-    }
-
-    /// Cancellations and reversals undo a parent transaction.
-    pub fn undoes_a_parent(self) -> bool {
-        matches!(self, Kind::Cancellation | Kind::Reversal)
-    }
-}
-
-/// Where a transaction came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// `POST /wallet/transactions`.
-    Api,
-    /// A transaction request published to RabbitMQ by another system.
-    Event,
-    /// An order payment or refund.
-    Order,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Api => "api",
-            Source::Event => "event",
-            Source::Order => "order",
-        }
-    }
-}
-
 /// A transaction request as it arrives (from gRPC or a message), before validation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RawRequest {
-    pub kind: String,
+    pub kind: TransactionType,
     pub amount: Option<i64>,
     pub currency: Option<String>,
     pub parent_transaction_id: Option<String>,
@@ -79,17 +19,31 @@ pub struct RawRequest {
     pub reference: Option<String>,
 }
 
+impl RawRequest {
+    /// A request of `kind` with nothing else set.
+    pub fn new(kind: TransactionType) -> Self {
+        Self {
+            kind,
+            amount: None,
+            currency: None,
+            parent_transaction_id: None,
+            description: None,
+            reference: None,
+        }
+    }
+}
+
 /// A validated transaction request.
 #[derive(Debug, Clone)]
 pub struct NewTransaction {
     pub user_id: Uuid,
-    pub kind: Kind,
+    pub kind: TransactionType,
     /// Required for deposit, withdraw and purchase; optional for an undo (then it must
     /// equal the parent's).
     pub amount: Option<Amount>,
     pub parent_transaction_id: Option<Uuid>,
     pub description: Option<String>,
-    pub source: Source,
+    pub source: TransactionSource,
     pub reference: Option<String>,
 }
 
@@ -98,11 +52,13 @@ pub const MAX_REFERENCE_CHARS: usize = 200;
 
 impl NewTransaction {
     /// Checks everything that does not need the database.
-    pub fn parse(user_id: Uuid, raw: &RawRequest, source: Source) -> Result<Self, LedgerError> {
+    pub fn parse(
+        user_id: Uuid,
+        raw: &RawRequest,
+        source: TransactionSource,
+    ) -> Result<Self, LedgerError> {
         let mut violations: Vec<(&'static str, String)> = Vec::new();
-        let kind = Kind::parse(&raw.kind)
-            .map_err(|reason| violations.push(("type", reason)))
-            .ok();
+        let kind = raw.kind;
         let amount = match raw.amount {
             Some(minor) => Amount::parse(minor)
                 .map_err(|reason| violations.push(("amount", reason)))
@@ -118,24 +74,19 @@ impl NewTransaction {
                 .ok(),
             None => None,
         };
-        if let Some(kind) = kind {
-            if kind.undoes_a_parent() {
-                if raw.parent_transaction_id.is_none() {
-                    violations.push((
-                        "parent_transaction_id",
-                        format!("is required for a {}", kind.as_str()),
-                    ));
-                }
-            } else {
-                if raw.amount.is_none() {
-                    violations.push(("amount", format!("is required for a {}", kind.as_str())));
-                }
-                if raw.parent_transaction_id.is_some() {
-                    violations.push((
-                        "parent_transaction_id",
-                        "is only for a cancellation or a reversal".into(),
-                    ));
-                }
+        if kind.undoes_a_parent() {
+            if raw.parent_transaction_id.is_none() {
+                violations.push(("parent_transaction_id", format!("is required for a {kind}")));
+            }
+        } else {
+            if raw.amount.is_none() {
+                violations.push(("amount", format!("is required for a {kind}")));
+            }
+            if raw.parent_transaction_id.is_some() {
+                violations.push((
+                    "parent_transaction_id",
+                    "is only for a cancellation or a reversal".into(),
+                ));
             }
         }
         let description = raw
@@ -174,18 +125,18 @@ impl NewTransaction {
                 ));
             }
         }
-        match kind {
-            Some(kind) if violations.is_empty() => Ok(Self {
-                user_id,
-                kind,
-                amount,
-                parent_transaction_id: parent,
-                description,
-                source,
-                reference: raw.reference.clone(),
-            }),
-            _ => Err(LedgerError::Invalid(violations)),
+        if !violations.is_empty() {
+            return Err(LedgerError::Invalid(violations));
         }
+        Ok(Self {
+            user_id,
+            kind,
+            amount,
+            parent_transaction_id: parent,
+            description,
+            source,
+            reference: raw.reference.clone(),
+        })
     }
 
     /// The request in a canonical form: the same request always gives the same string, so an
@@ -193,7 +144,7 @@ impl NewTransaction {
     pub fn fingerprint(&self) -> String {
         format!(
             "{}|{:?}|{:?}|{:?}",
-            self.kind.as_str(),
+            self.kind,
             self.amount.map(Amount::minor_units),
             self.parent_transaction_id,
             self.description,
@@ -207,9 +158,9 @@ pub struct Parent {
     pub id: Uuid,
     pub user_id: Uuid,
     #[sqlx(rename = "type")]
-    pub kind: String,
+    pub kind: TransactionType,
     pub amount: i64,
-    pub source: String,
+    pub source: TransactionSource,
 }
 
 /// The amount a transaction moves and its effect on the balance (signed), by the rules
@@ -222,7 +173,7 @@ pub fn effect(new: &NewTransaction, parent: Option<&Parent>) -> Result<(i64, i64
             .ok_or_else(|| LedgerError::Invalid(vec![("amount", "is required".into())]))?
             .minor_units();
         return Ok(match new.kind {
-            Kind::Deposit => (amount, amount),
+            TransactionType::Deposit => (amount, amount),
             _ => (amount, -amount),
         });
     };
@@ -231,21 +182,22 @@ pub fn effect(new: &NewTransaction, parent: Option<&Parent>) -> Result<(i64, i64
     }
     // An order's purchase is refunded by cancelling the order, so that the order and the
     // wallet never disagree about whether it was paid.
-    if parent.source == Source::Order.as_str() && new.source != Source::Order {
+    if parent.source == TransactionSource::Order && new.source != TransactionSource::Order {
         return Err(LedgerError::NotUndoable(
             "this purchase paid an order; cancel the order instead".into(),
         ));
     }
-    let refund = match (new.kind, parent.kind.as_str()) {
-        (Kind::Cancellation, "purchase") => parent.amount,
-        (Kind::Cancellation, other) => {
+    use TransactionType::{Cancellation, Deposit, Purchase, Reversal, Withdraw};
+    let refund = match (new.kind, parent.kind) {
+        (Cancellation, Purchase) => parent.amount,
+        (Cancellation, other) => {
             return Err(LedgerError::NotUndoable(format!(
                 "only a purchase can be cancelled; this parent is a {other}"
             )));
         }
-        (Kind::Reversal, "deposit") => -parent.amount,
-        (Kind::Reversal, "withdraw") => parent.amount,
-        (Kind::Reversal, other) => {
+        (Reversal, Deposit) => -parent.amount,
+        (Reversal, Withdraw) => parent.amount,
+        (Reversal, other) => {
             return Err(LedgerError::NotUndoable(format!(
                 "only a deposit or a withdraw can be reversed; this parent is a {other}"
             )));
@@ -265,48 +217,34 @@ pub fn effect(new: &NewTransaction, parent: Option<&Parent>) -> Result<(i64, i64
     Ok((parent.amount, refund))
 }
 
-/// A ledger row, as stored. `transaction.created` publishes it with these names (see
-/// `ledger::apply`).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Transaction {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    #[sqlx(rename = "type")]
-    pub kind: String,
-    pub amount: i64,
-    pub currency: String,
-    pub balance_after: i64,
-    pub parent_transaction_id: Option<Uuid>,
-    pub description: Option<String>,
-    pub source: String,
-    pub reference: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
+/// A ledger row, as stored: the data of its `transaction.created` event, one type for both.
+pub type Transaction = TransactionCreated;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn request(kind: &str, amount: Option<i64>, parent: Option<Uuid>) -> RawRequest {
+    use TransactionType::*;
+
+    fn request(kind: TransactionType, amount: Option<i64>, parent: Option<Uuid>) -> RawRequest {
         RawRequest {
-            kind: kind.into(),
             amount,
             parent_transaction_id: parent.map(|id| id.to_string()),
-            ..RawRequest::default()
+            ..RawRequest::new(kind)
         }
     }
 
     fn parsed(user: Uuid, raw: RawRequest) -> NewTransaction {
-        NewTransaction::parse(user, &raw, Source::Api).unwrap()
+        NewTransaction::parse(user, &raw, TransactionSource::Api).unwrap()
     }
 
-    fn parent(user: Uuid, kind: &str, amount: i64) -> Parent {
+    fn parent(user: Uuid, kind: TransactionType, amount: i64) -> Parent {
         Parent {
             id: Uuid::new_v4(),
             user_id: user,
-            kind: kind.into(),
+            kind,
             amount,
-            source: "api".into(),
+            source: TransactionSource::Api,
         }
     }
 
@@ -314,15 +252,19 @@ mod tests {
     fn an_order_purchase_is_cancelled_only_through_its_order() {
         let user = Uuid::new_v4();
         let id = Some(Uuid::new_v4());
-        let mut purchase = parent(user, "purchase", 300);
-        purchase.source = "order".into();
-        let by_hand = parsed(user, request("cancellation", None, id));
+        let mut purchase = parent(user, Purchase, 300);
+        purchase.source = TransactionSource::Order;
+        let by_hand = parsed(user, request(Cancellation, None, id));
         assert!(matches!(
             effect(&by_hand, Some(&purchase)),
             Err(LedgerError::NotUndoable(_))
         ));
-        let by_order =
-            NewTransaction::parse(user, &request("cancellation", None, id), Source::Order).unwrap();
+        let by_order = NewTransaction::parse(
+            user,
+            &request(Cancellation, None, id),
+            TransactionSource::Order,
+        )
+        .unwrap();
         assert_eq!(effect(&by_order, Some(&purchase)).unwrap(), (300, 300));
     }
 
@@ -330,15 +272,15 @@ mod tests {
     fn deposits_add_withdraws_and_purchases_take() {
         let user = Uuid::new_v4();
         assert_eq!(
-            effect(&parsed(user, request("deposit", Some(500), None)), None).unwrap(),
+            effect(&parsed(user, request(Deposit, Some(500), None)), None).unwrap(),
             (500, 500)
         );
         assert_eq!(
-            effect(&parsed(user, request("withdraw", Some(200), None)), None).unwrap(),
+            effect(&parsed(user, request(Withdraw, Some(200), None)), None).unwrap(),
             (200, -200)
         );
         assert_eq!(
-            effect(&parsed(user, request("purchase", Some(300), None)), None).unwrap(),
+            effect(&parsed(user, request(Purchase, Some(300), None)), None).unwrap(),
             (300, -300)
         );
     }
@@ -347,21 +289,21 @@ mod tests {
     fn undoing_follows_the_parent_type() {
         let user = Uuid::new_v4();
         let id = Some(Uuid::new_v4());
-        let cancel = parsed(user, request("cancellation", None, id));
-        let reverse = parsed(user, request("reversal", None, id));
+        let cancel = parsed(user, request(Cancellation, None, id));
+        let reverse = parsed(user, request(Reversal, None, id));
         assert_eq!(
-            effect(&cancel, Some(&parent(user, "purchase", 300))).unwrap(),
+            effect(&cancel, Some(&parent(user, Purchase, 300))).unwrap(),
             (300, 300)
         );
         assert_eq!(
-            effect(&reverse, Some(&parent(user, "deposit", 500))).unwrap(),
+            effect(&reverse, Some(&parent(user, Deposit, 500))).unwrap(),
             (500, -500)
         );
         assert_eq!(
-            effect(&reverse, Some(&parent(user, "withdraw", 200))).unwrap(),
+            effect(&reverse, Some(&parent(user, Withdraw, 200))).unwrap(),
             (200, 200)
         );
-        for kind in ["deposit", "withdraw", "cancellation", "reversal"] {
+        for kind in [Deposit, Withdraw, Cancellation, Reversal] {
             assert!(
                 matches!(
                     effect(&cancel, Some(&parent(user, kind, 1))),
@@ -370,7 +312,7 @@ mod tests {
                 "cancel {kind}"
             );
         }
-        for kind in ["purchase", "cancellation", "reversal"] {
+        for kind in [Purchase, Cancellation, Reversal] {
             assert!(
                 matches!(
                     effect(&reverse, Some(&parent(user, kind, 1))),
@@ -384,17 +326,14 @@ mod tests {
     #[test]
     fn another_users_parent_is_not_found_and_a_different_amount_is_refused() {
         let user = Uuid::new_v4();
-        let cancel = parsed(user, request("cancellation", None, Some(Uuid::new_v4())));
+        let cancel = parsed(user, request(Cancellation, None, Some(Uuid::new_v4())));
         assert!(matches!(
-            effect(&cancel, Some(&parent(Uuid::new_v4(), "purchase", 300))),
+            effect(&cancel, Some(&parent(Uuid::new_v4(), Purchase, 300))),
             Err(LedgerError::ParentNotFound)
         ));
-        let with_amount = parsed(
-            user,
-            request("cancellation", Some(299), Some(Uuid::new_v4())),
-        );
+        let with_amount = parsed(user, request(Cancellation, Some(299), Some(Uuid::new_v4())));
         assert!(matches!(
-            effect(&with_amount, Some(&parent(user, "purchase", 300))),
+            effect(&with_amount, Some(&parent(user, Purchase, 300))),
             Err(LedgerError::AmountMismatch(300))
         ));
     }
@@ -402,31 +341,31 @@ mod tests {
     #[test]
     fn requests_are_validated_field_by_field() {
         let user = Uuid::new_v4();
-        let invalid = |raw: RawRequest| match NewTransaction::parse(user, &raw, Source::Api) {
-            Err(LedgerError::Invalid(violations)) => violations
-                .into_iter()
-                .map(|(field, _)| field)
-                .collect::<Vec<_>>(),
-            other => panic!("expected invalid, got {other:?}"),
-        };
-        assert_eq!(invalid(request("gift", Some(5), None)), ["type"]);
-        assert_eq!(invalid(request("deposit", None, None)), ["amount"]);
-        assert_eq!(invalid(request("deposit", Some(0), None)), ["amount"]);
+        let invalid =
+            |raw: RawRequest| match NewTransaction::parse(user, &raw, TransactionSource::Api) {
+                Err(LedgerError::Invalid(violations)) => violations
+                    .into_iter()
+                    .map(|(field, _)| field)
+                    .collect::<Vec<_>>(),
+                other => panic!("expected invalid, got {other:?}"),
+            };
+        assert_eq!(invalid(request(Deposit, None, None)), ["amount"]);
+        assert_eq!(invalid(request(Deposit, Some(0), None)), ["amount"]);
         assert_eq!(
-            invalid(request("deposit", Some(5), Some(Uuid::new_v4()))),
+            invalid(request(Deposit, Some(5), Some(Uuid::new_v4()))),
             ["parent_transaction_id"]
         );
         assert_eq!(
-            invalid(request("reversal", Some(5), None)),
+            invalid(request(Reversal, Some(5), None)),
             ["parent_transaction_id"]
         );
-        let mut usd = request("deposit", Some(5), None);
+        let mut usd = request(Deposit, Some(5), None);
         usd.currency = Some("USD".into());
         assert_eq!(invalid(usd), ["currency"]);
-        let mut bad_parent = request("cancellation", None, None);
+        let mut bad_parent = request(Cancellation, None, None);
         bad_parent.parent_transaction_id = Some("not-a-uuid".into());
         assert_eq!(invalid(bad_parent), ["parent_transaction_id"]);
-        let mut nul = request("deposit", Some(5), None);
+        let mut nul = request(Deposit, Some(5), None);
         nul.description = Some("a\u{0}b".into());
         nul.reference = Some("line\nbreak".into());
         assert_eq!(invalid(nul), ["description", "reference"]);

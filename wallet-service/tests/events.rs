@@ -10,16 +10,18 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use wallet_service::create::create_transaction;
 use wallet_service::error::LedgerError;
-use wallet_service::transaction::{NewTransaction, RawRequest, Source, Transaction};
+use wallet_service::transaction::{
+    NewTransaction, RawRequest, Transaction, TransactionSource, TransactionType,
+};
 
 fn request(kind: &str, amount: Option<i64>, parent: Option<Uuid>) -> RawRequest {
+    let kind: TransactionType = kind.parse().unwrap();
     RawRequest {
-        kind: kind.into(),
         amount,
         parent_transaction_id: parent.map(|id| id.to_string()),
         description: Some("groceries \"weekly\" ✓".into()),
         reference: Some("ref-7".into()),
-        ..RawRequest::default()
+        ..RawRequest::new(kind)
     }
 }
 
@@ -46,10 +48,10 @@ async fn each_event_carries_its_ledger_row_and_a_refused_request_queues_none() {
     let wallet = support::TestWallet::start().await;
     let user = Uuid::new_v4();
     let create = |raw: RawRequest, key: Option<&'static str>| {
-        let pool = wallet.pool.clone();
+        let outbox = wallet.outbox();
         async move {
-            let new = NewTransaction::parse(user, &raw, Source::Api).unwrap();
-            create_transaction(&pool, &new, key).await
+            let new = NewTransaction::parse(user, &raw, TransactionSource::Api).unwrap();
+            create_transaction(&outbox, &new, key).await
         }
     };
     // Without and with an Idempotency-Key: two ways to the ledger.

@@ -5,13 +5,13 @@
 
 mod support;
 
+use platform::outbox::Outbox;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
-use sqlx::PgPool;
 use uuid::Uuid;
 use wallet_service::create::create_transaction;
 use wallet_service::ledger::audit;
-use wallet_service::transaction::{NewTransaction, RawRequest, Source};
+use wallet_service::transaction::{NewTransaction, RawRequest, TransactionSource, TransactionType};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -34,42 +34,39 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-async fn run(pool: &PgPool, ops: &[Op]) -> Result<(), TestCaseError> {
+async fn run(outbox: &Outbox, ops: &[Op]) -> Result<(), TestCaseError> {
+    let pool = outbox.pool();
     let user = Uuid::new_v4();
     let mut ids: Vec<String> = Vec::new();
     for op in ops {
         let raw = match op {
             Op::Deposit(amount) => RawRequest {
-                kind: "deposit".into(),
                 amount: Some(*amount),
-                ..RawRequest::default()
+                ..RawRequest::new(TransactionType::Deposit)
             },
             Op::Withdraw(amount) => RawRequest {
-                kind: "withdraw".into(),
                 amount: Some(*amount),
-                ..RawRequest::default()
+                ..RawRequest::new(TransactionType::Withdraw)
             },
             Op::Purchase(amount) => RawRequest {
-                kind: "purchase".into(),
                 amount: Some(*amount),
-                ..RawRequest::default()
+                ..RawRequest::new(TransactionType::Purchase)
             },
             Op::Cancel(n) | Op::Reverse(n) if !ids.is_empty() => RawRequest {
-                kind: if matches!(op, Op::Cancel(_)) {
-                    "cancellation"
-                } else {
-                    "reversal"
-                }
-                .into(),
                 parent_transaction_id: Some(ids[n % ids.len()].clone()),
-                ..RawRequest::default()
+                ..RawRequest::new(if matches!(op, Op::Cancel(_)) {
+                    TransactionType::Cancellation
+                } else {
+                    TransactionType::Reversal
+                })
             },
             Op::Cancel(_) | Op::Reverse(_) => continue,
         };
-        let new = NewTransaction::parse(user, &raw, Source::Api).expect("valid by construction");
+        let new = NewTransaction::parse(user, &raw, TransactionSource::Api)
+            .expect("valid by construction");
         // Rule failures (insufficient funds, a second undo, ...) are expected; the
         // invariants must hold whatever happened.
-        if let Ok(transaction) = create_transaction(pool, &new, None).await {
+        if let Ok(transaction) = create_transaction(outbox, &new, None).await {
             prop_assert!(transaction.balance_after >= 0);
             ids.push(transaction.id.to_string());
         }
@@ -83,7 +80,7 @@ async fn run(pool: &PgPool, ops: &[Op]) -> Result<(), TestCaseError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_balance_always_equals_the_ledger_sum_and_is_never_negative() {
     let wallet = support::TestWallet::start().await;
-    let pool = wallet.pool.clone();
+    let outbox = wallet.outbox();
     let handle = tokio::runtime::Handle::current();
     let mut runner = TestRunner::new(ProptestConfig {
         cases: 48,
@@ -91,7 +88,7 @@ async fn the_balance_always_equals_the_ledger_sum_and_is_never_negative() {
     });
     let outcome = tokio::task::block_in_place(|| {
         runner.run(&proptest::collection::vec(op(), 1..40), |ops| {
-            handle.block_on(run(&pool, &ops))
+            handle.block_on(run(&outbox, &ops))
         })
     });
     wallet.stop().await;

@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use lapin::options::BasicGetOptions;
 use lapin::types::AMQPValue;
+use proto::messaging::wallet::ORDER_OUTCOMES as ORDER_OUTCOMES_EXCHANGE;
+use proto::messaging::wallet::{LEGACY_REQUESTS, ORDER_PAYMENTS, TRANSACTION_REQUESTS};
 use serde_json::json;
 use support::{TestWallet, eventually, properties};
 use uuid::Uuid;
-use wallet_service::events::ORDER_OUTCOMES_EXCHANGE;
-use wallet_service::order_payments;
-use wallet_service::requests::{COMPAT_QUEUE, REQUESTS_QUEUE};
+
+const REQUESTS_QUEUE: &str = TRANSACTION_REQUESTS.name;
+const COMPAT_QUEUE: &str = LEGACY_REQUESTS.name;
 
 fn deposit(user: Uuid, amount: i64, reference: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({"user_id": user, "type": "deposit", "amount": amount, "currency": "EUR", "reference": reference})).unwrap()
@@ -65,7 +67,7 @@ async fn only_the_outcomes_of_order_payments_go_to_the_order_outcomes_exchange()
             "source": "/order-service", "type": "order.payment_requested",
             "time": "2026-11-29T10:00:00Z", "datacontenttype": "application/json",
             "data": {"order_id": order, "user_id": user, "attempt": attempt, "amount": 600,
-                "currency": "EUR"}}))
+                "currency": "EUR", "reference": format!("order:{order}")}}))
         .unwrap()
     };
     let within = Duration::from_secs(10);
@@ -80,7 +82,7 @@ async fn only_the_outcomes_of_order_payments_go_to_the_order_outcomes_exchange()
     let (_, deposited) = everything.next(within).await.expect("the deposit");
     assert_eq!(deposited["data"]["type"], "deposit");
     // One attempt after the other: the first is paid, the second finds too little money.
-    let queue = order_payments::QUEUE;
+    let queue = ORDER_PAYMENTS.name;
     wallet.publish(queue, &payment(1), properties("p1")).await;
     let (_, paid) = everything.next(within).await.expect("the purchase");
     wallet.publish(queue, &payment(2), properties("p2")).await;

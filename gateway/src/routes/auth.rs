@@ -12,11 +12,10 @@ use tonic::Code;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::time;
+use crate::answer;
 use crate::auth_user::AuthUser;
 use crate::json::Json;
 use crate::problem::{ApiError, Problem};
-use crate::services::{RequestId, request};
 use crate::state::AppState;
 
 /// Email and password.
@@ -89,24 +88,20 @@ pub struct SignedUp {
 )]
 pub async fn sign_up(
     State(state): State<AppState>,
-    request_id: RequestId,
     Json(credentials): Json<Credentials>,
 ) -> Result<(StatusCode, axum::Json<SignedUp>), ApiError> {
     let response = state
         .services
         .auth
         .clone()
-        .sign_up(request(
-            &request_id,
-            pb::SignUpRequest {
-                email: credentials.email,
-                password: credentials.password,
-            },
-        ))
+        .sign_up(pb::SignUpRequest {
+            email: credentials.email,
+            password: credentials.password,
+        })
         .await?
         .into_inner();
     let token = access_token(response.access_token);
-    let user = response.user.map(user).ok_or_else(missing_field)?;
+    let user = user(response.user.ok_or_else(missing_field)?)?;
     Ok((
         StatusCode::CREATED,
         axum::Json(SignedUp {
@@ -139,7 +134,6 @@ pub async fn sign_up(
 )]
 pub async fn sign_in(
     State(state): State<AppState>,
-    request_id: RequestId,
     extensions: Extensions,
     Json(credentials): Json<Credentials>,
 ) -> Result<axum::Json<AccessToken>, ApiError> {
@@ -154,13 +148,10 @@ pub async fn sign_in(
         .services
         .auth
         .clone()
-        .sign_in(request(
-            &request_id,
-            pb::SignInRequest {
-                email: credentials.email.clone(),
-                password: credentials.password,
-            },
-        ))
+        .sign_in(pb::SignInRequest {
+            email: credentials.email.clone(),
+            password: credentials.password,
+        })
         .await;
     match outcome {
         Ok(response) => {
@@ -187,23 +178,19 @@ pub async fn sign_in(
 )]
 pub async fn sign_out(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
 ) -> Result<StatusCode, ApiError> {
     state
         .services
         .auth
         .clone()
-        .sign_out(request(
-            &request_id,
-            pb::SignOutRequest {
-                jti: user.jti.to_string(),
-                expires_at: Some(prost_types::Timestamp {
-                    seconds: user.expires_at,
-                    nanos: 0,
-                }),
-            },
-        ))
+        .sign_out(pb::SignOutRequest {
+            jti: user.jti.to_string(),
+            expires_at: Some(prost_types::Timestamp {
+                seconds: user.expires_at,
+                nanos: 0,
+            }),
+        })
         .await?;
     state.verifier.revoke_locally(user.jti, user.expires_at);
     Ok(StatusCode::NO_CONTENT)
@@ -221,31 +208,27 @@ pub async fn sign_out(
 )]
 pub async fn me(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
 ) -> Result<axum::Json<User>, ApiError> {
     let found = state
         .services
         .auth
         .clone()
-        .get_user(request(
-            &request_id,
-            pb::GetUserRequest {
-                user_id: user.id.to_string(),
-            },
-        ))
+        .get_user(pb::GetUserRequest {
+            user_id: user.id.to_string(),
+        })
         .await?
         .into_inner();
-    Ok(axum::Json(self::user(found)))
+    Ok(axum::Json(self::user(found)?))
 }
 
-fn user(user: pb::User) -> User {
-    User {
-        id: Uuid::parse_str(&user.id).unwrap_or_default(),
+fn user(user: pb::User) -> Result<User, ApiError> {
+    Ok(User {
+        id: answer::id(&user.id)?,
         email: user.email,
         roles: user.roles,
-        created_at: time(user.created_at),
-    }
+        created_at: answer::time(user.created_at)?,
+    })
 }
 
 fn access_token(token: Option<pb::AccessToken>) -> AccessToken {

@@ -6,14 +6,6 @@ pub mod orders;
 pub mod statements;
 pub mod wallet;
 
-use chrono::{DateTime, Utc};
-
-/// A protobuf timestamp as a UTC time (the epoch if absent, which services never send).
-pub fn time(at: Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    at.and_then(platform::timestamp::from_proto)
-        .unwrap_or_default()
-}
-
 /// A list's `limit` for gRPC, where 0 means the default: so 0 itself is refused here.
 pub fn page_limit(limit: Option<u32>) -> Result<u32, crate::problem::ApiError> {
     match limit {

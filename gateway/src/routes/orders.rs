@@ -3,17 +3,18 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use proto::OrderStatus;
 use proto::order::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{page_limit, time};
+use super::page_limit;
+use crate::answer;
 use crate::auth_user::AuthUser;
 use crate::json::Json;
 use crate::problem::{ApiError, Problem};
 use crate::query::Query;
-use crate::services::{RequestId, request};
 use crate::state::AppState;
 
 /// The role that may ship and deliver orders.
@@ -53,7 +54,7 @@ pub struct NewOrder {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatusChange {
-    pub status: String,
+    pub status: OrderStatus,
     pub at: DateTime<Utc>,
 }
 
@@ -68,8 +69,7 @@ pub struct StatusChange {
 }))]
 pub struct Order {
     pub id: Uuid,
-    /// `pending_payment`, `paid`, `payment_failed`, `cancelled`, `expired`, `sent` or `delivered`.
-    pub status: String,
+    pub status: OrderStatus,
     pub items: Vec<Item>,
     /// Sum of `unit_price × quantity`, minor units.
     pub subtotal: i64,
@@ -118,32 +118,6 @@ pub struct VoucherPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    PendingPayment,
-    Paid,
-    PaymentFailed,
-    Cancelled,
-    Expired,
-    Sent,
-    Delivered,
-}
-
-impl OrderStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::PendingPayment => "pending_payment",
-            Self::Paid => "paid",
-            Self::PaymentFailed => "payment_failed",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-            Self::Sent => "sent",
-            Self::Delivered => "delivered",
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
@@ -190,7 +164,6 @@ pub struct PageParams {
     ))]
 pub async fn create_order(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Json(body): Json<NewOrder>,
 ) -> Result<(StatusCode, axum::Json<Order>), ApiError> {
@@ -198,27 +171,24 @@ pub async fn create_order(
         .services
         .order
         .clone()
-        .create_order(request(
-            &request_id,
-            pb::CreateOrderRequest {
-                user_id: user.id.to_string(),
-                items: body
-                    .items
-                    .into_iter()
-                    .map(|item| pb::Item {
-                        sku: item.sku,
-                        name: item.name,
-                        unit_price: item.unit_price,
-                        quantity: item.quantity,
-                    })
-                    .collect(),
-                currency: body.currency,
-                voucher_code: body.voucher_code,
-            },
-        ))
+        .create_order(pb::CreateOrderRequest {
+            user_id: user.id.to_string(),
+            items: body
+                .items
+                .into_iter()
+                .map(|item| pb::Item {
+                    sku: item.sku,
+                    name: item.name,
+                    unit_price: item.unit_price,
+                    quantity: item.quantity,
+                })
+                .collect(),
+            currency: body.currency,
+            voucher_code: body.voucher_code,
+        })
         .await?
         .into_inner();
-    Ok((StatusCode::CREATED, axum::Json(order(created))))
+    Ok((StatusCode::CREATED, axum::Json(order(created)?)))
 }
 
 /// The caller's orders, newest first.
@@ -231,7 +201,6 @@ pub async fn create_order(
     ))]
 pub async fn list_orders(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Query(params): Query<ListParams>,
 ) -> Result<axum::Json<OrderPage>, ApiError> {
@@ -240,19 +209,20 @@ pub async fn list_orders(
         .services
         .order
         .clone()
-        .list_orders(request(
-            &request_id,
-            pb::ListOrdersRequest {
-                user_id: user.id.to_string(),
-                status: params.status.map(|status| status.as_str().to_owned()),
-                limit,
-                cursor: params.cursor,
-            },
-        ))
+        .list_orders(pb::ListOrdersRequest {
+            user_id: user.id.to_string(),
+            status: params.status.map(i32::from),
+            limit,
+            cursor: params.cursor,
+        })
         .await?
         .into_inner();
     Ok(axum::Json(OrderPage {
-        items: page.items.into_iter().map(order).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(order)
+            .collect::<Result<_, _>>()?,
         next_cursor: page.next_cursor,
     }))
 }
@@ -268,7 +238,6 @@ pub async fn list_orders(
     ))]
 pub async fn get_order(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Order>, ApiError> {
@@ -276,10 +245,10 @@ pub async fn get_order(
         .services
         .order
         .clone()
-        .get_order(request(&request_id, owned(&user, id)))
+        .get_order(owned(&user, id))
         .await?
         .into_inner();
-    Ok(axum::Json(order(found)))
+    Ok(axum::Json(order(found)?))
 }
 
 /// Retry the payment of a `payment_failed` order (for example after a deposit).
@@ -297,7 +266,6 @@ pub async fn get_order(
     ))]
 pub async fn pay_order(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, axum::Json<Order>), ApiError> {
@@ -305,10 +273,10 @@ pub async fn pay_order(
         .services
         .order
         .clone()
-        .pay_order(request(&request_id, owned(&user, id)))
+        .pay_order(owned(&user, id))
         .await?
         .into_inner();
-    Ok((StatusCode::ACCEPTED, axum::Json(order(paying))))
+    Ok((StatusCode::ACCEPTED, axum::Json(order(paying)?)))
 }
 
 /// Cancel an order before it is sent. A paid order is refunded to the wallet (a
@@ -325,7 +293,6 @@ pub async fn pay_order(
     ))]
 pub async fn cancel_order(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Order>, ApiError> {
@@ -333,10 +300,10 @@ pub async fn cancel_order(
         .services
         .order
         .clone()
-        .cancel_order(request(&request_id, owned(&user, id)))
+        .cancel_order(owned(&user, id))
         .await?
         .into_inner();
-    Ok(axum::Json(order(cancelled)))
+    Ok(axum::Json(order(cancelled)?))
 }
 
 /// Ship a paid order (admins only). An order whose total is above 100.00 EUR earns its
@@ -353,7 +320,6 @@ pub async fn cancel_order(
     ))]
 pub async fn ship_order(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Order>, ApiError> {
@@ -362,10 +328,10 @@ pub async fn ship_order(
         .services
         .order
         .clone()
-        .ship_order(request(&request_id, pb::FulfilmentRequest { order_id: id }))
+        .ship_order(pb::FulfilmentRequest { order_id: id })
         .await?
         .into_inner();
-    Ok(axum::Json(order(sent)))
+    Ok(axum::Json(order(sent)?))
 }
 
 /// Mark a sent order delivered (admins only).
@@ -380,7 +346,6 @@ pub async fn ship_order(
     ))]
 pub async fn deliver_order(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Order>, ApiError> {
@@ -389,10 +354,10 @@ pub async fn deliver_order(
         .services
         .order
         .clone()
-        .deliver_order(request(&request_id, pb::FulfilmentRequest { order_id: id }))
+        .deliver_order(pb::FulfilmentRequest { order_id: id })
         .await?
         .into_inner();
-    Ok(axum::Json(order(delivered)))
+    Ok(axum::Json(order(delivered)?))
 }
 
 /// The caller's vouchers, newest first.
@@ -405,7 +370,6 @@ pub async fn deliver_order(
     ))]
 pub async fn list_vouchers(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Query(params): Query<PageParams>,
 ) -> Result<axum::Json<VoucherPage>, ApiError> {
@@ -414,18 +378,19 @@ pub async fn list_vouchers(
         .services
         .order
         .clone()
-        .list_vouchers(request(
-            &request_id,
-            pb::ListVouchersRequest {
-                user_id: user.id.to_string(),
-                limit,
-                cursor: params.cursor,
-            },
-        ))
+        .list_vouchers(pb::ListVouchersRequest {
+            user_id: user.id.to_string(),
+            limit,
+            cursor: params.cursor,
+        })
         .await?
         .into_inner();
     Ok(axum::Json(VoucherPage {
-        items: page.items.into_iter().map(voucher).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(voucher)
+            .collect::<Result<_, _>>()?,
         next_cursor: page.next_cursor,
     }))
 }
@@ -449,11 +414,10 @@ fn owned(user: &AuthUser, order_id: String) -> pb::OrderRequest {
     }
 }
 
-fn order(order: pb::Order) -> Order {
-    let id = |raw: Option<String>| raw.and_then(|raw| Uuid::parse_str(&raw).ok());
-    Order {
-        id: Uuid::parse_str(&order.id).unwrap_or_default(),
-        status: order.status,
+fn order(order: pb::Order) -> Result<Order, ApiError> {
+    Ok(Order {
+        id: answer::id(&order.id)?,
+        status: answer::value(order.status)?,
         items: order
             .items
             .into_iter()
@@ -469,33 +433,34 @@ fn order(order: pb::Order) -> Order {
         total: order.total,
         currency: order.currency,
         voucher_code: order.voucher_code,
-        payment_transaction_id: id(order.payment_transaction_id),
-        refund_transaction_id: id(order.refund_transaction_id),
-        created_at: time(order.created_at),
-        updated_at: time(order.updated_at),
+        payment_transaction_id: answer::optional_id(order.payment_transaction_id)?,
+        refund_transaction_id: answer::optional_id(order.refund_transaction_id)?,
+        created_at: answer::time(order.created_at)?,
+        updated_at: answer::time(order.updated_at)?,
         status_history: order
             .status_history
             .into_iter()
-            .map(|change| StatusChange {
-                status: change.status,
-                at: time(change.at),
+            .map(|change| {
+                Ok(StatusChange {
+                    status: answer::value(change.status)?,
+                    at: answer::time(change.at)?,
+                })
             })
-            .collect(),
-    }
+            .collect::<Result<_, ApiError>>()?,
+    })
 }
 
-fn voucher(voucher: pb::Voucher) -> Voucher {
-    Voucher {
+fn voucher(voucher: pb::Voucher) -> Result<Voucher, ApiError> {
+    Ok(Voucher {
         code: voucher.code,
         amount: voucher.amount,
         currency: voucher.currency,
-        order_id: Uuid::parse_str(&voucher.order_id).unwrap_or_default(),
-        issued_at: time(voucher.issued_at),
+        order_id: answer::id(&voucher.order_id)?,
+        issued_at: answer::time(voucher.issued_at)?,
         redeemed_at: voucher
             .redeemed_at
-            .and_then(platform::timestamp::from_proto),
-        redeemed_order_id: voucher
-            .redeemed_order_id
-            .and_then(|id| Uuid::parse_str(&id).ok()),
-    }
+            .map(|at| answer::time(Some(at)))
+            .transpose()?,
+        redeemed_order_id: answer::optional_id(voucher.redeemed_order_id)?,
+    })
 }

@@ -6,16 +6,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
+use proto::messaging::statement::download_url;
 use proto::statement::v1 as pb;
+use proto::{JobStatus, TransactionType};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::time;
+use crate::answer;
 use crate::auth_user::AuthUser;
 use crate::problem::{ApiError, Problem};
 use crate::query::Query;
-use crate::services::{RequestId, request};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -53,7 +54,7 @@ pub struct Statement {
 pub struct Line {
     pub transaction_id: Uuid,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: TransactionType,
     pub amount: i64,
     pub balance_after: i64,
     pub description: Option<String>,
@@ -65,7 +66,7 @@ pub struct Line {
 pub struct JobAccepted {
     pub job_id: Uuid,
     /// `pending`.
-    pub status: String,
+    pub status: JobStatus,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,7 +74,7 @@ pub struct JobAccepted {
 pub struct Job {
     pub job_id: Uuid,
     /// `pending`, `running`, `done` or `failed`.
-    pub status: String,
+    pub status: JobStatus,
     pub from: String,
     pub to: String,
     /// Set once done.
@@ -100,7 +101,6 @@ pub struct Job {
     ))]
 pub async fn statement(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Query(params): Query<PeriodParams>,
 ) -> Result<Response, ApiError> {
@@ -117,14 +117,11 @@ pub async fn statement(
         .services
         .statement
         .clone()
-        .get_statement(request(
-            &request_id,
-            pb::GetStatementRequest {
-                user_id: user.id.to_string(),
-                from: params.from.unwrap_or_default(),
-                to: params.to.unwrap_or_default(),
-            },
-        ))
+        .get_statement(pb::GetStatementRequest {
+            user_id: user.id.to_string(),
+            from: params.from.unwrap_or_default(),
+            to: params.to.unwrap_or_default(),
+        })
         .await?
         .into_inner();
     Ok(match answer.result {
@@ -134,15 +131,19 @@ pub async fn statement(
             currency: statement.currency,
             opening_balance: statement.opening_balance,
             closing_balance: statement.closing_balance,
-            lines: statement.lines.into_iter().map(line).collect(),
+            lines: statement
+                .lines
+                .into_iter()
+                .map(line)
+                .collect::<Result<_, _>>()?,
         })
         .into_response(),
         Some(pb::get_statement_response::Result::Job(job)) => (
             StatusCode::ACCEPTED,
             [(header::LOCATION, format!("/statements/jobs/{}", job.job_id))],
             axum::Json(JobAccepted {
-                job_id: parse_id(&job.job_id),
-                status: job.status,
+                job_id: answer::id(&job.job_id)?,
+                status: answer::value(job.status)?,
             }),
         )
             .into_response(),
@@ -166,7 +167,6 @@ pub async fn statement(
     ))]
 pub async fn job(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Job>, ApiError> {
@@ -174,20 +174,18 @@ pub async fn job(
         .services
         .statement
         .clone()
-        .get_job(request(
-            &request_id,
-            pb::GetJobRequest {
-                user_id: user.id.to_string(),
-                job_id: id,
-            },
-        ))
+        .get_job(pb::GetJobRequest {
+            user_id: user.id.to_string(),
+            job_id: id,
+        })
         .await?
         .into_inner();
-    let done = job.status == "done";
+    let job_id = answer::id(&job.job_id)?;
+    let status = answer::value(job.status)?;
     Ok(axum::Json(Job {
-        download_url: done.then(|| format!("/statements/jobs/{}/download", job.job_id)),
-        job_id: parse_id(&job.job_id),
-        status: job.status,
+        download_url: (status == JobStatus::Done).then(|| download_url(job_id)),
+        job_id,
+        status,
         from: job.from,
         to: job.to,
         line_count: job.line_count,
@@ -208,7 +206,6 @@ pub async fn job(
     ))]
 pub async fn download(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -216,13 +213,10 @@ pub async fn download(
         .services
         .statement
         .clone()
-        .download_job(request(
-            &request_id,
-            pb::GetJobRequest {
-                user_id: user.id.to_string(),
-                job_id: id.clone(),
-            },
-        ))
+        .download_job(pb::GetJobRequest {
+            user_id: user.id.to_string(),
+            job_id: id.clone(),
+        })
         .await?
         .into_inner();
     // Streamed through as the chunks arrive: the gateway never holds the whole file.
@@ -240,17 +234,13 @@ pub async fn download(
         .into_response())
 }
 
-fn parse_id(id: &str) -> Uuid {
-    Uuid::parse_str(id).unwrap_or_default()
-}
-
-fn line(line: pb::Line) -> Line {
-    Line {
-        transaction_id: parse_id(&line.transaction_id),
-        kind: line.r#type,
+fn line(line: pb::Line) -> Result<Line, ApiError> {
+    Ok(Line {
+        transaction_id: answer::id(&line.transaction_id)?,
+        kind: answer::value(line.r#type)?,
         amount: line.amount,
         balance_after: line.balance_after,
         description: line.description,
-        occurred_at: time(line.occurred_at),
-    }
+        occurred_at: answer::time(line.occurred_at)?,
+    })
 }

@@ -4,16 +4,17 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, NaiveDate, Utc};
 use proto::wallet::v1 as pb;
+use proto::{TransactionSource, TransactionType};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{page_limit, time};
+use super::page_limit;
+use crate::answer;
 use crate::auth_user::AuthUser;
 use crate::json::Json;
 use crate::problem::{ApiError, Problem};
 use crate::query::Query;
-use crate::services::{RequestId, request};
 use crate::state::AppState;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -25,28 +26,6 @@ pub struct Balance {
     pub balance: i64,
     pub currency: String,
     pub updated_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum TransactionType {
-    Deposit,
-    Withdraw,
-    Purchase,
-    Cancellation,
-    Reversal,
-}
-
-impl TransactionType {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Deposit => "deposit",
-            Self::Withdraw => "withdraw",
-            Self::Purchase => "purchase",
-            Self::Cancellation => "cancellation",
-            Self::Reversal => "reversal",
-        }
-    }
 }
 
 /// A transaction to apply. `amount` is required for deposit, withdraw and purchase; a
@@ -78,7 +57,7 @@ pub struct NewTransaction {
 pub struct Transaction {
     pub id: Uuid,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: TransactionType,
     pub amount: i64,
     pub currency: String,
     /// The wallet's balance right after this transaction.
@@ -86,7 +65,7 @@ pub struct Transaction {
     pub parent_transaction_id: Option<Uuid>,
     pub description: Option<String>,
     /// `api`, `event` (published to RabbitMQ by another system) or `order`.
-    pub source: String,
+    pub source: TransactionSource,
     /// Set for event and order transactions, e.g. `order:<id>`.
     pub reference: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -125,25 +104,21 @@ pub struct ListParams {
     ))]
 pub async fn balance(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
 ) -> Result<axum::Json<Balance>, ApiError> {
     let balance = state
         .services
         .wallet
         .clone()
-        .get_balance(request(
-            &request_id,
-            pb::GetBalanceRequest {
-                user_id: user.id.to_string(),
-            },
-        ))
+        .get_balance(pb::GetBalanceRequest {
+            user_id: user.id.to_string(),
+        })
         .await?
         .into_inner();
     Ok(axum::Json(Balance {
         balance: balance.balance,
         currency: balance.currency,
-        updated_at: time(balance.updated_at),
+        updated_at: answer::time(balance.updated_at)?,
     }))
 }
 
@@ -175,7 +150,6 @@ pub async fn balance(
     ))]
 pub async fn create_transaction(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     headers: HeaderMap,
     Json(body): Json<NewTransaction>,
@@ -199,21 +173,18 @@ pub async fn create_transaction(
         .services
         .wallet
         .clone()
-        .create_transaction(request(
-            &request_id,
-            pb::CreateTransactionRequest {
-                user_id: user.id.to_string(),
-                r#type: body.kind.as_str().to_owned(),
-                amount: body.amount,
-                currency: body.currency,
-                parent_transaction_id: body.parent_transaction_id.map(|id| id.to_string()),
-                description: body.description,
-                idempotency_key,
-            },
-        ))
+        .create_transaction(pb::CreateTransactionRequest {
+            user_id: user.id.to_string(),
+            r#type: body.kind.into(),
+            amount: body.amount,
+            currency: body.currency,
+            parent_transaction_id: body.parent_transaction_id.map(|id| id.to_string()),
+            description: body.description,
+            idempotency_key,
+        })
         .await?
         .into_inner();
-    Ok((StatusCode::CREATED, axum::Json(transaction(created))))
+    Ok((StatusCode::CREATED, axum::Json(transaction(created)?)))
 }
 
 /// The caller's transactions, newest first.
@@ -226,7 +197,6 @@ pub async fn create_transaction(
     ))]
 pub async fn list_transactions(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Query(params): Query<ListParams>,
 ) -> Result<axum::Json<TransactionPage>, ApiError> {
@@ -245,21 +215,22 @@ pub async fn list_transactions(
         .services
         .wallet
         .clone()
-        .list_transactions(request(
-            &request_id,
-            pb::ListTransactionsRequest {
-                user_id: user.id.to_string(),
-                r#type: params.kind.map(|kind| kind.as_str().to_owned()),
-                from: from.map(platform::timestamp::to_proto),
-                to: to.map(platform::timestamp::to_proto),
-                limit,
-                cursor: params.cursor,
-            },
-        ))
+        .list_transactions(pb::ListTransactionsRequest {
+            user_id: user.id.to_string(),
+            r#type: params.kind.map(i32::from),
+            from: from.map(platform::timestamp::to_proto),
+            to: to.map(platform::timestamp::to_proto),
+            limit,
+            cursor: params.cursor,
+        })
         .await?
         .into_inner();
     Ok(axum::Json(TransactionPage {
-        items: page.items.into_iter().map(transaction).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(transaction)
+            .collect::<Result<_, _>>()?,
         next_cursor: page.next_cursor,
     }))
 }
@@ -275,7 +246,6 @@ pub async fn list_transactions(
     ))]
 pub async fn get_transaction(
     State(state): State<AppState>,
-    request_id: RequestId,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Transaction>, ApiError> {
@@ -283,16 +253,13 @@ pub async fn get_transaction(
         .services
         .wallet
         .clone()
-        .get_transaction(request(
-            &request_id,
-            pb::GetTransactionRequest {
-                user_id: user.id.to_string(),
-                transaction_id: id,
-            },
-        ))
+        .get_transaction(pb::GetTransactionRequest {
+            user_id: user.id.to_string(),
+            transaction_id: id,
+        })
         .await?
         .into_inner();
-    Ok(axum::Json(transaction(found)))
+    Ok(axum::Json(transaction(found)?))
 }
 
 /// A day (`YYYY-MM-DD`, UTC; its start, or its last instant when `end_of_day`) or an RFC 3339
@@ -312,19 +279,17 @@ fn instant(raw: &str, field: &str, end_of_day: bool) -> Result<DateTime<Utc>, Ap
     })
 }
 
-fn transaction(transaction: pb::Transaction) -> Transaction {
-    Transaction {
-        id: Uuid::parse_str(&transaction.id).unwrap_or_default(),
-        kind: transaction.r#type,
+fn transaction(transaction: pb::Transaction) -> Result<Transaction, ApiError> {
+    Ok(Transaction {
+        id: answer::id(&transaction.id)?,
+        kind: answer::value(transaction.r#type)?,
         amount: transaction.amount,
         currency: transaction.currency,
         balance_after: transaction.balance_after,
-        parent_transaction_id: transaction
-            .parent_transaction_id
-            .and_then(|id| Uuid::parse_str(&id).ok()),
+        parent_transaction_id: answer::optional_id(transaction.parent_transaction_id)?,
         description: transaction.description,
-        source: transaction.source,
+        source: answer::value(transaction.source)?,
         reference: transaction.reference,
-        created_at: time(transaction.created_at),
-    }
+        created_at: answer::time(transaction.created_at)?,
+    })
 }

@@ -48,8 +48,6 @@ impl Services {
     /// Starts order-service with `payment_timeout`, and wallet-service too when `with_wallet`
     /// (its database is created either way).
     pub async fn start(payment_timeout: Duration, with_wallet: bool) -> Self {
-        // No poll: a commit that forgets to wake the outbox relay makes the test time out.
-        platform::outbox::set_fallback_poll(Duration::from_secs(3600));
         let id = unique_id();
         let vhost = Vhost::create(&format!("t_{id}")).await.unwrap();
         let token = InternalToken::generate();
@@ -60,18 +58,25 @@ impl Services {
             amqp_url: vhost.amqp_url.clone(),
             internal_token: token.clone(),
             log_format: LogFormat::Text,
+            shutdown_grace: Duration::from_secs(10),
+            // No poll: a commit that forgets to wake the outbox relay makes the test time out.
+            outbox_poll: Duration::from_secs(3600),
         };
-        let mut wallet_config = settings("wallet");
+        let mut wallet_config = wallet_service::Config {
+            service: settings("wallet"),
+        };
         let mut order_config = order_service::Config {
             service: settings("orders"),
             payment_timeout,
         };
-        let wallet_listener = TcpListener::bind(wallet_config.grpc_addr).await.unwrap();
+        let wallet_listener = TcpListener::bind(wallet_config.service.grpc_addr)
+            .await
+            .unwrap();
         let order_listener = TcpListener::bind(order_config.service.grpc_addr)
             .await
             .unwrap();
         // Restarts listen where the clients dial.
-        wallet_config.grpc_addr = wallet_listener.local_addr().unwrap();
+        wallet_config.service.grpc_addr = wallet_listener.local_addr().unwrap();
         order_config.service.grpc_addr = order_listener.local_addr().unwrap();
         let dial = |addr: SocketAddr| {
             InterceptedService::new(
@@ -79,22 +84,18 @@ impl Services {
                 WithInternalToken::new(token.clone()),
             )
         };
-        let wallet_app = wallet_service::Application::build_with_listener(
-            wallet_config.clone(),
-            wallet_listener,
-        )
-        .await
-        .unwrap();
-        let order_app =
-            order_service::Application::build_with_listener(order_config.clone(), order_listener)
-                .await
-                .unwrap();
+        let wallet_app = wallet_service::build(wallet_config.clone(), wallet_listener)
+            .await
+            .unwrap();
+        let order_app = order_service::build(order_config.clone(), order_listener)
+            .await
+            .unwrap();
         let connect =
             |url: &secrecy::SecretString| PgPool::connect_lazy(url.expose_secret()).unwrap();
         let mut services = Self {
-            wallet: WalletServiceClient::new(dial(wallet_config.grpc_addr)),
+            wallet: WalletServiceClient::new(dial(wallet_config.service.grpc_addr)),
             orders: OrderServiceClient::new(dial(order_config.service.grpc_addr)),
-            wallet_pool: connect(&wallet_config.database_url),
+            wallet_pool: connect(&wallet_config.service.database_url),
             order_pool: connect(&order_config.service.database_url),
             wallet_config,
             order_config,
@@ -133,10 +134,9 @@ impl Services {
     pub async fn start_order_service(&mut self) {
         assert!(self.order_running.is_none(), "order-service runs already");
         let listener = bind(self.order_config.service.grpc_addr).await;
-        let app =
-            order_service::Application::build_with_listener(self.order_config.clone(), listener)
-                .await
-                .unwrap();
+        let app = order_service::build(self.order_config.clone(), listener)
+            .await
+            .unwrap();
         let stop = CancellationToken::new();
         self.order_running = Some(Running {
             task: tokio::spawn(app.run_until_stopped(stop.clone())),
@@ -146,11 +146,10 @@ impl Services {
 
     pub async fn start_wallet_service(&mut self) {
         assert!(self.wallet_running.is_none(), "wallet-service runs already");
-        let listener = bind(self.wallet_config.grpc_addr).await;
-        let app =
-            wallet_service::Application::build_with_listener(self.wallet_config.clone(), listener)
-                .await
-                .unwrap();
+        let listener = bind(self.wallet_config.service.grpc_addr).await;
+        let app = wallet_service::build(self.wallet_config.clone(), listener)
+            .await
+            .unwrap();
         let stop = CancellationToken::new();
         self.wallet_running = Some(Running {
             task: tokio::spawn(app.run_until_stopped(stop.clone())),
@@ -193,7 +192,7 @@ impl Services {
         }
         self.wallet_pool.close().await;
         self.order_pool.close().await;
-        platform::database::drop_database(&self.wallet_config.database_url)
+        platform::database::drop_database(&self.wallet_config.service.database_url)
             .await
             .unwrap();
         platform::database::drop_database(&self.order_config.service.database_url)
@@ -207,7 +206,7 @@ impl Services {
             .clone()
             .create_transaction(wallet_pb::CreateTransactionRequest {
                 user_id: user.to_string(),
-                r#type: "deposit".into(),
+                r#type: proto::TransactionType::Deposit.into(),
                 amount: Some(amount),
                 ..Default::default()
             })

@@ -22,7 +22,14 @@ fn with_metadata<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
 async fn grpc_calls_without_the_right_internal_credential_are_unauthenticated() {
     let app = TestApp::spawn().await;
     let stack = &app.stack.stack;
-    let right = app.stack.config.auth.internal_token.expose().to_owned();
+    let right = app
+        .stack
+        .config
+        .auth
+        .service
+        .internal_token
+        .expose()
+        .to_owned();
     let wrong = "x".repeat(right.len());
 
     let mut auth = AuthServiceClient::connect(format!("http://{}", stack.auth_addr))

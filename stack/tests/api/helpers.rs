@@ -162,6 +162,7 @@ impl TestApp {
             .stack
             .config
             .wallet
+            .service
             .database_url
             .expose_secret()
             .to_owned();
@@ -180,6 +181,7 @@ impl TestApp {
             .stack
             .config
             .auth
+            .service
             .database_url
             .expose_secret()
             .to_owned();

@@ -61,7 +61,14 @@ async fn passwords_and_tokens_never_appear_in_the_logs() {
         .unwrap();
     assert_eq!(me.status(), StatusCode::OK);
     assert_eq!(app.sign_out(&token).await.status(), StatusCode::NO_CONTENT);
-    let internal_token = app.stack.config.auth.internal_token.expose().to_owned();
+    let internal_token = app
+        .stack
+        .config
+        .auth
+        .service
+        .internal_token
+        .expose()
+        .to_owned();
     app.stop().await;
 
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();

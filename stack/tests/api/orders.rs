@@ -320,7 +320,7 @@ async fn an_order_sent_event_delivered_five_times_still_issues_one_voucher() {
         let id = uuid::Uuid::new_v4().to_string();
         let event = json!({"specversion": "1.0", "id": id, "source": "/order-service",
             "type": "order.sent", "time": "2026-11-21T18:00:00Z",
-            "datacontenttype": "application/json", "data": sent_data(&sent)});
+            "datacontenttype": "application/json", "data": sent_data(&sent, &user)});
         channel
             .basic_publish(
                 "order.events".into(),
@@ -361,8 +361,13 @@ async fn an_order_sent_event_delivered_five_times_still_issues_one_voucher() {
     app.stop().await;
 }
 
-fn sent_data(order: &Value) -> Value {
-    json!({"order_id": order["id"], "status": "sent", "total": order["total"]})
+/// The data of the `order.sent` event of `order` (an order of `user`, as the API shows it).
+fn sent_data(order: &Value, user: &User) -> Value {
+    json!({"order_id": order["id"], "user_id": user.id, "status": "sent",
+        "subtotal": order["subtotal"], "discount": order["discount"], "total": order["total"],
+        "currency": order["currency"], "voucher_code": order["voucher_code"],
+        "payment_transaction_id": order["payment_transaction_id"],
+        "refund_transaction_id": order["refund_transaction_id"]})
 }
 
 /// A user with one unredeemed 5.00 EUR voucher; returns its code.

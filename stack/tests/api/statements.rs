@@ -351,7 +351,7 @@ async fn duplicate_and_out_of_order_events_give_one_line_each_with_right_balance
     let app = TestApp::spawn().await;
     let user = app.user().await;
     let broker = Connection::connect(
-        app.stack.config.wallet.amqp_url.expose_secret(),
+        app.stack.config.wallet.service.amqp_url.expose_secret(),
         ConnectionProperties::default(),
     )
     .await
@@ -408,7 +408,7 @@ async fn a_poison_event_is_dead_lettered_with_its_reason_and_the_next_is_applied
     let app = TestApp::spawn().await;
     let user = app.user().await;
     let broker = Connection::connect(
-        app.stack.config.wallet.amqp_url.expose_secret(),
+        app.stack.config.wallet.service.amqp_url.expose_secret(),
         ConnectionProperties::default(),
     )
     .await

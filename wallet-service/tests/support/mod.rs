@@ -8,7 +8,9 @@ use std::time::Duration;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
+use platform::config::ServiceSettings;
 use platform::grpc::InternalToken;
+use platform::outbox::Outbox;
 use platform::shutdown::CancellationToken;
 use platform::telemetry::LogFormat;
 use platform::testing::{Vhost, database_url, unique_id};
@@ -16,7 +18,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
-use wallet_service::{Application, Config};
+use wallet_service::Config;
 
 pub struct TestWallet {
     pub config: Config,
@@ -29,17 +31,21 @@ pub struct TestWallet {
 
 impl TestWallet {
     pub async fn start() -> Self {
-        // No poll: a commit that forgets to wake the outbox relay makes the test time out.
-        platform::outbox::set_fallback_poll(Duration::from_secs(3600));
         let id = unique_id();
         let vhost = Vhost::create(&format!("t_{id}")).await.unwrap();
         let config = Config {
-            database_url: database_url(&format!("t_{id}_wallet")),
-            database_max_connections: 8,
-            grpc_addr: ([127, 0, 0, 1], 0).into(),
-            amqp_url: vhost.amqp_url.clone(),
-            internal_token: InternalToken::generate(),
-            log_format: LogFormat::Text,
+            service: ServiceSettings {
+                database_url: database_url(&format!("t_{id}_wallet")),
+                database_max_connections: 8,
+                grpc_addr: ([127, 0, 0, 1], 0).into(),
+                amqp_url: vhost.amqp_url.clone(),
+                internal_token: InternalToken::generate(),
+                log_format: LogFormat::Text,
+                shutdown_grace: Duration::from_secs(10),
+                // No poll: a commit that forgets to wake the outbox relay makes the test
+                // time out.
+                outbox_poll: Duration::from_secs(3600),
+            },
         };
         let broker = Connection::connect(
             vhost.amqp_url.expose_secret(),
@@ -88,7 +94,7 @@ impl TestWallet {
         }
         self.pool.close().await;
         let _ = self.broker.close(200, "done".into()).await;
-        platform::database::drop_database(&self.config.database_url)
+        platform::database::drop_database(&self.config.service.database_url)
             .await
             .unwrap();
         self.vhost.delete().await.unwrap();
@@ -119,6 +125,12 @@ impl TestWallet {
         }
     }
 
+    /// An outbox handle on the service's database, for calling the wallet's functions
+    /// directly (its wake-ups reach no relay: read the outbox table).
+    pub fn outbox(&self) -> Outbox {
+        Outbox::new(self.pool.clone(), platform::outbox::FALLBACK_POLL)
+    }
+
     pub async fn balance(&self, user: uuid::Uuid) -> i64 {
         sqlx::query_scalar("select coalesce((select balance from wallets where user_id = $1), 0)")
             .bind(user)
@@ -129,7 +141,7 @@ impl TestWallet {
 
     /// The name of the service's database.
     pub fn database_name(&self) -> String {
-        let url = self.config.database_url.expose_secret();
+        let url = self.config.service.database_url.expose_secret();
         url.rsplit('/').next().unwrap().to_owned()
     }
 
@@ -154,7 +166,12 @@ type Running = (CancellationToken, JoinHandle<anyhow::Result<()>>);
 
 /// Starts a wallet-service and waits until it has declared its queues.
 async fn launch(config: &Config, broker: &Connection) -> (PgPool, Running) {
-    let app = Application::build(config.clone()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(config.service.grpc_addr)
+        .await
+        .unwrap();
+    let app = wallet_service::build(config.clone(), listener)
+        .await
+        .unwrap();
     let pool = app.pool().clone();
     let stop = CancellationToken::new();
     let task = tokio::spawn(app.run_until_stopped(stop.clone()));
@@ -165,7 +182,7 @@ async fn launch(config: &Config, broker: &Connection) -> (PgPool, Running) {
             channel
                 .queue_declare(
                     // Declared last, so both request queues exist.
-                    wallet_service::requests::COMPAT_QUEUE.into(),
+                    proto::messaging::wallet::LEGACY_REQUESTS.name.into(),
                     QueueDeclareOptions {
                         passive: true,
                         ..Default::default()

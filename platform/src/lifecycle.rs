@@ -1,0 +1,101 @@
+//! The background work of a program (consumers, the outbox relay, periodic jobs, health
+//! reporting) and its end: every task is tracked, told to stop by the shutdown token, given a
+//! grace period to finish what it is doing, and cancelled after it. Nothing outlives the
+//! program's `run`.
+//!
+//! A `JoinSet` tracks the tasks (rather than a `TaskTracker`) because it can also abort those
+//! that outlive the grace period.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// A program's background tasks.
+pub struct BackgroundTasks {
+    tasks: JoinSet<()>,
+    shutdown: CancellationToken,
+}
+
+impl BackgroundTasks {
+    /// Tasks that stop when `shutdown` is cancelled.
+    pub fn new(shutdown: CancellationToken) -> Self {
+        Self {
+            tasks: JoinSet::new(),
+            shutdown,
+        }
+    }
+
+    /// The token the tasks watch.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// Runs `task`, which must end soon after the shutdown token is cancelled.
+    pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+
+    /// Runs `job` every `period` until shutdown. A run in flight when shutdown comes finishes
+    /// (within the grace period); a failed run is logged and tried again at the next period.
+    pub fn every<F, Fut, T, E>(&mut self, period: Duration, what: &'static str, job: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: std::fmt::Debug + 'static,
+        E: Display + 'static,
+    {
+        self.spawn(periodically(period, what, job, self.shutdown.clone()));
+    }
+
+    /// Tells every task to stop, waits up to `grace` for them to end, then cancels the rest.
+    /// Returns how many had to be cancelled.
+    pub async fn drain(mut self, grace: Duration) -> usize {
+        self.shutdown.cancel();
+        let all_ended = async {
+            while let Some(ended) = self.tasks.join_next().await {
+                if let Err(error) = ended {
+                    tracing::error!(%error, "a background task failed");
+                }
+            }
+        };
+        if tokio::time::timeout(grace, all_ended).await.is_ok() {
+            return 0;
+        }
+        let left = self.tasks.len();
+        tracing::warn!(
+            left,
+            ?grace,
+            "background tasks outlived the grace period; cancelling them"
+        );
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        left
+    }
+}
+
+/// Runs `job` every `period` until `shutdown`.
+pub async fn periodically<F, Fut, T, E>(
+    period: Duration,
+    what: &'static str,
+    job: F,
+    shutdown: CancellationToken,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    T: std::fmt::Debug,
+    E: Display,
+{
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(period) => {}
+        }
+        match job().await {
+            Ok(done) => tracing::debug!(?done, "{what}: done"),
+            Err(error) => tracing::warn!(%error, "cannot {what}; trying again later"),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! A service's shutdown drains its background work, on the real PostgreSQL: a periodic job
+//! in flight when shutdown comes finishes, work that outlives the grace period is cancelled,
+//! and nothing the service started is left running once `run_until_stopped` returns.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use platform::config::ServiceSettings;
+use platform::grpc::InternalToken;
+use platform::service::Service;
+use platform::telemetry::LogFormat;
+use platform::testing::{database_url, eventually, unique_id};
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+static NO_MIGRATIONS: Migrator = Migrator::DEFAULT;
+
+async fn service(grace: Duration) -> Service {
+    let settings = ServiceSettings {
+        database_url: database_url(&format!("t_{}_lifecycle", unique_id())),
+        database_max_connections: 2,
+        grpc_addr: ([127, 0, 0, 1], 0).into(),
+        amqp_url: platform::config::DEFAULT_AMQP_URL.into(),
+        internal_token: InternalToken::generate(),
+        log_format: LogFormat::Text,
+        shutdown_grace: grace,
+        outbox_poll: platform::outbox::FALLBACK_POLL,
+    };
+    let listener = TcpListener::bind(settings.grpc_addr).await.unwrap();
+    Service::build("lifecycle-test", settings, &NO_MIGRATIONS, listener)
+        .await
+        .unwrap()
+}
+
+/// Sets its flag when dropped: the future holding it ended or was cancelled.
+struct Dropped(Arc<AtomicBool>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_periodic_job_in_flight_at_shutdown_finishes_and_nothing_is_left_running() {
+    let mut service = service(Duration::from_secs(10)).await;
+    let database = service.settings().database_url.clone();
+    let started = Arc::new(Notify::new());
+    let finished = Arc::new(AtomicUsize::new(0));
+    // Held by the job: once the service is done, only this test holds it.
+    let held = Arc::new(());
+    let (job_started, job_finished, job_held) = (started.clone(), finished.clone(), held.clone());
+    service.every(Duration::from_millis(10), "a slow job", move || {
+        let (started, finished, _held) =
+            (job_started.clone(), job_finished.clone(), job_held.clone());
+        async move {
+            started.notify_one();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            finished.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::convert::Infallible>(())
+        }
+    });
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(service.run_until_stopped(shutdown.clone()));
+    started.notified().await;
+    let runs_begun_before_shutdown = finished.load(Ordering::SeqCst) + 1;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the service stops within the grace period")
+        .unwrap()
+        .unwrap();
+    // The run in flight completed instead of being cut, and no run began after shutdown.
+    assert_eq!(finished.load(Ordering::SeqCst), runs_begun_before_shutdown);
+    assert_eq!(
+        Arc::strong_count(&held),
+        1,
+        "the job is still held by a task"
+    );
+    platform::database::drop_database(&database).await.unwrap();
+}
+
+#[tokio::test]
+async fn work_that_outlives_the_grace_period_is_cancelled() {
+    let grace = Duration::from_millis(300);
+    let mut service = service(grace).await;
+    let database = service.settings().database_url.clone();
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let stuck = cancelled.clone();
+    service.every(Duration::from_millis(10), "a stuck job", move || {
+        let guard = Dropped(stuck.clone());
+        async move {
+            let _guard = guard;
+            std::future::pending::<Result<(), std::convert::Infallible>>().await
+        }
+    });
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(service.run_until_stopped(shutdown.clone()));
+    // Let the job start (the first run is after one period).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let asked = Instant::now();
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the service stops soon after the grace period")
+        .unwrap()
+        .unwrap();
+    let took = asked.elapsed();
+    assert!(
+        took >= grace,
+        "stopped after {took:?}, before the grace period"
+    );
+    eventually(
+        Duration::from_secs(1),
+        "the stuck job's cancellation",
+        || async { cancelled.load(Ordering::SeqCst).then_some(()) },
+    )
+    .await;
+    platform::database::drop_database(&database).await.unwrap();
+}
