@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Header};
+use proto::Role;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -18,7 +19,7 @@ pub struct Claims<'a> {
     pub iss: &'a str,
     pub aud: &'a str,
     pub jti: Uuid,
-    pub roles: &'a [String],
+    pub roles: &'a [Role],
 }
 
 /// A signed token and its lifetime in seconds.
@@ -56,7 +57,7 @@ impl TokenIssuer {
     pub fn issue(
         &self,
         user_id: Uuid,
-        roles: &[String],
+        roles: &[Role],
         now: DateTime<Utc>,
     ) -> anyhow::Result<IssuedToken> {
         let expires_in = i64::try_from(self.ttl.as_secs())?;

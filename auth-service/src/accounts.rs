@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use proto::Role;
 use secrecy::SecretString;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -12,14 +13,11 @@ use crate::email::Email;
 use crate::error::AuthError;
 use crate::password::{self, Password};
 
-pub const CUSTOMER: &str = "customer";
-pub const ADMIN: &str = "admin";
-
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -44,9 +42,9 @@ pub async fn sign_up(
             return Err(AuthError::Invalid(violations));
         }
     };
-    let mut roles = vec![CUSTOMER.to_owned()];
+    let mut roles = vec![Role::Customer];
     if admin_emails.iter().any(|admin| admin == email.as_str()) {
-        roles.push(ADMIN.to_owned());
+        roles.push(Role::Admin);
     }
     let password_hash = password::hash(password).await?;
     let inserted = sqlx::query_as::<_, User>(
@@ -79,7 +77,7 @@ pub async fn sign_in(
     raw_email: &str,
     raw_password: &str,
 ) -> Result<IssuedToken, AuthError> {
-    let account: Option<(Uuid, Vec<String>, String)> = match Email::parse(raw_email) {
+    let account: Option<(Uuid, Vec<Role>, String)> = match Email::parse(raw_email) {
         Ok(email) => {
             sqlx::query_as("select id, roles, password_hash from users where email = $1")
                 .bind(email.as_str())

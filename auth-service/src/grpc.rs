@@ -97,7 +97,7 @@ impl AuthService for AuthApi {
                 .into_iter()
                 .map(|key| pb::VerificationKey {
                     kid: key.kid,
-                    algorithm: "EdDSA".into(),
+                    algorithm: pb::SigningAlgorithm::Eddsa.into(),
                     public_key: key.bytes,
                 })
                 .collect(),
@@ -135,7 +135,7 @@ fn user_message(user: User) -> pb::User {
     pb::User {
         id: user.id.to_string(),
         email: user.email,
-        roles: user.roles,
+        roles: user.roles.into_iter().map(i32::from).collect(),
         created_at: Some(platform::timestamp::to_proto(user.created_at)),
     }
 }

@@ -12,7 +12,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: Uuid,
-    pub roles: Vec<String>,
+    pub roles: Vec<proto::Role>,
     /// The token's id and expiry, for sign-out.
     pub jti: Uuid,
     pub expires_at: i64,

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use platform::shutdown::CancellationToken;
-use proto::auth::v1::{GetVerificationKeysRequest, ListRevokedTokensRequest};
+use proto::Role;
+use proto::auth::v1::{GetVerificationKeysRequest, ListRevokedTokensRequest, SigningAlgorithm};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -32,7 +33,7 @@ pub struct Claims {
     pub exp: i64,
     pub jti: Uuid,
     #[serde(default)]
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
 }
 
 struct Keys {
@@ -173,7 +174,7 @@ impl TokenVerifier {
         let by_kid = response
             .keys
             .into_iter()
-            .filter(|key| key.algorithm == "EdDSA")
+            .filter(|key| key.algorithm == i32::from(SigningAlgorithm::Eddsa))
             .map(|key| (key.kid, DecodingKey::from_ed_der(&key.public_key)))
             .collect();
         self.set_keys(Keys { by_kid, validation });

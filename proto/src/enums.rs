@@ -1,5 +1,5 @@
 //! The platform's closed vocabularies: transaction types and sources, order and statement job
-//! statuses. Each is one Rust enum used everywhere the value travels: gRPC (converted to and
+//! statuses, user roles. Each is one Rust enum used everywhere the value travels: gRPC (converted to and
 //! from the protobuf enum, whose `*_UNSPECIFIED = 0` and unknown numbers are refused), event
 //! payloads and HTTP bodies (serde, by its lowercase name), and database rows (`sqlx`, as
 //! text, with the `sqlx` feature). Nothing compares these values as strings.
@@ -156,6 +156,16 @@ contract_enum! {
         Running = "running",
         Done = "done",
         Failed = "failed",
+    }
+}
+
+contract_enum! {
+    /// What a user may do: in the access token's `roles` claim, in `/auth/me`, and in the
+    /// auth database.
+    Role as crate::auth::v1::Role {
+        Customer = "customer",
+        /// Ships and delivers orders.
+        Admin = "admin",
     }
 }
 

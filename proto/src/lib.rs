@@ -2,14 +2,15 @@
 //!
 //! - the gRPC contracts of the four services, one versioned protobuf package each: the
 //!   gateway uses the clients, each service implements its server;
-//! - [`enums`]: the closed vocabularies (transaction type and source, order and job status),
+//! - [`enums`]: the closed vocabularies (transaction type and source, order and job status,
+//!   role),
 //!   one Rust enum each, used in gRPC, events, HTTP bodies and database rows alike;
 //! - [`messaging`]: every RabbitMQ exchange, queue and routing key, and every event payload.
 
 pub mod enums;
 pub mod messaging;
 
-pub use enums::{JobStatus, OrderStatus, TransactionSource, TransactionType, UnknownValue};
+pub use enums::{JobStatus, OrderStatus, Role, TransactionSource, TransactionType, UnknownValue};
 
 /// Generated code: lints are the generator's business.
 #[allow(clippy::all, clippy::pedantic)]

@@ -6,6 +6,7 @@ use std::time::Instant;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{Extensions, StatusCode};
 use chrono::{DateTime, Utc};
+use proto::Role;
 use proto::auth::v1 as pb;
 use serde::{Deserialize, Serialize};
 use tonic::Code;
@@ -49,7 +50,7 @@ pub struct User {
     pub id: Uuid,
     pub email: String,
     /// `customer` for everyone, plus `admin` for the emails in `ADMIN_EMAILS`.
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -226,7 +227,11 @@ fn user(user: pb::User) -> Result<User, ApiError> {
     Ok(User {
         id: answer::id(&user.id)?,
         email: user.email,
-        roles: user.roles,
+        roles: user
+            .roles
+            .into_iter()
+            .map(answer::value)
+            .collect::<Result<_, _>>()?,
         created_at: answer::time(user.created_at)?,
     })
 }

@@ -3,8 +3,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use proto::OrderStatus;
 use proto::order::v1 as pb;
+use proto::{OrderStatus, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -16,9 +16,6 @@ use crate::json::Json;
 use crate::problem::{ApiError, Problem};
 use crate::query::Query;
 use crate::state::AppState;
-
-/// The role that may ship and deliver orders.
-pub const ADMIN: &str = "admin";
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -396,7 +393,7 @@ pub async fn list_vouchers(
 }
 
 fn require_admin(user: &AuthUser) -> Result<(), ApiError> {
-    if user.roles.iter().any(|role| role == ADMIN) {
+    if user.roles.contains(&Role::Admin) {
         Ok(())
     } else {
         Err(ApiError::new(
