@@ -25,15 +25,20 @@ macro_rules! contract_enum {
         }
     ) => {
         $(#[$meta])*
+        // The names are the variants' in snake_case, for every derive alike (`as_str` spells
+        // them out; a test checks that the two agree).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-        #[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(type_name = "text"))]
+        #[serde(rename_all = "snake_case")]
+        #[cfg_attr(
+            feature = "sqlx",
+            derive(sqlx::Type),
+            sqlx(type_name = "text", rename_all = "snake_case")
+        )]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub enum $name {
             $(
                 $(#[$variant_meta])*
-                #[serde(rename = $text)]
-                #[cfg_attr(feature = "sqlx", sqlx(rename = $text))]
                 $variant,
             )+
         }
@@ -199,11 +204,20 @@ mod tests {
         );
     }
 
+    fn assert_serde_names<T: serde::Serialize + Copy + fmt::Display>(values: &[T]) {
+        for value in values {
+            let serde_name = serde_json::to_value(value).unwrap();
+            assert_eq!(serde_name, value.to_string(), "{value}");
+        }
+    }
+
     #[test]
     fn names_are_the_serde_names() {
-        assert_eq!(
-            serde_json::to_string(&OrderStatus::PendingPayment).unwrap(),
-            "\"pending_payment\""
-        );
+        assert_serde_names(TransactionType::ALL);
+        assert_serde_names(TransactionSource::ALL);
+        assert_serde_names(OrderStatus::ALL);
+        assert_serde_names(JobStatus::ALL);
+        assert_serde_names(Role::ALL);
+        assert_eq!(OrderStatus::PendingPayment.as_str(), "pending_payment");
     }
 }
