@@ -35,6 +35,8 @@ mod latency;
 mod pipeline;
 
 use anyhow::{Context, bail};
+// Linked for its global allocator (mimalloc, see `platform`), the one every program uses.
+use platform as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
