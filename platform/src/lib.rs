@@ -42,7 +42,8 @@ pub mod timestamp;
 /// 19 MiB blocks argon2 had freed (one per thread that had hashed): it grew from 40 MB to
 /// 889 MB over 2,000 sign-ups. mimalloc gives freed memory back to the system (after its
 /// purge delay, 1 s). It is built without transparent huge pages (`no_thp`, see
-/// Cargo.toml): with them, each program was 10–12 MB larger idle. Figures:
-/// docs/benchmarks.md.
+/// Cargo.toml): with them, each program was 10–12 MB larger idle. Password hashing no
+/// longer depends on the allocator: it works in buffers it keeps (`auth_service::password`).
+/// Figures: docs/benchmarks.md.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
