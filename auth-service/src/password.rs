@@ -2,18 +2,35 @@
 //!
 //! Hashing is deliberately slow (argon2 0.6 defaults, the OWASP parameters: argon2id,
 //! 19 MiB, 2 passes), so it runs on tokio's blocking pool and never on the async runtime.
-//! At most one hash per core runs at a time: more would not finish sooner, and each holds
+//! At most one hash per core runs at a time: more would not finish sooner, and each needs
 //! 19 MiB, so a burst of sign-ins would otherwise cost 19 MiB per request in flight.
+//!
+//! Each hashing permit comes with its own 19 MiB block buffer, kept and reused from one
+//! hash to the next (`Argon2::hash_password_into_with_memory`). argon2's own
+//! `hash_password` / `verify_password` allocate and free 19 MiB per hash, and how much of
+//! that the process gives back then depends on its allocator and its threads: glibc kept a
+//! block per thread that had hashed (auth-service at 711 MB after 40 concurrent sign-ups;
+//! the all-in-one `stack` from 40 MB to 889 MB over 2,000 sign-ups). With the buffers
+//! kept, hashing holds one buffer per core, whatever the allocator, and allocates nothing
+//! large per hash (see docs/benchmarks.md).
+//!
+//! The PHC strings are argon2's own (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`, a
+//! random 16-byte salt per hash from the OS RNG): hashes made here verify with argon2's
+//! `verify_password`, and any argon2 PHC string verifies here, with the parameters it names
+//! (at most the 19 MiB of a buffer) and a constant-time comparison.
+//!
 //! Signing in with an unknown email verifies against a dummy hash so it costs the same time
 //! as a wrong password and does not reveal which emails have accounts.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::thread::available_parallelism;
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use anyhow::Context;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::password_hash::try_generate_salt;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 /// A password that satisfies the sign-up rules. Never logged: `Debug` is redacted.
@@ -49,14 +66,54 @@ static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
     ))
 });
 
-/// Runs `work` on the blocking pool once a hashing slot is free. The slot goes with the
-/// work, so a caller that gives up waiting does not free it before the hash ends.
+/// The block buffers not in use. A buffer is taken only by the holder of a hashing permit
+/// and given back before the permit, and a new one is made only when this is empty: so it
+/// never holds more buffers than there are permits, and all of them once every permit has
+/// been used at once.
+static BUFFERS: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+/// The blocks (1 KiB each) a hash with the parameters of new hashes works in: 19,456.
+const BLOCKS: usize = Params::DEFAULT.block_count();
+
+/// A buffer from the pool, or a new one when all are in use. Only a permit holder calls it.
+fn take_buffer() -> anyhow::Result<Vec<Block>> {
+    // A panic while the lock was held cannot leave the list half-changed: go on with it.
+    let pooled = BUFFERS.lock().unwrap_or_else(PoisonError::into_inner).pop();
+    match pooled {
+        Some(buffer) => Ok(buffer),
+        None => new_buffer(),
+    }
+}
+
+/// A buffer of [`BLOCKS`] blocks; an allocation failure is an error, not an abort.
+fn new_buffer() -> anyhow::Result<Vec<Block>> {
+    let mut buffer = Vec::new();
+    buffer
+        .try_reserve_exact(BLOCKS)
+        .context("cannot allocate the argon2 block buffer")?;
+    buffer.resize(BLOCKS, Block::new());
+    Ok(buffer)
+}
+
+fn give_back(buffer: Vec<Block>) {
+    BUFFERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(buffer);
+}
+
+/// Runs `work` on the blocking pool once a hashing slot is free, with that slot's block
+/// buffer. The slot goes with the work, so a caller that gives up waiting does not free it
+/// before the hash ends. The buffer goes back to the pool before the slot is freed (if
+/// `work` panics, it is dropped and a later hash makes a new one).
 async fn hashing<T: Send + 'static>(
-    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    work: impl FnOnce(&mut [Block]) -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
     let slot = HASHING.clone().acquire_owned().await?;
     tokio::task::spawn_blocking(move || {
-        let result = work();
+        let mut buffer = take_buffer()?;
+        let result = work(&mut buffer);
+        give_back(buffer);
         drop(slot);
         result
     })
@@ -65,39 +122,81 @@ async fn hashing<T: Send + 'static>(
 
 /// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
 pub async fn hash(password: Password) -> anyhow::Result<String> {
-    hashing(move || {
-        Argon2::default()
-            .hash_password(password.0.expose_secret().as_bytes())
-            .map(|hash| hash.to_string())
-            .map_err(|error| anyhow::anyhow!("cannot hash the password: {error}"))
-    })
-    .await
+    hashing(move |memory| hash_in(memory, password.0.expose_secret().as_bytes())).await
 }
 
 /// Whether `candidate` matches `stored` (a PHC string), or, when there is no account
 /// (`stored` is `None`), spends the same time and answers `false`.
 pub async fn verify(candidate: SecretString, stored: Option<Arc<str>>) -> anyhow::Result<bool> {
-    hashing(move || {
+    hashing(move |memory| {
         let (phc, exists) = match &stored {
             Some(stored) => (stored.as_ref(), true),
             None => (DUMMY_HASH.as_str(), false),
         };
-        let parsed = PasswordHash::new(phc)
-            .map_err(|error| anyhow::anyhow!("stored password hash is malformed: {error}"))?;
-        let matches = Argon2::default()
-            .verify_password(candidate.expose_secret().as_bytes(), &parsed)
-            .is_ok();
+        let matches = verify_in(memory, candidate.expose_secret().as_bytes(), phc)?;
         Ok(matches && exists)
     })
     .await
 }
 
-/// A hash of a random password with the same parameters as real ones.
+/// What argon2's `hash_password` does (argon2id, version 0x13, default parameters, a
+/// 16-byte salt from the OS RNG, a 32-byte output), working in `memory`.
+fn hash_in(memory: &mut [Block], password: &[u8]) -> anyhow::Result<String> {
+    fn unwritable(error: impl std::fmt::Display) -> anyhow::Error {
+        anyhow::anyhow!("cannot write the password hash: {error}")
+    }
+    let argon2 = Argon2::default();
+    let salt = try_generate_salt()
+        .map_err(|error| anyhow::anyhow!("cannot draw a salt from the OS: {error}"))?;
+    let mut output = [0_u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2
+        .hash_password_into_with_memory(password, &salt, &mut output, memory)
+        .map_err(|error| anyhow::anyhow!("cannot hash the password: {error}"))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::default().ident(),
+        version: Some(Version::default().into()),
+        params: ParamsString::try_from(argon2.params()).map_err(unwritable)?,
+        salt: Some(Salt::new(&salt).map_err(unwritable)?),
+        hash: Some(Output::new(&output).map_err(unwritable)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// What argon2's `verify_password` does (the algorithm, version and parameters the PHC
+/// string names; argon2's defaults for those it leaves out), working in `memory`: a hash
+/// that needs more memory than that is an error. The outputs are compared in constant time.
+fn verify_in(memory: &mut [Block], candidate: &[u8], phc: &str) -> anyhow::Result<bool> {
+    fn malformed(error: impl std::fmt::Display) -> anyhow::Error {
+        anyhow::anyhow!("stored password hash is malformed: {error}")
+    }
+    let stored = PasswordHash::new(phc).map_err(malformed)?;
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return Err(malformed("it has no salt or no hash"));
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm.as_str()).map_err(malformed)?;
+    let version = match stored.version {
+        Some(version) => Version::try_from(version).map_err(malformed)?,
+        None => Version::default(),
+    };
+    // Its output length is the stored hash's.
+    let params = Params::try_from(&stored).map_err(malformed)?;
+    let mut computed = [0_u8; Output::MAX_LENGTH];
+    let computed = computed
+        .get_mut(..expected.len())
+        .context("stored password hash is malformed: its hash is too long")?;
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(candidate, salt, computed, memory)
+        .map_err(|error| anyhow::anyhow!("cannot verify the password: {error}"))?;
+    Ok(computed.ct_eq(expected.as_bytes()).into())
+}
+
+/// A hash of a random password with the same parameters as real ones. Computed once, in a
+/// buffer of its own that is freed after (at start-up, see [`warm_up`]), so that the pool
+/// only ever holds the buffers of permits.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     let random = uuid::Uuid::new_v4().to_string();
-    Argon2::default()
-        .hash_password(random.as_bytes())
-        .map(|hash| hash.to_string())
+    new_buffer()
+        .and_then(|mut memory| hash_in(&mut memory, random.as_bytes()))
         .unwrap_or_default()
 });
 
@@ -132,7 +231,7 @@ mod tests {
         let mut jobs = tokio::task::JoinSet::new();
         for _ in 0..16 {
             let (running, most) = (running.clone(), most.clone());
-            jobs.spawn(hashing(move || {
+            jobs.spawn(hashing(move |_memory| {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -164,5 +263,106 @@ mod tests {
         assert!(verify(right.clone(), Some(hash.clone())).await.unwrap());
         assert!(!verify(wrong, Some(hash)).await.unwrap());
         assert!(!verify(right, None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_made_here_verify_with_argon2_itself() {
+        use argon2::PasswordVerifier;
+        let hash = hash(Password::parse("correct horse battery").unwrap())
+            .await
+            .unwrap();
+        let parsed = PasswordHash::new(&hash).unwrap();
+        let argon2 = Argon2::default();
+        assert!(
+            argon2
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok()
+        );
+        assert!(
+            argon2
+                .verify_password(b"correct horse battery!", &parsed)
+                .is_err()
+        );
+        // Same parameters and format as argon2's own, and a fresh salt each time.
+        let theirs = argon2::PasswordHasher::hash_password(&argon2, b"x").unwrap();
+        assert_eq!(parsed.algorithm, theirs.algorithm);
+        assert_eq!(parsed.version, theirs.version);
+        assert_eq!(parsed.params, theirs.params);
+        assert_eq!(parsed.salt.unwrap().len(), theirs.salt.unwrap().len());
+        assert_eq!(parsed.hash.unwrap().len(), theirs.hash.unwrap().len());
+        let again = self::hash(Password::parse("correct horse battery").unwrap())
+            .await
+            .unwrap();
+        assert_ne!(again, hash);
+    }
+
+    #[tokio::test]
+    async fn hashes_made_by_argon2_itself_verify_here() {
+        use argon2::PasswordHasher;
+        let theirs: Arc<str> = Argon2::default()
+            .hash_password(b"correct horse battery")
+            .unwrap()
+            .to_string()
+            .into();
+        assert!(theirs.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        let right = SecretString::from("correct horse battery");
+        let wrong = SecretString::from("Correct horse battery");
+        assert!(verify(right, Some(theirs.clone())).await.unwrap());
+        assert!(!verify(wrong, Some(theirs)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_is_refused() {
+        let hash: Arc<str> = hash(Password::parse("correct horse battery").unwrap())
+            .await
+            .unwrap()
+            .into();
+        for wrong in ["", "correct horse batter", "correct horse battery ", "x"] {
+            let wrong = SecretString::from(wrong);
+            assert!(!verify(wrong, Some(hash.clone())).await.unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_stored_hash_is_an_error() {
+        let right = SecretString::from("correct horse battery");
+        let stored: Arc<str> = "$argon2id$v=19$m=19456,t=2,p=1".into();
+        assert!(verify(right, Some(stored)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_pool_never_holds_more_buffers_than_permits() {
+        use std::collections::HashSet;
+        let permits = available_parallelism().map_or(1, std::num::NonZero::get);
+        let pooled = || BUFFERS.lock().unwrap().len();
+        let mut jobs = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            jobs.spawn(hashing(move |memory| {
+                assert_eq!(memory.len(), BLOCKS);
+                // Every test shares the pool, and none may push it past the permits.
+                assert!(BUFFERS.lock().unwrap().len() < permits);
+                Ok(memory.as_ptr().addr())
+            }));
+        }
+        let mut buffers = HashSet::new();
+        while let Some(result) = jobs.join_next().await {
+            buffers.insert(result.unwrap().unwrap());
+        }
+        // The 16 jobs shared at most one buffer per permit: buffers are reused, not made anew.
+        assert!(
+            (1..=permits).contains(&buffers.len()),
+            "{} buffers for {permits} permits",
+            buffers.len()
+        );
+        assert!(pooled() <= permits);
+        // Real hashes take their buffers from the same pool.
+        let mut hashes = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            hashes.spawn(hash(Password::parse("correct horse battery").unwrap()));
+        }
+        while let Some(result) = hashes.join_next().await {
+            result.unwrap().unwrap();
+        }
+        assert!(pooled() <= permits);
     }
 }

@@ -23,6 +23,9 @@
 //!   waits until the platform settles and prints the summary. Exits with an error if
 //!   anything was lost, duplicated or left inconsistent. The databases are DATABASE_PREFIX
 //!   followed by `wallet`, `statement` and `orders`.
+//! - `journey URL USERS CONCURRENCY`: the many-users journey of the memory measure (see
+//!   `journey`): USERS users sign up, CONCURRENCY at a time, and each makes ten requests.
+//!   Prints `users requests failed_users seconds`; exits with an error if any user failed.
 
 // Rates and latencies are measurements, not money: floating point is right here.
 #![allow(clippy::float_arithmetic)]
@@ -31,10 +34,13 @@ mod amqp_rates;
 mod fault_load;
 mod fault_verdict;
 mod http_load;
+mod journey;
 mod latency;
 mod pipeline;
 
 use anyhow::{Context, bail};
+// Linked for its global allocator (mimalloc, see `platform`), the one every program uses.
+use platform as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -105,6 +111,22 @@ async fn main() -> anyhow::Result<()> {
             let problems = fault_verdict::check(&sources, &sent).await?;
             if problems > 0 {
                 bail!("{problems} problems: see the summary above");
+            }
+        }
+        "journey" => {
+            let url: hyper::Uri = arg(1)?.parse().context("URL")?;
+            let authority = url.authority().context("the URL names no host")?;
+            let report =
+                journey::run(authority.as_str(), number(2)?, usize::try_from(number(3)?)?).await?;
+            println!(
+                "{} {} {} {:.1}",
+                report.users, report.requests, report.failed_users, report.seconds
+            );
+            if report.failed_users > 0 {
+                bail!(
+                    "{} users failed: see the first error above",
+                    report.failed_users
+                );
             }
         }
         other => bail!("unknown command {other:?}; see bench/src/main.rs"),
