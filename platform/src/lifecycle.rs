@@ -28,26 +28,9 @@ impl BackgroundTasks {
         }
     }
 
-    /// The token the tasks watch.
-    pub fn shutdown(&self) -> &CancellationToken {
-        &self.shutdown
-    }
-
     /// Runs `task`, which must end soon after the shutdown token is cancelled.
     pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
         self.tasks.spawn(task);
-    }
-
-    /// Runs `job` every `period` until shutdown. A run in flight when shutdown comes finishes
-    /// (within the grace period); a failed run is logged and tried again at the next period.
-    pub fn every<F, Fut, T, E>(&mut self, period: Duration, what: &'static str, job: F)
-    where
-        F: Fn() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-        T: std::fmt::Debug + 'static,
-        E: Display + 'static,
-    {
-        self.spawn(periodically(period, what, job, self.shutdown.clone()));
     }
 
     /// Tells every task to stop, waits up to `grace` for them to end, then cancels the rest.
@@ -76,7 +59,9 @@ impl BackgroundTasks {
     }
 }
 
-/// Runs `job` every `period` until `shutdown`.
+/// Runs `job` every `period` until `shutdown`. A run in flight when shutdown comes finishes
+/// (within the grace period of the task's drain); a failed run is logged and tried again at
+/// the next period.
 pub async fn periodically<F, Fut, T, E>(
     period: Duration,
     what: &'static str,

@@ -162,8 +162,7 @@ impl Outbox {
     }
 
     fn wake(&self) {
-        self.added
-            .send_modify(|count| *count = count.wrapping_add(1));
+        wake(&self.added);
     }
 }
 
@@ -195,8 +194,7 @@ impl Transaction {
     /// relay is busy are merged into one more look.
     pub async fn commit(self) -> sqlx::Result<()> {
         self.tx.commit().await?;
-        self.added
-            .send_modify(|count| *count = count.wrapping_add(1));
+        wake(&self.added);
         Ok(())
     }
 }
@@ -213,6 +211,11 @@ impl DerefMut for Transaction {
     fn deref_mut(&mut self) -> &mut PgConnection {
         &mut self.tx
     }
+}
+
+/// Tells the relays watching `added` that rows were committed.
+fn wake(added: &watch::Sender<u64>) {
+    added.send_modify(|count| *count = count.wrapping_add(1));
 }
 
 /// A message to publish.

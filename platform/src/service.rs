@@ -95,7 +95,8 @@ impl Service {
         outbox
     }
 
-    /// Runs `job` every `period` while the service runs (see [`BackgroundTasks::every`]).
+    /// Runs `job` every `period` while the service runs (see
+    /// [`crate::lifecycle::periodically`]).
     pub fn every<F, Fut, T, E>(&mut self, period: Duration, what: &'static str, job: F)
     where
         F: Fn() -> Fut + Send + 'static,

@@ -55,7 +55,7 @@ impl SmtpSettings {
         })
     }
 
-    /// The transport to the server; `None` if the URL stopped parsing (it was checked).
+    /// The transport to the server (the URL was checked when the settings were read).
     fn transport(&self) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
         Ok(
             AsyncSmtpTransport::<Tokio1Executor>::from_url(self.url.expose_secret())
