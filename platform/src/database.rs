@@ -79,29 +79,31 @@ pub async fn drop_database(url: &SecretString) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes sure the database exists. It connects to the database itself first, so a role that
+/// owns only its own database (and may not connect to `postgres`, as on managed servers) never
+/// needs more; only when PostgreSQL answers that the database does not exist does it connect to
+/// `postgres` to create it (development, with a role that may).
 async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
     let name = options
         .get_database()
         .context("the database URL names no database")?;
+    match PgConnection::connect_with(options).await {
+        Ok(connection) => return Ok(connection.close().await?),
+        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("3D000") => {}
+        Err(error) => return Err(error).context("cannot connect to PostgreSQL"),
+    }
     let mut admin = PgConnection::connect_with(&options.clone().database("postgres"))
         .await
         .context("cannot connect to PostgreSQL")?;
-    let exists: bool =
-        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-            .bind(name)
-            .fetch_one(&mut admin)
-            .await?;
-    if !exists {
-        let created = sqlx::query(&format!("create database {}", quote_identifier(name)))
-            .execute(&mut admin)
-            .await;
-        match created {
-            Ok(_) => tracing::info!(database = name, "database created"),
-            // Another instance created it between our check and our CREATE.
-            Err(sqlx::Error::Database(error))
-                if matches!(error.code().as_deref(), Some("42P04" | "23505")) => {}
-            Err(error) => return Err(error).context("cannot create the database"),
-        }
+    let created = sqlx::query(&format!("create database {}", quote_identifier(name)))
+        .execute(&mut admin)
+        .await;
+    match created {
+        Ok(_) => tracing::info!(database = name, "database created"),
+        // Another instance created it between our check and our CREATE.
+        Err(sqlx::Error::Database(error))
+            if matches!(error.code().as_deref(), Some("42P04" | "23505")) => {}
+        Err(error) => return Err(error).context("cannot create the database"),
     }
     admin.close().await?;
     Ok(())

@@ -6,6 +6,7 @@
 
 mod auth;
 mod credential;
+mod database_roles;
 mod hashing;
 mod helpers;
 mod http_errors;
