@@ -29,7 +29,7 @@ pub use config::Config;
 pub const DEFAULT_ISSUER: &str = "wallet-platform-auth";
 pub const DEFAULT_AUDIENCE: &str = "wallet-platform";
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The auth service on `listener`, ready to run: database migrated, signing key loaded.
 pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Service> {

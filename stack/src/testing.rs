@@ -42,33 +42,111 @@ pub async fn spawn(customize: impl FnOnce(&mut StackConfig)) -> anyhow::Result<T
     Ok(test_stack)
 }
 
+/// Several copies of the platform ("nodes": one instance of each program each) sharing the
+/// same databases and vhost, as replicas do in a deployment.
+pub struct TestNodes {
+    /// The configuration every node was started with (listen addresses on port 0).
+    pub config: StackConfig,
+    /// The running nodes; `None` where one was stopped.
+    pub nodes: Vec<Option<RunningStack>>,
+    vhost: Vhost,
+}
+
+/// Starts `count` nodes at once on empty databases (so their migrations race), and waits
+/// until every gateway reports ready.
+pub async fn spawn_nodes(
+    count: usize,
+    customize: impl FnOnce(&mut StackConfig),
+) -> anyhow::Result<TestNodes> {
+    let id = unique_id();
+    let vhost = Vhost::create(&format!("t_{id}")).await?;
+    let mut config = test_config(&id, &vhost.amqp_url);
+    customize(&mut config);
+    let starts = (0..count).map(|_| RunningStack::start(config.clone(), CancellationToken::new()));
+    let nodes = futures_util::future::try_join_all(starts).await?;
+    for node in &nodes {
+        wait_until_ready(&format!("http://{}", node.gateway_addr)).await?;
+    }
+    Ok(TestNodes {
+        config,
+        nodes: nodes.into_iter().map(Some).collect(),
+        vhost,
+    })
+}
+
+impl TestNodes {
+    /// `http://127.0.0.1:<port>` of the gateway of each running node.
+    pub fn gateways(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .flatten()
+            .map(|node| format!("http://{}", node.gateway_addr))
+            .collect()
+    }
+
+    /// Stops node `index` (its programs drain their work in flight).
+    pub async fn stop_node(&mut self, index: usize) -> anyhow::Result<()> {
+        match self.nodes[index].take() {
+            Some(node) => node.stop().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Starts node `index` again, on new ports, and waits until it is ready.
+    pub async fn start_node(&mut self, index: usize) -> anyhow::Result<()> {
+        let node = RunningStack::start(self.config.clone(), CancellationToken::new()).await?;
+        wait_until_ready(&format!("http://{}", node.gateway_addr)).await?;
+        self.nodes[index] = Some(node);
+        Ok(())
+    }
+
+    /// Stops every node, then drops the databases and the vhost.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        for index in 0..self.nodes.len() {
+            self.stop_node(index).await?;
+        }
+        drop_databases(&self.config).await?;
+        self.vhost.delete().await
+    }
+}
+
+async fn drop_databases(config: &StackConfig) -> anyhow::Result<()> {
+    for url in [
+        &config.auth.service.database_url,
+        &config.wallet.service.database_url,
+        &config.statement.service.database_url,
+        &config.order.service.database_url,
+    ] {
+        platform::database::drop_database(url).await?;
+    }
+    Ok(())
+}
+
 impl TestStack {
     /// Stops every program, then drops the test databases and the vhost.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.stack.stop().await?;
-        for url in [
-            &self.config.auth.service.database_url,
-            &self.config.wallet.service.database_url,
-            &self.config.statement.service.database_url,
-            &self.config.order.service.database_url,
-        ] {
-            platform::database::drop_database(url).await?;
-        }
+        drop_databases(&self.config).await?;
         self.vhost.delete().await
     }
 
     async fn wait_until_ready(&self) -> anyhow::Result<()> {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let answer = client.get(format!("{}/readyz", self.base_url)).send().await;
-            match answer {
-                Ok(response) if response.status().is_success() => return Ok(()),
-                _ if Instant::now() > deadline => {
-                    anyhow::bail!("the gateway did not become ready within 30 s")
-                }
-                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        wait_until_ready(&self.base_url).await
+    }
+}
+
+/// Waits until the gateway at `base_url` answers `/readyz` with success.
+async fn wait_until_ready(base_url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = client.get(format!("{base_url}/readyz")).send().await;
+        match answer {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            _ if Instant::now() > deadline => {
+                anyhow::bail!("the gateway did not become ready within 30 s")
             }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
 }

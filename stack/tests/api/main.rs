@@ -10,6 +10,7 @@ mod database_roles;
 mod hashing;
 mod helpers;
 mod http_errors;
+mod instances;
 mod logs;
 mod operations;
 mod orders;
