@@ -53,9 +53,46 @@ pub fn string_or(variable: &str, default: &str) -> String {
     optional(variable).unwrap_or_else(|| default.to_owned())
 }
 
-/// A secret setting with a default (for example a database URL that may hold a password).
-pub fn secret_or(variable: &str, default: &str) -> SecretString {
-    SecretString::from(string_or(variable, default))
+/// A secret setting: the variable's value, or the contents of the file named by
+/// `<variable>_FILE` (as container platforms mount secrets: Docker and compose secrets,
+/// Kubernetes secret volumes), or `None` when neither is set. Setting both is an error, and
+/// so is a file that cannot be read; the message names the variables, never the value.
+pub fn secret(variable: &str) -> Result<Option<SecretString>, ConfigError> {
+    let file_variable = format!("{variable}_FILE");
+    secret_from(variable, optional(variable), optional(&file_variable))
+}
+
+/// [`secret`] given the values of `variable` and of `<variable>_FILE`.
+fn secret_from(
+    variable: &str,
+    value: Option<String>,
+    file: Option<String>,
+) -> Result<Option<SecretString>, ConfigError> {
+    let file_variable = format!("{variable}_FILE");
+    match (value, file) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            variable,
+            format!("set either {variable} or {file_variable}, not both"),
+        )),
+        (Some(value), None) => Ok(Some(SecretString::from(value))),
+        (None, Some(path)) => {
+            let contents = std::fs::read_to_string(&path).map_err(|error| {
+                ConfigError::new(&file_variable, format!("cannot read {path}: {error}"))
+            })?;
+            let value = contents.trim();
+            if value.is_empty() {
+                return Err(ConfigError::new(&file_variable, format!("{path} is empty")));
+            }
+            Ok(Some(SecretString::from(value.to_owned())))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// A secret setting (see [`secret`]) with a default, for example a database URL that may hold
+/// a password.
+pub fn secret_or(variable: &str, default: &str) -> Result<SecretString, ConfigError> {
+    Ok(secret(variable)?.unwrap_or_else(|| SecretString::from(default.to_owned())))
 }
 
 /// A positive number of seconds.
@@ -113,7 +150,8 @@ pub struct ServiceSettings {
 }
 
 impl ServiceSettings {
-    /// Reads `<PREFIX>_DATABASE_URL` (default database `database` on the local server),
+    /// Reads `<PREFIX>_DATABASE_URL` (default database `database` on the local server; like
+    /// `AMQP_URL`, also from a file named by `<PREFIX>_DATABASE_URL_FILE`),
     /// `DATABASE_MAX_CONNECTIONS`, `<PREFIX>_GRPC_ADDR` (default `0.0.0.0:<port>`),
     /// `AMQP_URL`, `LOG_FORMAT` and `SHUTDOWN_GRACE_SECS`.
     pub fn from_env(
@@ -126,10 +164,10 @@ impl ServiceSettings {
             database_url: secret_or(
                 &format!("{prefix}_DATABASE_URL"),
                 &format!("postgres://postgres@127.0.0.1:5432/{database}"),
-            ),
+            )?,
             database_max_connections: database_max_connections()?,
             grpc_addr: parse_or(&format!("{prefix}_GRPC_ADDR"), ([0, 0, 0, 0], port).into())?,
-            amqp_url: secret_or("AMQP_URL", DEFAULT_AMQP_URL),
+            amqp_url: secret_or("AMQP_URL", DEFAULT_AMQP_URL)?,
             internal_token,
             log_format: parse_or("LOG_FORMAT", crate::telemetry::LogFormat::Text)?,
             shutdown_grace: shutdown_grace()?,
@@ -145,3 +183,56 @@ pub fn shutdown_grace() -> Result<std::time::Duration, ConfigError> {
 }
 
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn file_with(contents: &str) -> String {
+        let path = std::env::temp_dir().join(format!("secret-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, contents).expect("a temporary file");
+        path.to_string_lossy().into_owned()
+    }
+
+    fn exposed(secret: Result<Option<SecretString>, ConfigError>) -> Option<String> {
+        secret
+            .expect("a readable secret")
+            .map(|secret| secret.expose_secret().to_owned())
+    }
+
+    #[test]
+    fn a_secret_comes_from_the_variable_or_from_the_file_it_names() {
+        assert_eq!(
+            exposed(secret_from("X", Some("v".into()), None)),
+            Some("v".into())
+        );
+        let file = file_with("from-file\n");
+        assert_eq!(
+            exposed(secret_from("X", None, Some(file.clone()))),
+            Some("from-file".into())
+        );
+        assert_eq!(exposed(secret_from("X", None, None)), None);
+        std::fs::remove_file(file).expect("removed");
+    }
+
+    #[test]
+    fn both_set_an_unreadable_file_or_an_empty_one_is_refused_without_the_value() {
+        let file = file_with("  \n");
+        let both = secret_from("X", Some("hunter2".into()), Some(file.clone())).unwrap_err();
+        assert_eq!(both.variable, "X");
+        assert!(!both.to_string().contains("hunter2"), "{both}");
+        let empty = secret_from("X", None, Some(file.clone())).unwrap_err();
+        assert_eq!(empty.variable, "X_FILE");
+        let missing = secret_from("X", None, Some("/nonexistent/secret".into())).unwrap_err();
+        assert_eq!(missing.variable, "X_FILE");
+        assert!(
+            missing
+                .reason
+                .starts_with("cannot read /nonexistent/secret"),
+            "{missing}"
+        );
+        std::fs::remove_file(file).expect("removed");
+    }
+}
