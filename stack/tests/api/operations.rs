@@ -77,6 +77,16 @@ async fn the_openapi_document_is_3_1_and_names_every_route_with_bearer_security(
             "sign-up {status}"
         );
     }
+    // A busy hasher and too many attempts are documented with Retry-After.
+    for path in ["/auth/sign-up", "/auth/sign-in"] {
+        let responses = &document["paths"][path]["post"]["responses"];
+        for status in ["429", "503"] {
+            assert!(
+                responses[status]["headers"]["Retry-After"].is_object(),
+                "{path} {status}"
+            );
+        }
+    }
     assert!(document["components"]["schemas"]["Problem"].is_object());
     // The same document the library produces, so tooling can generate it offline.
     assert_eq!(document, serde_json::to_value(gateway::openapi()).unwrap());
