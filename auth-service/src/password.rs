@@ -408,11 +408,6 @@ mod tests {
         }
         assert!(pooled() <= permits);
     }
-}
-
-#[cfg(test)]
-mod wait_tests {
-    use super::*;
 
     #[tokio::test]
     async fn waiting_for_a_slot_is_bounded_and_answered_busy() {

@@ -154,6 +154,7 @@ impl TokenVerifier {
         let mut cursor = RevocationCursor::default();
         let mut last_key_fetch: Option<Instant> = None;
         let mut logged_unavailable = false;
+        let mut revocations_failing = false;
         loop {
             // Fetch keys until we have them, then every few minutes, and sooner (but not
             // more often than every few seconds) when a token named an unknown key.
@@ -179,6 +180,12 @@ impl TokenVerifier {
                 Ok(next) => {
                     cursor = next;
                     self.revocations_synced.store(true, Ordering::Release);
+                    revocations_failing = false;
+                }
+                // Once per outage at warn: until the first sync the gateway is not ready.
+                Err(status) if !revocations_failing => {
+                    tracing::warn!(code = ?status.code(), message = status.message(), "cannot fetch revocations yet; retrying");
+                    revocations_failing = true;
                 }
                 Err(status) => tracing::debug!(code = ?status.code(), "cannot fetch revocations"),
             }
@@ -258,7 +265,11 @@ impl TokenVerifier {
                 }
             }
             let next = answer.next_cursor.ok_or_else(|| {
-                tonic::Status::internal("the auth service answered without a revocation cursor")
+                // An auth-service from before the cursor: upgrade it before the gateways.
+                tonic::Status::internal(
+                    "the auth service answered without a revocation cursor (is it older than \
+                     this gateway?)",
+                )
             })?;
             // `more` with a cursor that did not move would ask for the same page forever.
             let moved = (next.txid, next.seq) != (cursor.txid, cursor.seq);
