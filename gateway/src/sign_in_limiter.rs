@@ -12,8 +12,8 @@
 //! than a rate-limiting crate such as `governor` (behind `tower_governor`), which charges
 //! every request for good.
 //!
-//! **Sign-up.** Every attempt counts against its client address: each one costs a password
-//! hash whatever its outcome.
+//! **Sign-up.** Every attempt counts against its client address, whatever its outcome: a
+//! valid one costs a password hash even when the email turns out to be taken.
 //!
 //! **Bounded memory.** Emails are kept as a 64-bit keyed hash (SipHash with this process's
 //! random keys, so nobody can aim collisions), never as text, so a key is the same size
@@ -157,7 +157,7 @@ impl SignInLimiter {
     }
 
     /// Charges a sign-up from `address`, or `Err(retry_after)` past its limit. Sign-ups are
-    /// never refunded: each one costs a hash.
+    /// never refunded (see the module doc).
     pub fn begin_sign_up(&self, address: Option<IpAddr>, now: Instant) -> Result<(), Duration> {
         let Some(address) = address else {
             return Ok(());
