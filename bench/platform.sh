@@ -61,6 +61,10 @@ trap cleanup EXIT
 export INTERNAL_API_TOKEN
 INTERNAL_API_TOKEN=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export RUST_LOG=${RUST_LOG:-warn} AMQP_URL=$amqp
+# Every benchmark user signs up and in from 127.0.0.1, 32 at a time: lift the per-address
+# limits (sign-ins in flight count against the address until they succeed).
+export SIGN_UP_MAX_PER_ADDRESS=${SIGN_UP_MAX_PER_ADDRESS:-1000000}
+export SIGN_IN_MAX_FAILURES_PER_ADDRESS=${SIGN_IN_MAX_FAILURES_PER_ADDRESS:-1000000}
 
 # start PROGRAM [INSTANCE]: launches one instance (default 0) in the background; its output
 # is appended to $logs/PROGRAM-INSTANCE.log, so a restarted instance keeps its history.

@@ -1,5 +1,6 @@
 //! Access tokens: JWTs signed with EdDSA (Ed25519), the algorithm pinned on both sides.
 
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -30,7 +31,8 @@ pub struct IssuedToken {
 
 /// Signs access tokens for users.
 pub struct TokenIssuer {
-    key: ActiveKey,
+    /// Replaced when a rotated key becomes active (see `signing_keys`).
+    key: RwLock<Arc<ActiveKey>>,
     issuer: String,
     audience: String,
     ttl: Duration,
@@ -39,7 +41,7 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     pub fn new(key: ActiveKey, issuer: String, audience: String, ttl: Duration) -> Self {
         Self {
-            key,
+            key: RwLock::new(Arc::new(key)),
             issuer,
             audience,
             ttl,
@@ -52,6 +54,28 @@ impl TokenIssuer {
 
     pub fn audience(&self) -> &str {
         &self.audience
+    }
+
+    /// The `kid` new tokens are signed with.
+    pub fn kid(&self) -> String {
+        self.active().kid.clone()
+    }
+
+    /// Signs new tokens with `key` from now on (tokens signed before stay valid: the old
+    /// key stays published).
+    pub fn set_key(&self, key: ActiveKey) {
+        if self.active().kid != key.kid {
+            tracing::info!(kid = key.kid, "signing new tokens with another key");
+            *self.key.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(key);
+        }
+    }
+
+    fn active(&self) -> Arc<ActiveKey> {
+        // Nothing can be left half-written under this lock: go on after a panic.
+        self.key
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn issue(
@@ -70,9 +94,10 @@ impl TokenIssuer {
             jti: Uuid::new_v4(),
             roles,
         };
+        let key = self.active();
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.key.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.key.encoding_key)?;
+        header.kid = Some(key.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding_key)?;
         Ok(IssuedToken { token, expires_in })
     }
 }

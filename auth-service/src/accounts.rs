@@ -1,6 +1,7 @@
 //! Sign-up, sign-in and account look-up.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use proto::Role;
@@ -21,11 +22,13 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-/// Creates an account and signs its first token.
+/// Creates an account and signs its first token. Waits at most `hash_wait` for a hashing
+/// slot.
 pub async fn sign_up(
     pool: &PgPool,
     issuer: &TokenIssuer,
     admin_emails: &[String],
+    hash_wait: Duration,
     raw_email: &str,
     raw_password: &str,
 ) -> Result<(User, IssuedToken), AuthError> {
@@ -42,11 +45,8 @@ pub async fn sign_up(
             return Err(AuthError::Invalid(violations));
         }
     };
-    let mut roles = vec![Role::Customer];
-    if admin_emails.iter().any(|admin| admin == email.as_str()) {
-        roles.push(Role::Admin);
-    }
-    let password_hash = password::hash(password).await?;
+    let roles = roles_of(email.as_str(), admin_emails);
+    let password_hash = password::hash(password, hash_wait).await?;
     let inserted = sqlx::query_as::<_, User>(
         "insert into users (id, email, password_hash, roles) values ($1, $2, $3, $4)
          returning id, email, roles, created_at",
@@ -71,15 +71,21 @@ pub async fn sign_up(
 
 /// Checks an email and password and signs a token. A wrong password and an unknown (or
 /// malformed) email give the same error after the same amount of work.
+///
+/// The roles are worked out again from `admin_emails` at every sign-in and stored when they
+/// changed, so removing an address from `ADMIN_EMAILS` takes the role away at the next
+/// sign-in (tokens signed before keep their roles until they expire).
 pub async fn sign_in(
     pool: &PgPool,
     issuer: &TokenIssuer,
+    admin_emails: &[String],
+    hash_wait: Duration,
     raw_email: &str,
     raw_password: &str,
 ) -> Result<IssuedToken, AuthError> {
-    let account: Option<(Uuid, Vec<Role>, String)> = match Email::parse(raw_email) {
+    let account: Option<(Uuid, String, Vec<Role>, String)> = match Email::parse(raw_email) {
         Ok(email) => {
-            sqlx::query_as("select id, roles, password_hash from users where email = $1")
+            sqlx::query_as("select id, email, roles, password_hash from users where email = $1")
                 .bind(email.as_str())
                 .fetch_optional(pool)
                 .await?
@@ -88,13 +94,31 @@ pub async fn sign_in(
     };
     let stored_hash = account
         .as_ref()
-        .map(|(_, _, hash)| Arc::<str>::from(hash.as_str()));
+        .map(|(_, _, _, hash)| Arc::<str>::from(hash.as_str()));
     let candidate = SecretString::from(raw_password);
-    let matches = password::verify(candidate, stored_hash).await?;
-    match account {
-        Some((user_id, roles, _)) if matches => Ok(issuer.issue(user_id, &roles, Utc::now())?),
-        _ => Err(AuthError::InvalidCredentials),
+    let matches = password::verify(candidate, stored_hash, hash_wait).await?;
+    let Some((user_id, email, stored_roles, _)) = account.filter(|_| matches) else {
+        return Err(AuthError::InvalidCredentials);
+    };
+    let roles = roles_of(&email, admin_emails);
+    if roles != stored_roles {
+        sqlx::query("update users set roles = $2 where id = $1")
+            .bind(user_id)
+            .bind(&roles)
+            .execute(pool)
+            .await?;
+        tracing::info!(%user_id, ?roles, "roles changed with ADMIN_EMAILS");
     }
+    Ok(issuer.issue(user_id, &roles, Utc::now())?)
+}
+
+/// `customer` for everyone, and `admin` for the (lowercased) emails in `admin_emails`.
+fn roles_of(email: &str, admin_emails: &[String]) -> Vec<Role> {
+    let mut roles = vec![Role::Customer];
+    if admin_emails.iter().any(|admin| admin == email) {
+        roles.push(Role::Admin);
+    }
+    roles
 }
 
 pub async fn find_user(pool: &PgPool, user_id: Uuid) -> Result<User, AuthError> {

@@ -5,6 +5,8 @@ use std::time::Duration;
 use platform::config::{self, ConfigError, ServiceSettings};
 use platform::grpc::InternalToken;
 
+use crate::signing_keys::KeyEncryptionKey;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub service: ServiceSettings,
@@ -14,12 +16,21 @@ pub struct Config {
     pub token_issuer: String,
     /// `aud` of the tokens this service signs.
     pub token_audience: String,
-    /// Lowercased emails that get the `admin` role at sign-up.
+    /// Lowercased emails that get the `admin` role (worked out at sign-up and every sign-in).
     pub admin_emails: Vec<String>,
+    /// The longest a sign-up or sign-in waits for a password hashing slot before it is
+    /// refused as busy.
+    pub hash_wait: Duration,
+    /// Seals the signing keys at rest; `None` keeps them in clear (with a warning at start).
+    pub key_encryption_key: Option<KeyEncryptionKey>,
+    /// How long a new signing key is published before tokens are signed with it, so that
+    /// every gateway has fetched it by then (they refresh their keys every minute).
+    pub signing_key_activation: Duration,
 }
 
 impl Config {
     /// Reads `AUTH_DATABASE_URL`, `AUTH_GRPC_ADDR`, `ACCESS_TOKEN_TTL_SECS`, `ADMIN_EMAILS`,
+    /// `PASSWORD_HASH_MAX_WAIT_MS`, `AUTH_KEY_ENCRYPTION_KEY`, `SIGNING_KEY_ACTIVATION_SECS`,
     /// ...; the internal credential is read by the caller (see [`InternalToken::from_env`]).
     pub fn from_env(internal_token: InternalToken) -> Result<Self, ConfigError> {
         Ok(Self {
@@ -28,6 +39,15 @@ impl Config {
             token_issuer: config::string_or("TOKEN_ISSUER", crate::DEFAULT_ISSUER),
             token_audience: config::string_or("TOKEN_AUDIENCE", crate::DEFAULT_AUDIENCE),
             admin_emails: config::lowercase_list("ADMIN_EMAILS"),
+            hash_wait: Duration::from_millis(config::parse_or("PASSWORD_HASH_MAX_WAIT_MS", 2000)?),
+            key_encryption_key: config::optional(KeyEncryptionKey::VARIABLE)
+                .map(|raw| KeyEncryptionKey::parse(&raw))
+                .transpose()
+                .map_err(|reason| ConfigError::new(KeyEncryptionKey::VARIABLE, reason))?,
+            signing_key_activation: Duration::from_secs(config::parse_or(
+                "SIGNING_KEY_ACTIVATION_SECS",
+                120,
+            )?),
         })
     }
 }

@@ -14,6 +14,9 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("no such user")]
     UserNotFound,
+    /// No password hashing slot came free in time.
+    #[error("too many passwords are being checked at once; try again shortly")]
+    Busy,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -21,6 +24,15 @@ pub enum AuthError {
 impl From<sqlx::Error> for AuthError {
     fn from(error: sqlx::Error) -> Self {
         Self::Internal(error.into())
+    }
+}
+
+impl From<crate::password::HashingError> for AuthError {
+    fn from(error: crate::password::HashingError) -> Self {
+        match error {
+            crate::password::HashingError::Busy(_) => Self::Busy,
+            crate::password::HashingError::Failed(error) => Self::Internal(error),
+        }
     }
 }
 
@@ -35,6 +47,8 @@ impl From<AuthError> for Status {
                 error.to_string(),
             ),
             AuthError::UserNotFound => status(Code::NotFound, "not-found", error.to_string()),
+            // UNAVAILABLE: the caller may try again (the gateway answers 503 with Retry-After).
+            AuthError::Busy => status(Code::Unavailable, "hashing-busy", error.to_string()),
             AuthError::Internal(error) => {
                 // Logged once here with its chain; the caller learns nothing of the cause.
                 tracing::error!(error = format!("{error:#}"), "internal error");

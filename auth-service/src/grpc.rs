@@ -1,6 +1,7 @@
 //! The `auth.v1.AuthService` gRPC surface: parse the request, call the domain, map the result.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::DateTime;
 use proto::auth::v1 as pb;
@@ -21,6 +22,8 @@ pub struct AuthApi {
     pub pool: PgPool,
     pub issuer: Arc<TokenIssuer>,
     pub admin_emails: Arc<[String]>,
+    /// The longest a request waits for a password hashing slot.
+    pub hash_wait: Duration,
 }
 
 #[tonic::async_trait]
@@ -35,6 +38,7 @@ impl AuthService for AuthApi {
             &self.pool,
             &self.issuer,
             &self.admin_emails,
+            self.hash_wait,
             &request.email,
             &request.password,
         )
@@ -51,8 +55,15 @@ impl AuthService for AuthApi {
         request: Request<pb::SignInRequest>,
     ) -> Result<Response<pb::SignInResponse>, Status> {
         let request = request.into_inner();
-        let token =
-            accounts::sign_in(&self.pool, &self.issuer, &request.email, &request.password).await?;
+        let token = accounts::sign_in(
+            &self.pool,
+            &self.issuer,
+            &self.admin_emails,
+            self.hash_wait,
+            &request.email,
+            &request.password,
+        )
+        .await?;
         Ok(Response::new(pb::SignInResponse {
             access_token: Some(token_message(token)),
         }))
@@ -110,19 +121,38 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::ListRevokedTokensRequest>,
     ) -> Result<Response<pb::ListRevokedTokensResponse>, Status> {
-        let after_seq = request.into_inner().after_seq;
-        let tokens = revocations::list_after(&self.pool, after_seq, REVOCATION_PAGE)
+        let request = request.into_inner();
+        let message = |token: revocations::RevokedToken| pb::RevokedToken {
+            seq: token.seq,
+            jti: token.jti.to_string(),
+            expires_at: Some(platform::timestamp::to_proto(token.expires_at)),
+        };
+        let Some(cursor) = request.cursor else {
+            // A gateway from before the commit-ordered cursor (a rolling upgrade).
+            let tokens =
+                revocations::list_after_seq(&self.pool, request.after_seq, REVOCATION_PAGE)
+                    .await
+                    .map_err(AuthError::from)?;
+            return Ok(Response::new(pb::ListRevokedTokensResponse {
+                tokens: tokens.into_iter().map(message).collect(),
+                next_cursor: None,
+                more: false,
+            }));
+        };
+        let after = revocations::Cursor {
+            txid: cursor.txid,
+            seq: cursor.seq,
+        };
+        let page = revocations::list_after(&self.pool, after, REVOCATION_PAGE)
             .await
             .map_err(AuthError::from)?;
         Ok(Response::new(pb::ListRevokedTokensResponse {
-            tokens: tokens
-                .into_iter()
-                .map(|token| pb::RevokedToken {
-                    seq: token.seq,
-                    jti: token.jti.to_string(),
-                    expires_at: Some(platform::timestamp::to_proto(token.expires_at)),
-                })
-                .collect(),
+            tokens: page.tokens.into_iter().map(message).collect(),
+            next_cursor: Some(pb::RevocationCursor {
+                txid: page.next.txid,
+                seq: page.next.seq,
+            }),
+            more: page.more,
         }))
     }
 }

@@ -19,11 +19,17 @@
 //! `verify_password`, and any argon2 PHC string verifies here, with the parameters it names
 //! (at most the 19 MiB of a buffer) and a constant-time comparison.
 //!
+//! Waiting for a hashing slot is bounded (`PASSWORD_HASH_MAX_WAIT_MS`): past it the request
+//! is refused as busy ([`HashingError::Busy`], gRPC `UNAVAILABLE`, which the gateway answers
+//! with 503 and `Retry-After`), rather than queueing until the client's own deadline passes
+//! and it gets a 504 for a hash that still runs after it gave up.
+//!
 //! Signing in with an unknown email verifies against a dummy hash so it costs the same time
 //! as a wrong password and does not reveal which emails have accounts.
 
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::thread::available_parallelism;
+use std::time::Duration;
 
 use anyhow::Context;
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
@@ -102,33 +108,60 @@ fn give_back(buffer: Vec<Block>) {
         .push(buffer);
 }
 
-/// Runs `work` on the blocking pool once a hashing slot is free, with that slot's block
-/// buffer. The slot goes with the work, so a caller that gives up waiting does not free it
+/// Why a hash did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum HashingError {
+    /// Every slot stayed taken for the whole wait: too many hashes asked for at once.
+    #[error("no hashing slot was free within {0:?}")]
+    Busy(Duration),
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// Runs `work` on the blocking pool once a hashing slot is free (waiting at most `wait`),
+/// with that slot's block buffer. The slot goes with the work, so a caller that gives up waiting does not free it
 /// before the hash ends. The buffer goes back to the pool before the slot is freed (if
 /// `work` panics, it is dropped and a later hash makes a new one).
 async fn hashing<T: Send + 'static>(
+    wait: Duration,
     work: impl FnOnce(&mut [Block]) -> anyhow::Result<T> + Send + 'static,
-) -> anyhow::Result<T> {
-    let slot = HASHING.clone().acquire_owned().await?;
-    tokio::task::spawn_blocking(move || {
+) -> Result<T, HashingError> {
+    // `timeout` tries the semaphore once before it looks at the clock, so a free slot is
+    // taken even with a wait of zero.
+    let slot = tokio::time::timeout(wait, HASHING.clone().acquire_owned())
+        .await
+        .map_err(|_| HashingError::Busy(wait))?
+        .map_err(anyhow::Error::from)?;
+    let result = tokio::task::spawn_blocking(move || {
         let mut buffer = take_buffer()?;
         let result = work(&mut buffer);
         give_back(buffer);
         drop(slot);
         result
     })
-    .await?
+    .await
+    .map_err(anyhow::Error::from)??;
+    Ok(result)
 }
 
-/// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
-pub async fn hash(password: Password) -> anyhow::Result<String> {
-    hashing(move |memory| hash_in(memory, password.0.expose_secret().as_bytes())).await
+/// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`), waiting at
+/// most `wait` for a hashing slot.
+pub async fn hash(password: Password, wait: Duration) -> Result<String, HashingError> {
+    hashing(wait, move |memory| {
+        hash_in(memory, password.0.expose_secret().as_bytes())
+    })
+    .await
 }
 
 /// Whether `candidate` matches `stored` (a PHC string), or, when there is no account
-/// (`stored` is `None`), spends the same time and answers `false`.
-pub async fn verify(candidate: SecretString, stored: Option<Arc<str>>) -> anyhow::Result<bool> {
-    hashing(move |memory| {
+/// (`stored` is `None`), spends the same time and answers `false`. Waits at most `wait` for
+/// a hashing slot.
+pub async fn verify(
+    candidate: SecretString,
+    stored: Option<Arc<str>>,
+    wait: Duration,
+) -> Result<bool, HashingError> {
+    hashing(wait, move |memory| {
         let (phc, exists) = match &stored {
             Some(stored) => (stored.as_ref(), true),
             None => (DUMMY_HASH.as_str(), false),
@@ -209,6 +242,9 @@ pub fn warm_up() {
 mod tests {
     use super::*;
 
+    /// Long enough never to be reached in these tests.
+    const WAIT: Duration = Duration::from_secs(60);
+
     #[test]
     fn passwords_shorter_than_eight_characters_are_refused() {
         assert!(Password::parse("1234567").is_err());
@@ -231,7 +267,7 @@ mod tests {
         let mut jobs = tokio::task::JoinSet::new();
         for _ in 0..16 {
             let (running, most) = (running.clone(), most.clone());
-            jobs.spawn(hashing(move |_memory| {
+            jobs.spawn(hashing(WAIT, move |_memory| {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -253,22 +289,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
-        let hash: Arc<str> = hash(Password::parse("correct horse battery").unwrap())
+        let hash: Arc<str> = hash(Password::parse("correct horse battery").unwrap(), WAIT)
             .await
             .unwrap()
             .into();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         let right = SecretString::from("correct horse battery");
         let wrong = SecretString::from("correct horse battery!");
-        assert!(verify(right.clone(), Some(hash.clone())).await.unwrap());
-        assert!(!verify(wrong, Some(hash)).await.unwrap());
-        assert!(!verify(right, None).await.unwrap());
+        assert!(
+            verify(right.clone(), Some(hash.clone()), WAIT)
+                .await
+                .unwrap()
+        );
+        assert!(!verify(wrong, Some(hash), WAIT).await.unwrap());
+        assert!(!verify(right, None, WAIT).await.unwrap());
     }
 
     #[tokio::test]
     async fn hashes_made_here_verify_with_argon2_itself() {
         use argon2::PasswordVerifier;
-        let hash = hash(Password::parse("correct horse battery").unwrap())
+        let hash = hash(Password::parse("correct horse battery").unwrap(), WAIT)
             .await
             .unwrap();
         let parsed = PasswordHash::new(&hash).unwrap();
@@ -290,7 +330,7 @@ mod tests {
         assert_eq!(parsed.params, theirs.params);
         assert_eq!(parsed.salt.unwrap().len(), theirs.salt.unwrap().len());
         assert_eq!(parsed.hash.unwrap().len(), theirs.hash.unwrap().len());
-        let again = self::hash(Password::parse("correct horse battery").unwrap())
+        let again = self::hash(Password::parse("correct horse battery").unwrap(), WAIT)
             .await
             .unwrap();
         assert_ne!(again, hash);
@@ -307,19 +347,19 @@ mod tests {
         assert!(theirs.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         let right = SecretString::from("correct horse battery");
         let wrong = SecretString::from("Correct horse battery");
-        assert!(verify(right, Some(theirs.clone())).await.unwrap());
-        assert!(!verify(wrong, Some(theirs)).await.unwrap());
+        assert!(verify(right, Some(theirs.clone()), WAIT).await.unwrap());
+        assert!(!verify(wrong, Some(theirs), WAIT).await.unwrap());
     }
 
     #[tokio::test]
     async fn a_wrong_password_is_refused() {
-        let hash: Arc<str> = hash(Password::parse("correct horse battery").unwrap())
+        let hash: Arc<str> = hash(Password::parse("correct horse battery").unwrap(), WAIT)
             .await
             .unwrap()
             .into();
         for wrong in ["", "correct horse batter", "correct horse battery ", "x"] {
             let wrong = SecretString::from(wrong);
-            assert!(!verify(wrong, Some(hash.clone())).await.unwrap());
+            assert!(!verify(wrong, Some(hash.clone()), WAIT).await.unwrap());
         }
     }
 
@@ -327,7 +367,7 @@ mod tests {
     async fn a_malformed_stored_hash_is_an_error() {
         let right = SecretString::from("correct horse battery");
         let stored: Arc<str> = "$argon2id$v=19$m=19456,t=2,p=1".into();
-        assert!(verify(right, Some(stored)).await.is_err());
+        assert!(verify(right, Some(stored), WAIT).await.is_err());
     }
 
     #[tokio::test]
@@ -337,7 +377,7 @@ mod tests {
         let pooled = || BUFFERS.lock().unwrap().len();
         let mut jobs = tokio::task::JoinSet::new();
         for _ in 0..16 {
-            jobs.spawn(hashing(move |memory| {
+            jobs.spawn(hashing(WAIT, move |memory| {
                 assert_eq!(memory.len(), BLOCKS);
                 // Every test shares the pool, and none may push it past the permits.
                 assert!(BUFFERS.lock().unwrap().len() < permits);
@@ -358,11 +398,31 @@ mod tests {
         // Real hashes take their buffers from the same pool.
         let mut hashes = tokio::task::JoinSet::new();
         for _ in 0..4 {
-            hashes.spawn(hash(Password::parse("correct horse battery").unwrap()));
+            hashes.spawn(hash(
+                Password::parse("correct horse battery").unwrap(),
+                WAIT,
+            ));
         }
         while let Some(result) = hashes.join_next().await {
             result.unwrap().unwrap();
         }
         assert!(pooled() <= permits);
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_slot_is_bounded_and_answered_busy() {
+        // Take every slot, then ask for one more with a short wait.
+        let permits = available_parallelism().map_or(1, std::num::NonZero::get);
+        let held = HASHING
+            .clone()
+            .acquire_many_owned(u32::try_from(permits).unwrap_or(1))
+            .await
+            .expect("the slots");
+        let started = std::time::Instant::now();
+        let outcome = hashing(Duration::from_millis(50), |_memory| Ok(())).await;
+        assert!(matches!(outcome, Err(HashingError::Busy(_))), "{outcome:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(held);
+        assert!(hashing(Duration::ZERO, |_memory| Ok(())).await.is_ok());
     }
 }

@@ -7,9 +7,15 @@ use platform::config::{self, ConfigError};
 use platform::grpc::InternalToken;
 use platform::telemetry::LogFormat;
 
+use crate::client_address::TrustedProxies;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: SocketAddr,
+    /// Where `/metrics` is served instead of `listen_addr` (an internal address), if set.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Proxies whose `X-Forwarded-For` is believed for the client address; none by default.
+    pub trusted_proxies: TrustedProxies,
     /// Where each service is dialed, as `host:port` (a `0.0.0.0` host means this machine).
     pub auth_addr: String,
     pub wallet_addr: String,
@@ -20,6 +26,7 @@ pub struct Config {
     /// Longest time a request may take, gRPC calls included.
     pub request_timeout: Duration,
     pub sign_in_limits: SignInLimits,
+    pub sign_up_limits: SignUpLimits,
     /// How long requests in flight and background tasks get to finish after a stop request.
     pub shutdown_grace: Duration,
 }
@@ -32,12 +39,28 @@ pub struct SignInLimits {
     pub window: Duration,
 }
 
+/// How many sign-ups one client address may make within `window` before 429.
+#[derive(Debug, Clone, Copy)]
+pub struct SignUpLimits {
+    pub per_address: u32,
+    pub window: Duration,
+}
+
 impl Config {
     /// Reads the settings; the internal credential is read by the caller (see
     /// [`InternalToken::from_env`]).
     pub fn from_env(internal_token: InternalToken) -> Result<Self, ConfigError> {
         Ok(Self {
             listen_addr: config::parse_or("GATEWAY_ADDR", ([0, 0, 0, 0], 8080).into())?,
+            metrics_addr: config::optional("METRICS_ADDR")
+                .map(|raw| {
+                    raw.parse().map_err(|error| {
+                        ConfigError::new("METRICS_ADDR", format!("{error} (got {raw:?})"))
+                    })
+                })
+                .transpose()?,
+            trusted_proxies: TrustedProxies::parse(&config::string_or("TRUSTED_PROXIES", ""))
+                .map_err(|reason| ConfigError::new("TRUSTED_PROXIES", reason))?,
             auth_addr: service_addr("AUTH_GRPC_ADDR", 50051)?,
             wallet_addr: service_addr("WALLET_GRPC_ADDR", 50052)?,
             statement_addr: service_addr("STATEMENT_GRPC_ADDR", 50053)?,
@@ -49,6 +72,10 @@ impl Config {
                 per_email: positive("SIGN_IN_MAX_FAILURES_PER_EMAIL", 5)?,
                 per_address: positive("SIGN_IN_MAX_FAILURES_PER_ADDRESS", 20)?,
                 window: config::seconds_or("SIGN_IN_FAILURE_WINDOW_SECS", 900)?,
+            },
+            sign_up_limits: SignUpLimits {
+                per_address: positive("SIGN_UP_MAX_PER_ADDRESS", 20)?,
+                window: config::seconds_or("SIGN_UP_WINDOW_SECS", 3600)?,
             },
             shutdown_grace: config::shutdown_grace()?,
         })

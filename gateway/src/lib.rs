@@ -9,12 +9,15 @@
 //! - [`json`], [`auth_user`]: extractors whose rejections are problem details.
 //! - [`problem`]: problem details and the single gRPC → HTTP status mapping.
 //! - [`token_verifier`]: local JWT verification and the revocation list.
-//! - [`sign_in_limiter`]: failed sign-in counting; [`services`]: the gRPC clients;
+//! - [`sign_in_limiter`]: sign-in and sign-up counting, per client address as
+//!   [`client_address`] finds it; [`services`]: the gRPC clients;
 //!   [`answer`]: what the services answer, checked against their contract.
-//! - [`request_metrics`]: request counts and latencies for `/metrics`.
+//! - [`request_metrics`]: request counts and latencies for `/metrics` (on the main address,
+//!   or on `METRICS_ADDR` alone).
 
 pub mod answer;
 pub mod auth_user;
+pub mod client_address;
 pub mod config;
 pub mod json;
 pub mod openapi;
@@ -30,7 +33,7 @@ pub mod token_verifier;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware;
 use platform::grpc::REQUEST_ID_HEADER;
 use platform::lifecycle::BackgroundTasks;
@@ -56,6 +59,8 @@ use crate::token_verifier::TokenVerifier;
 /// A built gateway: listener bound, router assembled.
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_ADDR`'s listener, when metrics are served apart.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     shutdown_grace: std::time::Duration,
 }
@@ -63,27 +68,50 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen_addr).await?;
-        Ok(Self::build_with_listener(config, listener))
+        Self::build_with_listener(config, listener).await
     }
 
-    /// Prepares the gateway on an already bound listener (tests bind port 0).
-    pub fn build_with_listener(config: Config, listener: TcpListener) -> Self {
+    /// Prepares the gateway on an already bound listener (tests bind port 0), and binds
+    /// `METRICS_ADDR` when it is set.
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|error| {
+                anyhow::anyhow!("cannot listen on METRICS_ADDR {addr}: {error}")
+            })?),
+            None => None,
+        };
         let state = AppState {
             services: Arc::new(Services::connect(&config)),
             verifier: Arc::new(TokenVerifier::default()),
-            sign_in_limiter: Arc::new(SignInLimiter::new(config.sign_in_limits)),
+            sign_in_limiter: Arc::new(SignInLimiter::new(
+                config.sign_in_limits,
+                config.sign_up_limits,
+            )),
             metrics: request_metrics::prometheus(),
+            metrics_on_main: metrics_listener.is_none(),
+            trusted_proxies: Arc::new(config.trusted_proxies),
             request_timeout: config.request_timeout,
         };
-        Self {
+        Ok(Self {
             listener,
+            metrics_listener,
             state,
             shutdown_grace: config.shutdown_grace,
-        }
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served apart (`METRICS_ADDR`), if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// Serves until `shutdown`, then lets requests in flight and the background tasks finish
@@ -99,7 +127,27 @@ impl Application {
             self.state.metrics.clone(),
             stop.clone(),
         ));
-        tracing::info!(addr = %self.local_addr()?, "gateway ready");
+        if let Some(listener) = self.metrics_listener {
+            tracing::info!(addr = %listener.local_addr()?, "serving /metrics apart");
+            let metrics = axum::Router::new()
+                .route(
+                    "/metrics",
+                    axum::routing::get(|State(state): State<AppState>| async move {
+                        routes::operations::render_metrics(&state)
+                    }),
+                )
+                .with_state(self.state.clone());
+            let stop_metrics = stop.clone();
+            tasks.spawn(async move {
+                let served = axum::serve(listener, metrics)
+                    .with_graceful_shutdown(stop_metrics.cancelled_owned())
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            });
+        }
+        tracing::info!(addr = %self.listener.local_addr()?, "gateway ready");
         let served = axum::serve(
             self.listener,
             router(self.state).into_make_service_with_connect_info::<SocketAddr>(),

@@ -72,14 +72,20 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
     }
 
-    pub fn too_many_requests(retry_after_secs: u64) -> Self {
-        let mut error = Self::new(
+    /// 429 with `Retry-After`; `what` says what there were too many of.
+    pub fn too_many_requests(what: &str, retry_after_secs: u64) -> Self {
+        Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too-many-attempts",
-            format!("too many failed sign-ins; try again in {retry_after_secs} seconds"),
-        );
-        error.retry_after_secs = Some(retry_after_secs);
-        error
+            format!("too many {what}; try again in {retry_after_secs} seconds"),
+        )
+        .retry_after(retry_after_secs)
+    }
+
+    /// Adds a `Retry-After` header (seconds).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_secs = Some(seconds);
+        self
     }
 
     pub fn status(&self) -> StatusCode {

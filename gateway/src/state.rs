@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::client_address::TrustedProxies;
 use crate::services::Services;
 use crate::sign_in_limiter::SignInLimiter;
 use crate::token_verifier::TokenVerifier;
@@ -15,5 +16,9 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     pub sign_in_limiter: Arc<SignInLimiter>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Whether `/metrics` is served on the main address (it is not when `METRICS_ADDR` is
+    /// set).
+    pub metrics_on_main: bool,
+    pub trusted_proxies: Arc<TrustedProxies>,
     pub request_timeout: std::time::Duration,
 }

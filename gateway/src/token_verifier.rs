@@ -1,10 +1,16 @@
 //! Local verification of access tokens: no network round trip per request.
 //!
 //! The gateway holds the auth service's public keys (it can verify, never mint) and the set
-//! of revoked token ids. Two background tasks keep them current: the keys are fetched at
-//! start and again when a token names an unknown key; revocations are followed every half
-//! second, so a token signed out at any gateway is refused by every gateway within a second.
-//! The gateway that handles a sign-out refuses the token at once.
+//! of revoked token ids. A background task keeps them current: the keys are fetched at
+//! start, every minute (so a rotated key is known before auth-service signs with it: see
+//! auth-service's `signing_keys`) and when a token names an unknown key; revocations are
+//! followed every half second, so a token signed out at any gateway is refused by every
+//! gateway within a second. The gateway that handles a sign-out refuses the token at once.
+//!
+//! Revocations are followed with auth-service's commit-ordered cursor (see its
+//! `revocations` module), so a revocation that commits after one with a higher `seq` is
+//! still applied. The gateway is not ready (`/readyz`) until its first full revocation sync
+//! has succeeded: before it, a signed-out token would still be accepted.
 //!
 //! A token's signature is checked once: its claims are kept (by the whole token string, in a
 //! bounded `quick_cache` that evicts the least used) until the keys change, because an EdDSA
@@ -19,7 +25,9 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use platform::shutdown::CancellationToken;
 use proto::Role;
-use proto::auth::v1::{GetVerificationKeysRequest, ListRevokedTokensRequest, SigningAlgorithm};
+use proto::auth::v1::{
+    GetVerificationKeysRequest, ListRevokedTokensRequest, RevocationCursor, SigningAlgorithm,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -39,7 +47,12 @@ pub struct Claims {
 struct Keys {
     by_kid: HashMap<String, DecodingKey>,
     validation: Validation,
+    /// What the keys were made from, to tell whether a fetch changed anything.
+    fingerprint: Fingerprint,
 }
+
+/// The public keys by `kid` (sorted), the issuer and the audience.
+type Fingerprint = (Vec<(String, Vec<u8>)>, String, String);
 
 pub struct TokenVerifier {
     keys: RwLock<Option<Keys>>,
@@ -47,6 +60,8 @@ pub struct TokenVerifier {
     revoked: RwLock<HashMap<Uuid, i64>>,
     /// Set when a token names a key we do not have (the auth service may have a new one).
     unknown_key_seen: AtomicBool,
+    /// Set once every revocation committed before the first sync has been loaded.
+    revocations_synced: AtomicBool,
     /// Tokens whose signature, issuer and audience were verified with the current keys.
     verified: quick_cache::sync::Cache<String, Claims>,
 }
@@ -61,19 +76,27 @@ impl Default for TokenVerifier {
             keys: RwLock::default(),
             revoked: RwLock::default(),
             unknown_key_seen: AtomicBool::default(),
+            revocations_synced: AtomicBool::default(),
             verified: quick_cache::sync::Cache::new(MAX_VERIFIED),
         }
     }
 }
 
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
-const KEY_REFRESH: Duration = Duration::from_secs(300);
+/// Shorter than auth-service's default `SIGNING_KEY_ACTIVATION_SECS` (120 s), so that a
+/// rotated key is fetched before tokens signed with it arrive.
+const KEY_REFRESH: Duration = Duration::from_secs(60);
 const MIN_KEY_FETCH_GAP: Duration = Duration::from_secs(5);
 
 impl TokenVerifier {
     /// Whether the keys have been loaded (the gateway is not ready before).
     pub fn has_keys(&self) -> bool {
         read(&self.keys).is_some()
+    }
+
+    /// Whether the first revocation sync has succeeded (the gateway is not ready before).
+    pub fn revocations_synced(&self) -> bool {
+        self.revocations_synced.load(Ordering::Acquire)
     }
 
     /// Verifies signature (EdDSA only), `exp`, `iss` and `aud`, then revocation.
@@ -128,9 +151,10 @@ impl TokenVerifier {
 
     /// Keeps keys and revocations current until `shutdown`.
     pub async fn stay_current(&self, services: Arc<Services>, shutdown: CancellationToken) {
-        let mut after_seq = 0;
+        let mut cursor = RevocationCursor::default();
         let mut last_key_fetch: Option<Instant> = None;
         let mut logged_unavailable = false;
+        let mut revocations_failing = false;
         loop {
             // Fetch keys until we have them, then every few minutes, and sooner (but not
             // more often than every few seconds) when a token named an unknown key.
@@ -152,8 +176,17 @@ impl TokenVerifier {
                     }
                 }
             }
-            match self.follow_revocations(&services, after_seq).await {
-                Ok(seq) => after_seq = seq,
+            match self.follow_revocations(&services, cursor).await {
+                Ok(next) => {
+                    cursor = next;
+                    self.revocations_synced.store(true, Ordering::Release);
+                    revocations_failing = false;
+                }
+                // Once per outage at warn: until the first sync the gateway is not ready.
+                Err(status) if !revocations_failing => {
+                    tracing::warn!(code = ?status.code(), message = status.message(), "cannot fetch revocations yet; retrying");
+                    revocations_failing = true;
+                }
                 Err(status) => tracing::debug!(code = ?status.code(), "cannot fetch revocations"),
             }
             tokio::select! {
@@ -171,13 +204,30 @@ impl TokenVerifier {
             .await?
             .into_inner();
         let validation = validation(&response.issuer, &response.audience);
-        let by_kid = response
+        let mut public: Vec<(String, Vec<u8>)> = response
             .keys
             .into_iter()
             .filter(|key| key.algorithm == i32::from(SigningAlgorithm::Eddsa))
-            .map(|key| (key.kid, DecodingKey::from_ed_der(&key.public_key)))
+            .map(|key| (key.kid, key.public_key))
             .collect();
-        self.set_keys(Keys { by_kid, validation });
+        public.sort();
+        let by_kid = public
+            .iter()
+            .map(|(kid, public_key)| (kid.clone(), DecodingKey::from_ed_der(public_key)))
+            .collect();
+        let fingerprint = (public, response.issuer, response.audience);
+        // Fetched every minute: forget the verified tokens only when something changed.
+        let unchanged = read(&self.keys)
+            .as_ref()
+            .is_some_and(|keys| keys.fingerprint == fingerprint);
+        if unchanged {
+            return Ok(());
+        }
+        self.set_keys(Keys {
+            by_kid,
+            validation,
+            fingerprint,
+        });
         tracing::info!("token verification keys loaded");
         Ok(())
     }
@@ -188,36 +238,49 @@ impl TokenVerifier {
         self.verified.clear();
     }
 
-    /// Fetches revocations newer than `after_seq`, forgets expired ones, and returns the
-    /// newest `seq` seen.
+    /// Fetches the revocations after `cursor` (every page), forgets expired ones, and returns
+    /// where to continue.
     async fn follow_revocations(
         &self,
         services: &Services,
-        mut after_seq: i64,
-    ) -> Result<i64, tonic::Status> {
+        mut cursor: RevocationCursor,
+    ) -> Result<RevocationCursor, tonic::Status> {
         loop {
-            let tokens = services
+            let answer = services
                 .auth
                 .clone()
-                .list_revoked_tokens(ListRevokedTokensRequest { after_seq })
+                .list_revoked_tokens(ListRevokedTokensRequest {
+                    after_seq: 0,
+                    cursor: Some(cursor),
+                })
                 .await?
-                .into_inner()
-                .tokens;
-            if tokens.is_empty() {
-                break;
-            }
-            let mut revoked = write(&self.revoked);
-            for token in tokens {
-                after_seq = after_seq.max(token.seq);
-                if let Ok(jti) = Uuid::parse_str(&token.jti) {
-                    let expires_at = token.expires_at.map_or(i64::MAX, |at| at.seconds);
-                    revoked.insert(jti, expires_at);
+                .into_inner();
+            {
+                let mut revoked = write(&self.revoked);
+                for token in answer.tokens {
+                    if let Ok(jti) = Uuid::parse_str(&token.jti) {
+                        let expires_at = token.expires_at.map_or(i64::MAX, |at| at.seconds);
+                        revoked.insert(jti, expires_at);
+                    }
                 }
+            }
+            let next = answer.next_cursor.ok_or_else(|| {
+                // An auth-service from before the cursor: upgrade it before the gateways.
+                tonic::Status::internal(
+                    "the auth service answered without a revocation cursor (is it older than \
+                     this gateway?)",
+                )
+            })?;
+            // `more` with a cursor that did not move would ask for the same page forever.
+            let moved = (next.txid, next.seq) != (cursor.txid, cursor.seq);
+            cursor = next;
+            if !(answer.more && moved) {
+                break;
             }
         }
         let now = chrono::Utc::now().timestamp();
         write(&self.revoked).retain(|_, expires_at| *expires_at >= now);
-        Ok(after_seq)
+        Ok(cursor)
     }
 }
 
@@ -268,6 +331,7 @@ mod tests {
         Keys {
             by_kid: HashMap::from([(kid.to_owned(), public)]),
             validation: validation(ISSUER, AUDIENCE),
+            fingerprint: (Vec::new(), String::new(), String::new()),
         }
     }
 

@@ -30,6 +30,9 @@ pub struct InternalToken(SecretString);
 impl InternalToken {
     pub const MIN_LEN: usize = 32;
     pub const VARIABLE: &str = "INTERNAL_API_TOKEN";
+    /// The example value `.env.example` ships with. It is public, so a deployment that kept
+    /// it would let anyone call the services: every program refuses it at start.
+    pub const PLACEHOLDER: &str = "replace-me-with-a-random-string-of-at-least-32-chars";
 
     /// Accepts a token of at least [`Self::MIN_LEN`] visible ASCII characters.
     pub fn parse(variable: &str, raw: Option<String>) -> Result<Self, ConfigError> {
@@ -39,6 +42,14 @@ impl InternalToken {
                 "is required (the all-in-one runner generates one)",
             )
         })?;
+        // The message never repeats the value: it names the variable and what to do.
+        if raw == Self::PLACEHOLDER {
+            return Err(ConfigError::new(
+                variable,
+                "is the placeholder from .env.example; set a random value \
+                 (for example `openssl rand -hex 32`)",
+            ));
+        }
         if raw.len() < Self::MIN_LEN || !raw.bytes().all(|byte| byte.is_ascii_graphic()) {
             return Err(ConfigError::new(
                 variable,
@@ -255,4 +266,30 @@ pub fn invalid_fields(violations: &[(&str, String)]) -> Status {
         .collect::<Vec<_>>()
         .join("; ");
     Status::with_error_details(tonic::Code::InvalidArgument, summary, details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_placeholder_of_env_example_is_refused_without_echoing_it() {
+        let env_example = include_str!("../../.env.example");
+        assert!(env_example.contains(&format!(
+            "{}={}",
+            InternalToken::VARIABLE,
+            InternalToken::PLACEHOLDER
+        )));
+        let error = InternalToken::parse(
+            InternalToken::VARIABLE,
+            Some(InternalToken::PLACEHOLDER.to_owned()),
+        )
+        .err()
+        .map(|error| error.to_string())
+        .unwrap_or_default();
+        assert!(error.contains("INTERNAL_API_TOKEN"), "{error}");
+        assert!(error.contains("placeholder"), "{error}");
+        assert!(!error.contains(InternalToken::PLACEHOLDER), "{error}");
+        assert!(InternalToken::parse(InternalToken::VARIABLE, Some("x".repeat(32))).is_ok());
+    }
 }

@@ -44,6 +44,8 @@ impl StackConfig {
 /// The five programs, running.
 pub struct RunningStack {
     pub gateway_addr: SocketAddr,
+    /// Where the gateway serves `/metrics` apart (`METRICS_ADDR`), if it does.
+    pub metrics_addr: Option<SocketAddr>,
     pub auth_addr: SocketAddr,
     pub wallet_addr: SocketAddr,
     pub statement_addr: SocketAddr,
@@ -86,8 +88,10 @@ impl RunningStack {
             statement_service::build(config.statement, statement_listener),
             order_service::build(config.order, order_listener),
         )?;
-        let gateway = gateway::Application::build_with_listener(config.gateway, gateway_listener);
+        let gateway =
+            gateway::Application::build_with_listener(config.gateway, gateway_listener).await?;
         let gateway_addr = gateway.local_addr()?;
+        let metrics_addr = gateway.metrics_addr();
 
         let mut programs = JoinSet::new();
         let stop = shutdown.clone();
@@ -104,6 +108,7 @@ impl RunningStack {
 
         Ok(Self {
             gateway_addr,
+            metrics_addr,
             auth_addr,
             wallet_addr,
             statement_addr,

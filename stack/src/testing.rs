@@ -169,6 +169,8 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
     StackConfig {
         gateway: gateway::Config {
             listen_addr: loopback,
+            metrics_addr: None,
+            trusted_proxies: gateway::client_address::TrustedProxies::default(),
             // Filled in with the services' real ports at start.
             auth_addr: String::new(),
             wallet_addr: String::new(),
@@ -182,6 +184,11 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
                 per_address: 20,
                 window: Duration::from_secs(900),
             },
+            // Tests sign many users up from 127.0.0.1; the sign-up test lowers this.
+            sign_up_limits: gateway::config::SignUpLimits {
+                per_address: 10_000,
+                window: Duration::from_secs(3600),
+            },
             shutdown_grace: Duration::from_secs(10),
         },
         auth: auth_service::Config {
@@ -190,6 +197,9 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
             token_issuer: auth_service::DEFAULT_ISSUER.to_owned(),
             token_audience: auth_service::DEFAULT_AUDIENCE.to_owned(),
             admin_emails: Vec::new(),
+            hash_wait: Duration::from_secs(5),
+            key_encryption_key: None,
+            signing_key_activation: Duration::from_secs(120),
         },
         wallet: wallet_service::Config {
             service: service("wallet"),

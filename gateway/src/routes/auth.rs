@@ -1,15 +1,16 @@
 //! `/auth/*`: sign up, sign in, sign out, who am I.
 
-use std::net::SocketAddr;
-use std::time::Instant;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{Extensions, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use proto::Role;
 use proto::auth::v1 as pb;
 use serde::{Deserialize, Serialize};
 use tonic::Code;
+use tonic_types::StatusExt;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -74,6 +75,9 @@ pub struct SignedUp {
 }
 
 /// Create an account.
+///
+/// Sign-ups from one client address are limited (`SIGN_UP_MAX_PER_ADDRESS` within
+/// `SIGN_UP_WINDOW_SECS`); past the limit the answer is 429 with `Retry-After`.
 #[utoipa::path(
     post, path = "/auth/sign-up", tag = "auth",
     request_body = Credentials,
@@ -85,12 +89,25 @@ pub struct SignedUp {
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid email, password shorter than 8 characters, or a missing field", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many sign-ups from this client address; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait")),
+            example = json!({"type": "/problems/too-many-attempts", "title": "Too Many Requests", "status": 429, "detail": "too many sign-ups from this address; try again in 3120 seconds"})),
+        (status = 503, description = "Too many passwords are being hashed at once; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait")),
+            example = json!({"type": "/problems/busy", "title": "Service Unavailable", "status": 503, "detail": "too many sign-ins and sign-ups at once; try again in 1 second"})),
     )
 )]
 pub async fn sign_up(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
     Json(credentials): Json<Credentials>,
 ) -> Result<(StatusCode, axum::Json<SignedUp>), ApiError> {
+    let address = client_address(&state, &headers, &extensions);
+    state
+        .sign_in_limiter
+        .begin_sign_up(address, Instant::now())
+        .map_err(|wait| ApiError::too_many_requests("sign-ups from this address", seconds(wait)))?;
     let response = state
         .services
         .auth
@@ -99,7 +116,8 @@ pub async fn sign_up(
             email: credentials.email,
             password: credentials.password,
         })
-        .await?
+        .await
+        .map_err(busy_or_error)?
         .into_inner();
     let token = access_token(response.access_token);
     let user = user(response.user.ok_or_else(missing_field)?)?;
@@ -117,7 +135,8 @@ pub async fn sign_up(
 /// Exchange an email and password for an access token.
 ///
 /// Repeated failures for one email or from one client address are refused with 429 and a
-/// `Retry-After` header.
+/// `Retry-After` header. Attempts still being checked count as failures until they succeed,
+/// so parallel guesses get no more than the limit.
 #[utoipa::path(
     post, path = "/auth/sign-in", tag = "auth",
     request_body = Credentials,
@@ -131,20 +150,23 @@ pub async fn sign_up(
         (status = 429, description = "Too many failed sign-ins; see `Retry-After`", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait")),
             example = json!({"type": "/problems/too-many-attempts", "title": "Too Many Requests", "status": 429, "detail": "too many failed sign-ins; try again in 840 seconds"})),
+        (status = 503, description = "Too many passwords are being checked at once; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait")),
+            example = json!({"type": "/problems/busy", "title": "Service Unavailable", "status": 503, "detail": "too many sign-ins and sign-ups at once; try again in 1 second"})),
     )
 )]
 pub async fn sign_in(
     State(state): State<AppState>,
+    headers: HeaderMap,
     extensions: Extensions,
     Json(credentials): Json<Credentials>,
 ) -> Result<axum::Json<AccessToken>, ApiError> {
-    let address = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    let limiter = &state.sign_in_limiter;
-    if let Err(wait) = limiter.check(&credentials.email, address, Instant::now()) {
-        return Err(ApiError::too_many_requests(wait.as_secs().max(1)));
-    }
+    let address = client_address(&state, &headers, &extensions);
+    // Charged before the password is checked (see `sign_in_limiter`).
+    let attempt = state
+        .sign_in_limiter
+        .begin_sign_in(&credentials.email, address, Instant::now())
+        .map_err(|wait| ApiError::too_many_requests("failed sign-ins", seconds(wait)))?;
     let outcome = state
         .services
         .auth
@@ -156,16 +178,57 @@ pub async fn sign_in(
         .await;
     match outcome {
         Ok(response) => {
-            limiter.record_success(&credentials.email);
+            attempt.succeeded();
             Ok(axum::Json(access_token(response.into_inner().access_token)))
         }
-        Err(status) => {
-            if status.code() == Code::Unauthenticated {
-                limiter.record_failure(&credentials.email, address, Instant::now());
-            }
+        Err(status) if status.code() == Code::Unauthenticated => {
+            attempt.failed();
             Err(status.into())
         }
+        // No verdict on the password: the attempt is refunded.
+        Err(status) => {
+            drop(attempt);
+            Err(busy_or_error(status))
+        }
     }
+}
+
+/// The address the limits count against (see `client_address`). Requests always carry the
+/// peer address in the server; only router tests built without it have none.
+fn client_address(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| state.trusted_proxies.client_address(peer.ip(), headers))
+}
+
+/// A wait in whole seconds, rounded up (a `Retry-After` of 0 would invite a retry storm).
+fn seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// The auth service's UNAVAILABLE (its password hashing slots stayed busy, or it is down)
+/// is a 503 with `Retry-After`: the client should come back shortly, not wait for a 504.
+fn busy_or_error(status: tonic::Status) -> ApiError {
+    if status.code() != Code::Unavailable {
+        return status.into();
+    }
+    let busy = status
+        .get_details_error_info()
+        .is_some_and(|info| info.reason == "hashing-busy");
+    if !busy {
+        return ApiError::from(status).retry_after(1);
+    }
+    tracing::warn!("password hashing is busy: a sign-in or sign-up was refused");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "too many sign-ins and sign-ups at once; try again in 1 second",
+    )
+    .retry_after(1)
 }
 
 /// Revoke the access token used for this request.

@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use utoipa::ToSchema;
 
+use crate::problem::{ApiError, Problem};
 use crate::services::READINESS_TIMEOUT;
 use crate::state::AppState;
 
@@ -20,12 +21,13 @@ pub struct Liveness {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"status": "ready", "checks": {"auth": "serving", "wallet": "serving", "statement": "serving", "order": "serving", "token_keys": "loaded"}}))]
+#[schema(example = json!({"status": "ready", "checks": {"auth": "serving", "wallet": "serving", "statement": "serving", "order": "serving", "token_keys": "loaded", "revocations": "synced"}}))]
 pub struct Readiness {
     /// `ready` or `not_ready`.
     pub status: &'static str,
     /// Each dependency's state: `serving`, `not_serving` or `unreachable` for the services,
-    /// `loaded` or `missing` for the token verification keys.
+    /// `loaded` or `missing` for the token verification keys, `synced` or `pending` for the
+    /// first load of the revoked tokens.
     pub checks: BTreeMap<&'static str, &'static str>,
 }
 
@@ -36,8 +38,9 @@ pub async fn healthz() -> axum::Json<Liveness> {
     axum::Json(Liveness { status: "ok" })
 }
 
-/// The gateway can serve: every service reports healthy (its database and broker included)
-/// and the token keys are loaded.
+/// The gateway can serve: every service reports healthy (its database and broker included),
+/// the token keys are loaded and the revoked tokens have been loaded once (before that, a
+/// signed-out token would be accepted).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Readiness),
@@ -76,9 +79,17 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Re
             "missing"
         },
     );
+    checks.insert(
+        "revocations",
+        if state.verifier.revocations_synced() {
+            "synced"
+        } else {
+            "pending"
+        },
+    );
     let ready = checks
         .values()
-        .all(|state| matches!(*state, "serving" | "loaded"));
+        .all(|state| matches!(*state, "serving" | "loaded" | "synced"));
     let (status, label) = if ready {
         (StatusCode::OK, "ready")
     } else {
@@ -93,12 +104,25 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Re
     )
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics in the text exposition format. When `METRICS_ADDR` is set they are
+/// served there only, and this address answers 404.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 404, description = "Metrics are served on the internal `METRICS_ADDR` instead", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    if !state.metrics_on_main {
+        return ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route").into_response();
+    }
+    render_metrics(&state)
+}
+
+/// The metrics, for `/metrics` on either address.
+pub fn render_metrics(state: &AppState) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response()
 }

@@ -1,6 +1,7 @@
 //! Test helpers named after the API calls they make.
 
 use ed25519_dalek::pkcs8::EncodePrivateKey;
+use platform::shutdown::CancellationToken;
 use reqwest::{Response, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -206,6 +207,92 @@ impl TestApp {
         )
         .expect("a signed token")
     }
+}
+
+impl TestApp {
+    /// A connection to the auth service's database.
+    pub async fn auth_db(&self) -> sqlx::PgConnection {
+        let url = self.stack.config.auth.service.database_url.expose_secret();
+        sqlx::PgConnection::connect(url)
+            .await
+            .expect("auth database")
+    }
+
+    /// Builds another auth-service instance on this platform's auth database, with the
+    /// platform's settings changed by `customize`, and runs it. Fails as its start fails.
+    pub async fn start_auth_service(
+        &self,
+        customize: impl FnOnce(&mut auth_service::Config),
+    ) -> anyhow::Result<Program> {
+        let mut config = self.stack.config.auth.clone();
+        config.service.grpc_addr = ([127, 0, 0, 1], 0).into();
+        customize(&mut config);
+        let listener = tokio::net::TcpListener::bind(config.service.grpc_addr).await?;
+        let addr = listener.local_addr()?;
+        let service = auth_service::build(config, listener).await?;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(service.run_until_stopped(stop.clone()));
+        Ok(Program { addr, stop, task })
+    }
+
+    /// Another gateway in front of this platform's services (`customize` may point it at
+    /// another auth-service), running.
+    pub async fn start_gateway(&self, customize: impl FnOnce(&mut gateway::Config)) -> Program {
+        let mut config = self.stack.config.gateway.clone();
+        config.listen_addr = ([127, 0, 0, 1], 0).into();
+        config.auth_addr = self.stack.stack.auth_addr.to_string();
+        config.wallet_addr = self.stack.stack.wallet_addr.to_string();
+        config.statement_addr = self.stack.stack.statement_addr.to_string();
+        config.order_addr = self.stack.stack.order_addr.to_string();
+        customize(&mut config);
+        let gateway = gateway::Application::build(config)
+            .await
+            .expect("the gateway starts");
+        let addr = gateway.local_addr().expect("an address");
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(gateway.run_until_stopped(stop.clone()));
+        Program { addr, stop, task }
+    }
+}
+
+/// A program a test started beside the platform.
+pub struct Program {
+    pub addr: std::net::SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Program {
+    /// `http://<addr><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task
+            .await
+            .expect("the program does not panic")
+            .expect("the program stops cleanly");
+    }
+}
+
+/// The claims of a JWT, read without checking it.
+pub fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// The `kid` a JWT names.
+pub fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token)
+        .expect("a JWT header")
+        .kid
+        .expect("a kid")
 }
 
 pub struct User {

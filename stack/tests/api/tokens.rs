@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, eventually, problem};
+use crate::helpers::{TestApp, claims_of, eventually, kid_of, problem};
 
 fn claims(user_id: &str, overrides: Value) -> Value {
     let now = chrono::Utc::now().timestamp();
@@ -196,5 +196,191 @@ async fn a_token_expires_after_its_configured_lifetime() {
         (app.me(&token).await.status() == StatusCode::UNAUTHORIZED).then_some(())
     })
     .await;
+    app.stop().await;
+}
+
+fn jti_of(token: &str) -> uuid::Uuid {
+    claims_of(token)["jti"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_revocation_committed_after_one_with_a_higher_seq_is_still_applied() {
+    let app = TestApp::spawn().await;
+    let (_, first) = app.signed_up_user().await;
+    let (_, second) = app.signed_up_user().await;
+    let expires = chrono::Utc::now() + chrono::Duration::minutes(15);
+
+    // The first revocation draws its seq, but its transaction stays open...
+    let mut slow = app.auth_db().await;
+    let mut open = sqlx::Connection::begin(&mut slow).await.unwrap();
+    let low_seq: i64 = sqlx::query_scalar(
+        "insert into revoked_tokens (jti, expires_at) values ($1, $2) returning seq",
+    )
+    .bind(jti_of(&first))
+    .bind(expires)
+    .fetch_one(&mut *open)
+    .await
+    .unwrap();
+    // ...while a second one, with a higher seq, commits and reaches the gateway.
+    let mut fast = app.auth_db().await;
+    let high_seq: i64 = sqlx::query_scalar(
+        "insert into revoked_tokens (jti, expires_at) values ($1, $2) returning seq",
+    )
+    .bind(jti_of(&second))
+    .bind(expires)
+    .fetch_one(&mut fast)
+    .await
+    .unwrap();
+    assert!(low_seq < high_seq);
+    eventually(
+        Duration::from_secs(3),
+        "the second revocation applied",
+        || async { (app.me(&second).await.status() == StatusCode::UNAUTHORIZED).then_some(()) },
+    )
+    .await;
+    assert_eq!(app.me(&first).await.status(), StatusCode::OK);
+
+    // The lower seq commits last: a cursor on seq alone would have stepped past it.
+    open.commit().await.unwrap();
+    eventually(
+        Duration::from_secs(3),
+        "the first revocation applied",
+        || async { (app.me(&first).await.status() == StatusCode::UNAUTHORIZED).then_some(()) },
+    )
+    .await;
+    app.stop().await;
+}
+
+/// A fresh `AUTH_KEY_ENCRYPTION_KEY`.
+fn encryption_key() -> auth_service::signing_keys::KeyEncryptionKey {
+    let bytes: Vec<u8> = (0..2)
+        .flat_map(|_| *uuid::Uuid::new_v4().as_bytes())
+        .collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    auth_service::signing_keys::KeyEncryptionKey::parse(&encoded).unwrap()
+}
+
+#[tokio::test]
+async fn signing_keys_stored_in_clear_are_sealed_at_start_with_an_encryption_key() {
+    // A platform started without a key stores its first signing key in clear.
+    let app = TestApp::spawn().await;
+    let (_, old_token) = app.signed_up_user().await;
+    let mut db = app.auth_db().await;
+    let (kid, seed): (String, Vec<u8>) = sqlx::query_as("select kid, seed from signing_keys")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(seed.len(), 32);
+
+    // Restarted with a key: the row is sealed and no longer holds the seed.
+    let key = encryption_key();
+    let sealed_with = key.clone();
+    let auth = app
+        .start_auth_service(|config| config.key_encryption_key = Some(sealed_with))
+        .await
+        .unwrap();
+    let (clear, sealed): (Option<Vec<u8>>, Vec<u8>) =
+        sqlx::query_as("select seed, sealed_seed from signing_keys where kid = $1")
+            .bind(&kid)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(clear, None);
+    assert!(!sealed.windows(32).any(|window| window == seed.as_slice()));
+
+    // The sealed key still signs, and what it signed before is still accepted.
+    let auth_addr = auth.addr.to_string();
+    let gateway = app
+        .start_gateway(|config| config.auth_addr = auth_addr)
+        .await;
+    let email = crate::helpers::unique_email();
+    let signed_up: Value = app
+        .client
+        .post(gateway.url("/auth/sign-up"))
+        .json(&json!({"email": email, "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_token = signed_up["access_token"].as_str().unwrap();
+    assert_eq!(kid_of(new_token), kid);
+    for token in [new_token, old_token.as_str()] {
+        let response = app
+            .client
+            .get(gateway.url("/auth/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    // A rotated key is sealed from the start.
+    let mut with_key = app.stack.config.auth.clone();
+    with_key.key_encryption_key = Some(key);
+    let rotated = auth_service::rotate_keys(&with_key).await.unwrap();
+    let (clear, sealed): (Option<Vec<u8>>, Option<Vec<u8>>) =
+        sqlx::query_as("select seed, sealed_seed from signing_keys where kid = $1")
+            .bind(&rotated)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert!(clear.is_none() && sealed.is_some());
+
+    // Without the key, or with another, the service refuses to start, naming the variable.
+    for wrong in [None, Some(encryption_key())] {
+        let error = app
+            .start_auth_service(|config| config.key_encryption_key = wrong)
+            .await
+            .err()
+            .expect("a refusal");
+        assert!(
+            format!("{error:#}").contains("AUTH_KEY_ENCRYPTION_KEY"),
+            "{error:#}"
+        );
+    }
+    gateway.stop().await;
+    auth.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rotate_keys_signs_new_tokens_with_a_new_key_and_old_tokens_stay_valid() {
+    let app =
+        TestApp::spawn_with(|config| config.auth.signing_key_activation = Duration::ZERO).await;
+    let (email, old_token) = app.signed_up_user().await;
+    let old_kid = kid_of(&old_token);
+
+    let new_kid = auth_service::rotate_keys(&app.stack.config.auth)
+        .await
+        .unwrap();
+    assert_ne!(new_kid, old_kid);
+    // The running auth-service picks the new key up (it reloads every few seconds).
+    let new_token = eventually(
+        Duration::from_secs(15),
+        "a token signed with the new key",
+        || async {
+            let signed_in: Value = app
+                .sign_in(&email, crate::helpers::PASSWORD)
+                .await
+                .json()
+                .await
+                .unwrap();
+            let token = signed_in["access_token"].as_str().unwrap().to_owned();
+            (kid_of(&token) == new_kid).then_some(token)
+        },
+    )
+    .await;
+    // The gateway fetches the new public key (here at the first token naming it; in
+    // production before, see SIGNING_KEY_ACTIVATION_SECS).
+    eventually(
+        Duration::from_secs(15),
+        "the new token accepted",
+        || async { (app.me(&new_token).await.status() == StatusCode::OK).then_some(()) },
+    )
+    .await;
+    assert_eq!(app.me(&old_token).await.status(), StatusCode::OK);
     app.stop().await;
 }
