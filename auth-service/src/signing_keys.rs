@@ -48,16 +48,24 @@ pub struct KeyEncryptionKey(std::sync::Arc<SecretBox<[u8; 32]>>);
 impl KeyEncryptionKey {
     pub const VARIABLE: &str = "AUTH_KEY_ENCRYPTION_KEY";
 
-    /// Standard base64 of exactly 32 bytes (`openssl rand -base64 32`). The error never
-    /// repeats the value.
+    /// Exactly 32 bytes, as 64 hexadecimal digits (`openssl rand -hex 32`) or in standard
+    /// base64 (`openssl rand -base64 32`). The error never repeats the value.
     pub fn parse(raw: &str) -> Result<Self, String> {
         use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(raw.trim())
-            .map_err(|_| "must be base64 (generate one with `openssl rand -base64 32`)")?;
-        let key: [u8; 32] = bytes.try_into().map_err(
-            |_| "must be exactly 32 bytes in base64 (generate one with `openssl rand -base64 32`)",
-        )?;
+        const HOW: &str = "must be 32 bytes as 64 hex digits or in base64 \
+                           (generate one with `openssl rand -hex 32`)";
+        let raw = raw.trim();
+        let bytes = if raw.len() == 64 && raw.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            (0..32)
+                .map(|i| u8::from_str_radix(&raw[2 * i..2 * i + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|_| HOW)?
+        } else {
+            base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .map_err(|_| HOW)?
+        };
+        let key: [u8; 32] = bytes.try_into().map_err(|_| HOW)?;
         Ok(Self(std::sync::Arc::new(SecretBox::new(Box::new(key)))))
     }
 
@@ -275,10 +283,30 @@ mod tests {
 
     #[test]
     fn a_malformed_encryption_key_is_refused_without_echoing_it() {
-        for raw in ["not base64!", "c2hvcnQ="] {
+        for raw in [
+            "not base64!",
+            "c2hvcnQ=",
+            &"ab".repeat(31),
+            &"zz".repeat(32),
+        ] {
             let error = KeyEncryptionKey::parse(raw).err().unwrap_or_default();
-            assert!(error.contains("openssl rand -base64 32"), "{error}");
+            assert!(error.contains("openssl rand -hex 32"), "{error}");
             assert!(!error.contains(raw), "{error}");
         }
+    }
+
+    #[test]
+    fn an_encryption_key_may_be_hex_or_base64_and_both_give_the_same_key() {
+        use base64::Engine;
+        let seed = [7; 32];
+        let base64 =
+            KeyEncryptionKey::parse(&base64::engine::general_purpose::STANDARD.encode([0xab; 32]))
+                .expect("base64 key");
+        let hex = KeyEncryptionKey::parse(&"aB".repeat(32)).expect("hex key");
+        let sealed = base64.seal("k1", &seed).expect("sealed");
+        assert_eq!(
+            hex.open("k1", &sealed).expect("opened with the hex form"),
+            seed
+        );
     }
 }
