@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use platform::config::{self, ConfigError, ServiceSettings};
 use platform::grpc::InternalToken;
+use secrecy::ExposeSecret;
 
 use crate::signing_keys::KeyEncryptionKey;
 
@@ -40,8 +41,8 @@ impl Config {
             token_audience: config::string_or("TOKEN_AUDIENCE", crate::DEFAULT_AUDIENCE),
             admin_emails: config::lowercase_list("ADMIN_EMAILS"),
             hash_wait: Duration::from_millis(config::parse_or("PASSWORD_HASH_MAX_WAIT_MS", 2000)?),
-            key_encryption_key: config::optional(KeyEncryptionKey::VARIABLE)
-                .map(|raw| KeyEncryptionKey::parse(&raw))
+            key_encryption_key: config::secret(KeyEncryptionKey::VARIABLE)?
+                .map(|raw| KeyEncryptionKey::parse(raw.expose_secret()))
                 .transpose()
                 .map_err(|reason| ConfigError::new(KeyEncryptionKey::VARIABLE, reason))?,
             signing_key_activation: Duration::from_secs(config::parse_or(

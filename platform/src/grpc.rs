@@ -62,18 +62,24 @@ impl InternalToken {
         Ok(Self(SecretString::from(raw)))
     }
 
-    /// Reads `INTERNAL_API_TOKEN`, which separate programs require.
+    /// Reads `INTERNAL_API_TOKEN` (or the file `INTERNAL_API_TOKEN_FILE` names), which
+    /// separate programs require.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::parse(Self::VARIABLE, crate::config::optional(Self::VARIABLE))
+        Self::parse(Self::VARIABLE, Self::configured()?)
     }
 
-    /// Reads `INTERNAL_API_TOKEN`, or generates one when it is unset (the all-in-one runner,
-    /// whose programs share the process, needs no configured secret).
+    /// Reads `INTERNAL_API_TOKEN` (or its file), or generates one when it is unset (the
+    /// all-in-one runner, whose programs share the process, needs no configured secret).
     pub fn from_env_or_generate() -> Result<Self, ConfigError> {
-        match crate::config::optional(Self::VARIABLE) {
+        match Self::configured()? {
             Some(raw) => Self::parse(Self::VARIABLE, Some(raw)),
             None => Ok(Self::generate()),
         }
+    }
+
+    fn configured() -> Result<Option<String>, ConfigError> {
+        let secret = crate::config::secret(Self::VARIABLE)?;
+        Ok(secret.map(|secret| secret.expose_secret().to_owned()))
     }
 
     /// A fresh random token, for the all-in-one runner and tests.
