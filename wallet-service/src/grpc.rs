@@ -133,9 +133,10 @@ pub fn to_status(error: LedgerError) -> Status {
     }
     let code = match refusal {
         Refusal::ValidationFailed | Refusal::AmountMismatch => Code::InvalidArgument,
-        Refusal::InsufficientFunds | Refusal::ParentNotUndoable | Refusal::IdempotencyKeyReused => {
-            Code::FailedPrecondition
-        }
+        Refusal::InsufficientFunds
+        | Refusal::ParentNotUndoable
+        | Refusal::NotUndoableHere
+        | Refusal::IdempotencyKeyReused => Code::FailedPrecondition,
         Refusal::ParentNotFound | Refusal::NotFound => Code::NotFound,
         Refusal::AlreadyUndone => Code::AlreadyExists,
     };

@@ -139,11 +139,12 @@ pub async fn balance(
             example = json!({"type": "/problems/already-undone", "title": "Conflict", "status": 409, "detail": "the parent transaction has already been cancelled or reversed"})),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Insufficient funds, an invalid amount, type or currency, a parent that cannot be undone this way, an amount different from the parent's, or a reused Idempotency-Key", body = Problem, content_type = "application/problem+json",
+        (status = 422, description = "Insufficient funds, an invalid amount, type or currency, a parent that cannot be undone this way (or not through the API: only transactions made through the API are undone here), an amount different from the parent's, or a reused Idempotency-Key", body = Problem, content_type = "application/problem+json",
             examples(
                 ("insufficient-funds" = (value = json!({"type": "/problems/insufficient-funds", "title": "Unprocessable Entity", "status": 422, "detail": "the balance is too low for this transaction"}))),
                 ("validation-failed" = (value = json!({"type": "/problems/validation-failed", "title": "Unprocessable Entity", "status": 422, "detail": "amount: must be a positive number of minor units (cents)", "errors": {"amount": ["must be a positive number of minor units (cents)"]}}))),
                 ("parent-not-undoable" = (value = json!({"type": "/problems/parent-not-undoable", "title": "Unprocessable Entity", "status": 422, "detail": "only a purchase can be cancelled; this parent is a deposit"}))),
+                ("not-undoable-here" = (value = json!({"type": "/problems/not-undoable-here", "title": "Unprocessable Entity", "status": 422, "detail": "this transaction cannot be undone from here (api): it was made by another system through the broker; only a request from the broker can undo it"}))),
                 ("amount-mismatch" = (value = json!({"type": "/problems/amount-mismatch", "title": "Unprocessable Entity", "status": 422, "detail": "the amount must equal the parent transaction's amount (500) or be left out"}))),
                 ("idempotency-key-reused" = (value = json!({"type": "/problems/idempotency-key-reused", "title": "Unprocessable Entity", "status": 422, "detail": "this Idempotency-Key was already used with a different request"}))),
             )),
