@@ -119,18 +119,28 @@ pub struct Statement {
     pub lines: Vec<Line>,
 }
 
-/// Builds the statement of a short period in memory. A period with no line is a valid,
-/// empty statement whose balances are the balance carried over.
-pub async fn statement(pool: &PgPool, user_id: Uuid, period: Period) -> sqlx::Result<Statement> {
+/// Builds the statement of a short period in memory, if it has at most `max_lines` lines
+/// (`None` when it has more: it is for a job then, read page by page). A period with no line
+/// is a valid, empty statement whose balances are the balance carried over.
+pub async fn statement(
+    pool: &PgPool,
+    user_id: Uuid,
+    period: Period,
+    max_lines: i64,
+) -> sqlx::Result<Option<Statement>> {
+    // One more than allowed tells whether there are too many, without counting them all.
+    let lines = page(pool, user_id, period, None, max_lines.saturating_add(1)).await?;
+    if i64::try_from(lines.len()).map_or(true, |count| count > max_lines) {
+        return Ok(None);
+    }
     let opening_balance = balance_before(pool, user_id, period.from).await?;
-    let lines = page(pool, user_id, period, None, i64::MAX).await?;
     let closing_balance = lines
         .last()
         .map_or(opening_balance, |line| line.balance_after);
-    Ok(Statement {
+    Ok(Some(Statement {
         period,
         opening_balance,
         closing_balance,
         lines,
-    })
+    }))
 }
