@@ -6,6 +6,7 @@
 
 mod auth;
 mod credential;
+mod dates;
 mod hashing;
 mod helpers;
 mod http_errors;
