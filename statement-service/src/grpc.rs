@@ -27,10 +27,11 @@ pub struct StatementApi {
     pub max_open_jobs: i64,
 }
 
-/// The largest answer sent at once: the gateway's client, like any tonic client by default,
-/// refuses to decode a message over 4 MiB. The line limit keeps answers far below it in
-/// practice; this bounds the worst case (10,000 lines of 500-character descriptions).
-pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// The largest statement sent at once: the gateway's client, like any tonic client by
+/// default, refuses to decode a message over 4 MiB (the answer is that, less a margin for
+/// the response around the statement). The line limit keeps statements far below it in
+/// practice, but not always: 10,000 lines with 500-character descriptions are more.
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024 - 1024;
 
 type ChunkStream = Pin<Box<dyn Stream<Item = Result<pb::CsvChunk, Status>> + Send>>;
 

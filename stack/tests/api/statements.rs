@@ -681,7 +681,8 @@ async fn insert_lines(pool: &sqlx::PgPool, user: Uuid, count: i32) {
 }
 
 #[tokio::test]
-async fn a_fifteen_day_statement_of_20000_lines_becomes_a_job_and_10000_are_answered_at_once() {
+async fn a_fifteen_day_statement_of_20000_lines_or_over_4_mib_becomes_a_job_and_10000_short_lines_are_answered_at_once()
+ {
     let app = TestApp::spawn().await;
     let pool = statement_database(&app).await;
     let big = app.user().await;
@@ -713,6 +714,17 @@ async fn a_fifteen_day_statement_of_20000_lines_becomes_a_job_and_10000_are_answ
     let statement: Value = response.json().await.unwrap();
     assert_eq!(statement["lines"].as_array().unwrap().len(), 10_000);
     assert_eq!(statement["closing_balance"], 10_000);
+
+    // As many lines, with long descriptions: over the 4 MiB a gRPC answer may have, so a job.
+    let long = app.user().await;
+    insert_lines(&pool, long.id, 10_000).await;
+    sqlx::query("update statement_lines set description = repeat('x', 500) where user_id = $1")
+        .bind(long.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let response = app.get("/statements", Some(&long.token)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
     pool.close().await;
     app.stop().await;
 }
