@@ -882,3 +882,63 @@ async fn finished_jobs_and_their_csv_are_removed_after_the_retention_period() {
     pool.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn twenty_concurrent_long_statements_open_exactly_the_limit_of_jobs() {
+    let app = TestApp::spawn_with(|config| config.statement.max_open_jobs = 3).await;
+    let pool = statement_database(&app).await;
+    let user = app.user().await;
+    // Workers cannot store a CSV while this lock is held: every accepted job stays open
+    // (running or pending), so the count the limit checks cannot go down meanwhile.
+    let mut hold = pool.begin().await.unwrap();
+    sqlx::query("lock table statement_files in access exclusive mode")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let asks = (0..20).map(|n| {
+        let path = format!("/statements?from=2025-01-{:02}&to=2025-12-31", n + 1);
+        let app = &app;
+        let token = &user.token;
+        async move { app.get(&path, Some(token)).await.status() }
+    });
+    let statuses = futures_util::future::join_all(asks).await;
+    let count = |wanted: StatusCode| statuses.iter().filter(|status| **status == wanted).count();
+    assert_eq!(
+        (
+            count(StatusCode::ACCEPTED),
+            count(StatusCode::TOO_MANY_REQUESTS)
+        ),
+        (3, 17),
+        "{statuses:?}"
+    );
+    hold.rollback().await.unwrap();
+    let jobs: i64 = sqlx::query_scalar("select count(*) from statement_jobs where user_id = $1")
+        .bind(user.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 3);
+    // Once they are done, the user may ask again.
+    eventually(Duration::from_secs(20), "the jobs to finish", || async {
+        let done: i64 = sqlx::query_scalar(
+            "select count(*) from statement_jobs where user_id = $1 and status = 'done'",
+        )
+        .bind(user.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (done == 3).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.get(
+            "/statements?from=2024-01-01&to=2024-12-31",
+            Some(&user.token)
+        )
+        .await
+        .status(),
+        StatusCode::ACCEPTED
+    );
+    pool.close().await;
+    app.stop().await;
+}
