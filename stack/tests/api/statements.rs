@@ -942,3 +942,70 @@ async fn twenty_concurrent_long_statements_open_exactly_the_limit_of_jobs() {
     pool.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_event_dated_outside_1970_to_9999_is_dead_lettered_and_records_no_line() {
+    let app = TestApp::spawn().await;
+    let user = app.user().await;
+    let broker = Connection::connect(
+        app.stack.config.wallet.service.amqp_url.expose_secret(),
+        ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    for (message_id, at) in [
+        ("before-1970", "1969-12-31T23:59:59.999999Z"),
+        ("year-zero", "0000-01-01T00:00:00Z"),
+        ("after-9999", "9999-12-31T23:59:59-00:01"),
+    ] {
+        let event = created_event(user.id, Uuid::now_v7(), 100, 100, at);
+        publish_wallet_event(&broker, message_id, &serde_json::to_vec(&event).unwrap()).await;
+    }
+    let channel = broker.create_channel().await.unwrap();
+    let mut dead = Vec::new();
+    for _ in 0..3 {
+        let message = eventually(Duration::from_secs(10), "a dead-lettered event", || {
+            let channel = channel.clone();
+            async move {
+                channel
+                    .basic_get(
+                        "statement.transactions.dlq".into(),
+                        BasicGetOptions { no_ack: true },
+                    )
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        let headers = message.delivery.properties.headers().clone().unwrap();
+        let reason = match headers.inner().get("x-dead-letter-reason") {
+            Some(AMQPValue::LongString(reason)) => reason.to_string(),
+            other => panic!("no reason header: {other:?}"),
+        };
+        assert_eq!(
+            reason,
+            "created_at must be between 1970-01-01 and 9999-12-31 (UTC)"
+        );
+        dead.push(
+            message
+                .delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    dead.sort();
+    assert_eq!(dead, ["after-9999", "before-1970", "year-zero"]);
+    let pool = statement_database(&app).await;
+    let lines: i64 = sqlx::query_scalar("select count(*) from statement_lines where user_id = $1")
+        .bind(user.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(lines, 0);
+    pool.close().await;
+    broker.close(200, "done".into()).await.unwrap();
+    app.stop().await;
+}
