@@ -272,3 +272,70 @@ fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
         .insert("x-internal-token", token.parse().unwrap());
     request
 }
+
+/// A cursor as the API encodes one: the position `(time in microseconds, id)`.
+fn cursor(micros: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{micros}_{}", uuid::Uuid::nil()))
+}
+
+#[tokio::test]
+async fn a_cursor_holding_a_time_outside_1970_to_9999_is_422_on_every_list() {
+    let app = TestApp::spawn().await;
+    let user = app.user().await;
+    let document: Value = app.get_json("/openapi.json", None).await;
+    let lists: Vec<String> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, operations)| {
+            operations["get"]["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|parameter| parameter["name"] == "cursor")
+        })
+        .map(|(path, _)| path.clone())
+        .collect();
+    assert!(lists.len() >= 3, "{lists:?}");
+    // Chrono's first and last instants, PostgreSQL's range beyond, and just outside 1970-9999.
+    let refused = [
+        i64::MIN,
+        i64::MAX,
+        -8_334_601_228_800_000_000,
+        8_210_266_876_799_999_999,
+        -210_866_803_200_000_001,
+        -1,
+        253_402_300_800_000_000,
+    ];
+    for path in &lists {
+        for micros in refused {
+            let response = app
+                .client
+                .get(app.url(path))
+                .query(&[("cursor", cursor(micros))])
+                .bearer_auth(&user.token)
+                .send()
+                .await
+                .unwrap();
+            let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+            assert!(
+                body["errors"]["cursor"].is_array(),
+                "{path} {micros}: {body}"
+            );
+        }
+        for micros in [0, 253_402_300_799_999_999] {
+            let response = app
+                .client
+                .get(app.url(path))
+                .query(&[("cursor", cursor(micros))])
+                .bearer_auth(&user.token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path} {micros}");
+        }
+    }
+    app.stop().await;
+}
