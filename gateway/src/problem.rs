@@ -114,20 +114,27 @@ impl IntoResponse for ApiError {
 /// message never reaches the client.
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
+        let error_info = status.get_details_error_info();
         let http = match status.code() {
-            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Code::InvalidArgument | Code::FailedPrecondition => StatusCode::UNPROCESSABLE_ENTITY,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
             Code::Unauthenticated => StatusCode::UNAUTHORIZED,
             Code::PermissionDenied => StatusCode::FORBIDDEN,
-            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            // A limit of the caller's that a service names (`platform::grpc::limit_reached`)
+            // is the client's to wait out; without a reason it is the transport's (a message
+            // over a size limit, too many streams): the platform's fault, not the client's.
+            Code::ResourceExhausted if error_info.is_some() => StatusCode::TOO_MANY_REQUESTS,
+            Code::ResourceExhausted | Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Code::DeadlineExceeded | Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
-            Code::Ok | Code::Unknown | Code::Internal | Code::Unimplemented | Code::DataLoss => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            // No service answers OUT_OF_RANGE for a client's input (that is INVALID_ARGUMENT);
+            // tonic does, for a message over its decoding limit: an internal error.
+            Code::Ok
+            | Code::Unknown
+            | Code::Internal
+            | Code::Unimplemented
+            | Code::DataLoss
+            | Code::OutOfRange => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if http.is_server_error() {
             tracing::error!(code = ?status.code(), message = status.message(), "service call failed");
@@ -143,11 +150,20 @@ impl From<tonic::Status> for ApiError {
                 _ => Self::new(http, "internal", "an internal error occurred"),
             };
         }
-        let kind = status
-            .get_details_error_info()
+        let kind = error_info
             .map(|info| info.reason)
             .unwrap_or_else(|| default_kind(http).to_owned());
         let mut error = Self::new(http, &kind, status.message());
+        if http == StatusCode::TOO_MANY_REQUESTS {
+            // Whole seconds, rounded up, and at least one: `Retry-After: 0` invites a loop.
+            let wait = status
+                .get_details_retry_info()
+                .and_then(|info| info.retry_delay)
+                .map_or(1, |delay| {
+                    delay.as_secs() + u64::from(delay.subsec_nanos() > 0)
+                });
+            error.retry_after_secs = Some(wait.max(1));
+        }
         if let Some(bad_request) = status.get_details_bad_request() {
             let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for violation in bad_request.field_violations {
@@ -240,6 +256,43 @@ mod tests {
     }
 
     #[test]
+    fn a_message_over_the_size_limit_is_a_server_error_that_shows_nothing_of_tonic() {
+        // What tonic answers when a message exceeds its decoding or encoding limit.
+        for status in [
+            tonic::Status::out_of_range(
+                "Error, decoded message length too large: found 5000000 bytes, the limit is: 4194304 bytes",
+            ),
+            tonic::Status::resource_exhausted(
+                "Error, encoded message length too large: found 5000000 bytes, the limit is: 4194304 bytes",
+            ),
+        ] {
+            let error = ApiError::from(status);
+            assert!(error.problem.status >= 500, "{:?}", error.problem);
+            assert!(
+                !error.problem.detail.contains("bytes"),
+                "{:?}",
+                error.problem
+            );
+            assert_eq!(error.retry_after_secs, None);
+        }
+    }
+
+    #[test]
+    fn a_limit_a_service_names_is_429_with_retry_after() {
+        let status = platform::grpc::limit_reached(
+            "too-many-jobs",
+            "you have 5 statement jobs pending or running",
+            std::time::Duration::from_millis(10_500),
+        );
+        let error = ApiError::from(status);
+        assert_eq!(error.problem.status, 429);
+        assert_eq!(error.problem.kind, "/problems/too-many-jobs");
+        assert_eq!(error.retry_after_secs, Some(11));
+        let response = error.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "11");
+    }
+
+    #[test]
     fn each_grpc_code_maps_to_its_http_status() {
         let cases = [
             (Code::InvalidArgument, 422),
@@ -249,7 +302,8 @@ mod tests {
             (Code::Aborted, 409),
             (Code::Unauthenticated, 401),
             (Code::PermissionDenied, 403),
-            (Code::ResourceExhausted, 429),
+            (Code::ResourceExhausted, 503),
+            (Code::OutOfRange, 500),
             (Code::Unavailable, 503),
             (Code::DeadlineExceeded, 504),
             (Code::Internal, 500),

@@ -251,6 +251,18 @@ pub fn status(code: tonic::Code, reason: &str, message: impl Into<String>) -> St
     Status::with_error_details(code, message, details)
 }
 
+/// RESOURCE_EXHAUSTED with a stable `reason` and a `RetryInfo` detail: a limit of the caller's
+/// (not the service's health) was reached, and it may try again after `retry_after`. The
+/// gateway answers it 429 with `Retry-After`; a RESOURCE_EXHAUSTED without a reason is the
+/// transport's (a message over a size limit) and answered 503.
+pub fn limit_reached(reason: &str, message: impl Into<String>, retry_after: Duration) -> Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    let mut details =
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+    details.set_retry_info(Some(retry_after));
+    Status::with_error_details(tonic::Code::ResourceExhausted, message, details)
+}
+
 /// INVALID_ARGUMENT naming each bad field and why (a `BadRequest` detail), which the gateway
 /// returns as 422 with an `errors` map.
 pub fn invalid_fields(violations: &[(&str, String)]) -> Status {

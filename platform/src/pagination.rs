@@ -77,10 +77,13 @@ pub fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), String> {
     let text = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(text).map_err(|_| invalid())?;
     let (micros, id) = text.split_once('_').ok_or_else(invalid)?;
+    // Rows are written between 1970 and 9999, so no cursor the API returned is outside; a
+    // forged one outside could even be beyond what PostgreSQL can compare (a 500).
     let at = micros
         .parse()
         .ok()
         .and_then(DateTime::from_timestamp_micros)
+        .filter(|at| crate::timestamp::accepted_instant(*at).is_ok())
         .ok_or_else(invalid)?;
     Ok((at, Uuid::parse_str(id).map_err(|_| invalid())?))
 }
@@ -96,6 +99,11 @@ mod tests {
         assert_eq!(decode_cursor(&encode_cursor(at, id)), Ok((at, id)));
         assert!(decode_cursor("garbage!").is_err());
         assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("12_not-a-uuid")).is_err());
+        let forged = |micros: i64| URL_SAFE_NO_PAD.encode(format!("{micros}_{id}"));
+        for outside in [i64::MIN, -1, 253_402_300_800_000_000, i64::MAX] {
+            assert!(decode_cursor(&forged(outside)).is_err(), "{outside}");
+        }
+        assert!(decode_cursor(&forged(0)).is_ok());
     }
 
     #[test]

@@ -207,6 +207,10 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
         statement: statement_service::Config {
             service: service("statement"),
             sync_max_days: 15,
+            sync_max_lines: 10_000,
+            max_open_jobs: 5,
+            file_retention: Duration::from_secs(30 * 86_400),
+            prune_every: Duration::from_secs(3600),
             smtp: None,
             // Filled in with auth-service's real port at start.
             auth_addr: String::new(),

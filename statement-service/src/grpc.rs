@@ -5,6 +5,7 @@ use std::pin::Pin;
 use chrono::Utc;
 use futures_util::Stream;
 use platform::outbox::Outbox;
+use prost::Message;
 use proto::JobStatus;
 use proto::statement::v1 as pb;
 use proto::statement::v1::statement_service_server::StatementService;
@@ -18,9 +19,19 @@ use crate::period::Period;
 
 pub struct StatementApi {
     pub outbox: Outbox,
-    /// Periods up to this many days (`to − from`) are answered at once.
+    /// Periods up to this many days (`to − from`) are answered at once...
     pub sync_max_days: i64,
+    /// ...when they have at most this many lines.
+    pub sync_max_lines: i64,
+    /// Jobs a user may have pending or running at once.
+    pub max_open_jobs: i64,
 }
+
+/// The largest statement sent at once: the gateway's client, like any tonic client by
+/// default, refuses to decode a message over 4 MiB (the answer is that, less a margin for
+/// the response around the statement). The line limit keeps statements far below it in
+/// practice, but not always: 10,000 lines with 500-character descriptions are more.
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024 - 1024;
 
 type ChunkStream = Pin<Box<dyn Stream<Item = Result<pb::CsvChunk, Status>> + Send>>;
 
@@ -35,23 +46,12 @@ impl StatementService for StatementApi {
         let user_id = parse_user(&request.user_id)?;
         let period = Period::parse(&request.from, &request.to, Utc::now().date_naive())
             .map_err(StatementError::Invalid)?;
-        let result = if period.span_days() <= self.sync_max_days {
-            let statement = lines::statement(self.outbox.pool(), user_id, period)
-                .await
-                .map_err(StatementError::from)?;
-            pb::get_statement_response::Result::Statement(pb::Statement {
-                from: period.from.to_string(),
-                to: period.to.to_string(),
-                currency: "EUR".into(),
-                opening_balance: statement.opening_balance,
-                closing_balance: statement.closing_balance,
-                lines: statement.lines.into_iter().map(line).collect(),
-            })
-        } else {
-            let job = jobs::create(&self.outbox, user_id, period)
-                .await
-                .map_err(StatementError::from)?;
-            pb::get_statement_response::Result::Job(job_message(job))
+        let result = match self.at_once(user_id, period).await? {
+            Some(statement) => pb::get_statement_response::Result::Statement(statement),
+            None => {
+                let job = jobs::create(&self.outbox, user_id, period, self.max_open_jobs).await?;
+                pb::get_statement_response::Result::Job(job_message(job))
+            }
         };
         Ok(Response::new(pb::GetStatementResponse {
             result: Some(result),
@@ -96,6 +96,32 @@ impl StatementService for StatementApi {
 }
 
 impl StatementApi {
+    /// The statement of `period` as one answer, if the period is short and the statement
+    /// small; `None` when it is for a job.
+    async fn at_once(
+        &self,
+        user_id: Uuid,
+        period: Period,
+    ) -> Result<Option<pb::Statement>, StatementError> {
+        if period.span_days() > self.sync_max_days {
+            return Ok(None);
+        }
+        let pool = self.outbox.pool();
+        let Some(statement) = lines::statement(pool, user_id, period, self.sync_max_lines).await?
+        else {
+            return Ok(None);
+        };
+        let message = pb::Statement {
+            from: period.from.to_string(),
+            to: period.to.to_string(),
+            currency: "EUR".into(),
+            opening_balance: statement.opening_balance,
+            closing_balance: statement.closing_balance,
+            lines: statement.lines.into_iter().map(line).collect(),
+        };
+        Ok((message.encoded_len() <= MAX_ANSWER_BYTES).then_some(message))
+    }
+
     async fn find_job(&self, request: pb::GetJobRequest) -> Result<Job, StatementError> {
         let user_id = parse_user(&request.user_id)?;
         // An id that is not a UUID names no job: not found, like a missing one.

@@ -55,6 +55,16 @@ pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Serv
         }
         None => None,
     };
+    let pool = service.pool().clone();
+    let retention = config.file_retention;
+    service.every(
+        config.prune_every,
+        "prune finished statement jobs",
+        move || {
+            let pool = pool.clone();
+            async move { jobs::prune(&pool, retention).await }
+        },
+    );
     let messaging = outbox.clone();
     service.on_broker(move |connection, shutdown| {
         messaging::run(messaging.clone(), emails.clone(), connection, shutdown)
@@ -63,6 +73,8 @@ pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Serv
         grpc::StatementApi {
             outbox,
             sync_max_days: config.sync_max_days,
+            sync_max_lines: config.sync_max_lines,
+            max_open_jobs: config.max_open_jobs,
         },
     )));
     Ok(service)

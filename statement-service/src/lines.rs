@@ -6,7 +6,7 @@ use proto::messaging::wallet::TransactionCreated;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::period::Period;
+use crate::period::{Period, start_of};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Line {
@@ -71,11 +71,6 @@ pub async fn record_once(pool: &PgPool, queue: &str, received: &[Received]) -> s
     Ok(())
 }
 
-/// The first instant of `day` (UTC).
-pub fn start_of(day: NaiveDate) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
-}
-
 /// The balance at the start of `day`: the `balance_after` of the user's last line before it
 /// (0 for a wallet with no earlier transaction).
 pub async fn balance_before(pool: &PgPool, user_id: Uuid, day: NaiveDate) -> sqlx::Result<i64> {
@@ -99,7 +94,6 @@ pub async fn page(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<Line>> {
-    let end = start_of(period.to) + chrono::Duration::days(1);
     sqlx::query_as(
         "select transaction_id, type, amount, balance_after, description, occurred_at from statement_lines
          where user_id = $1 and occurred_at >= $2 and occurred_at < $3
@@ -107,8 +101,8 @@ pub async fn page(
          order by occurred_at, transaction_id limit $6",
     )
     .bind(user_id)
-    .bind(start_of(period.from))
-    .bind(end)
+    .bind(period.start())
+    .bind(period.end())
     .bind(after.map(|(at, _)| at))
     .bind(after.map(|(_, id)| id))
     .bind(limit)
@@ -125,18 +119,28 @@ pub struct Statement {
     pub lines: Vec<Line>,
 }
 
-/// Builds the statement of a short period in memory. A period with no line is a valid,
-/// empty statement whose balances are the balance carried over.
-pub async fn statement(pool: &PgPool, user_id: Uuid, period: Period) -> sqlx::Result<Statement> {
+/// Builds the statement of a short period in memory, if it has at most `max_lines` lines
+/// (`None` when it has more: it is for a job then, read page by page). A period with no line
+/// is a valid, empty statement whose balances are the balance carried over.
+pub async fn statement(
+    pool: &PgPool,
+    user_id: Uuid,
+    period: Period,
+    max_lines: i64,
+) -> sqlx::Result<Option<Statement>> {
+    // One more than allowed tells whether there are too many, without counting them all.
+    let lines = page(pool, user_id, period, None, max_lines.saturating_add(1)).await?;
+    if i64::try_from(lines.len()).map_or(true, |count| count > max_lines) {
+        return Ok(None);
+    }
     let opening_balance = balance_before(pool, user_id, period.from).await?;
-    let lines = page(pool, user_id, period, None, i64::MAX).await?;
     let closing_balance = lines
         .last()
         .map_or(opening_balance, |line| line.balance_after);
-    Ok(Statement {
+    Ok(Some(Statement {
         period,
         opening_balance,
         closing_balance,
         lines,
-    })
+    }))
 }

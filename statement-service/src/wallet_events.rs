@@ -27,6 +27,10 @@ fn problem(transaction: &TransactionCreated) -> Option<String> {
     if !is_code {
         return Some(format!("currency {currency:?} is not a three-letter code"));
     }
+    // A line's day is a statement's day: outside 1970-9999 no statement could show it.
+    if let Err(reason) = platform::timestamp::accepted_instant(transaction.created_at) {
+        return Some(format!("created_at {reason}"));
+    }
     None
 }
 
@@ -126,6 +130,13 @@ mod tests {
                     ..deposit()
                 },
                 "currency \"eur\" is not a three-letter code",
+            ),
+            (
+                TransactionCreated {
+                    created_at: chrono::DateTime::UNIX_EPOCH - chrono::Duration::microseconds(1),
+                    ..deposit()
+                },
+                "created_at must be between 1970-01-01 and 9999-12-31 (UTC)",
             ),
         ];
         for (transaction, reason) in cases {

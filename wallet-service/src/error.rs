@@ -10,6 +10,7 @@ pub enum Refusal {
     InsufficientFunds,
     ParentNotFound,
     ParentNotUndoable,
+    NotUndoableHere,
     AmountMismatch,
     AlreadyUndone,
     IdempotencyKeyReused,
@@ -23,6 +24,7 @@ impl Refusal {
             Self::InsufficientFunds => "insufficient-funds",
             Self::ParentNotFound => "parent-not-found",
             Self::ParentNotUndoable => "parent-not-undoable",
+            Self::NotUndoableHere => "not-undoable-here",
             Self::AmountMismatch => "amount-mismatch",
             Self::AlreadyUndone => "already-undone",
             Self::IdempotencyKeyReused => "idempotency-key-reused",
@@ -41,6 +43,9 @@ pub enum LedgerError {
     ParentNotFound,
     #[error("{0}")]
     NotUndoable(String),
+    /// The parent was made through another way in (see [`crate::transaction::effect`]).
+    #[error("{0}")]
+    NotUndoableHere(String),
     #[error("the amount must equal the parent transaction's amount ({0}) or be left out")]
     AmountMismatch(i64),
     #[error("the parent transaction has already been cancelled or reversed")]
@@ -70,6 +75,7 @@ impl LedgerError {
             Self::InsufficientFunds => Refusal::InsufficientFunds,
             Self::ParentNotFound => Refusal::ParentNotFound,
             Self::NotUndoable(_) => Refusal::ParentNotUndoable,
+            Self::NotUndoableHere(_) => Refusal::NotUndoableHere,
             Self::AmountMismatch(_) => Refusal::AmountMismatch,
             Self::AlreadyUndone => Refusal::AlreadyUndone,
             Self::IdempotencyKeyReused => Refusal::IdempotencyKeyReused,

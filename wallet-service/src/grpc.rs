@@ -78,17 +78,22 @@ impl WalletService for WalletApi {
                 None
             }
         };
+        // A time outside 1970-9999 is refused, not read as "no filter".
+        let mut time = |field: &'static str, at: Option<prost_types::Timestamp>| {
+            at.map(platform::timestamp::accepted_from_proto)
+                .transpose()
+                .map_err(|reason| violations.push((field, reason.to_owned())))
+                .ok()
+                .flatten()
+        };
+        let (from, to) = (time("from", request.from), time("to", request.to));
         let page = PageRequest::parse(request.limit, request.cursor.as_deref())
             .map_err(|more| violations.extend(more))
             .ok();
         let Some(page) = page.filter(|_| violations.is_empty()) else {
             return Err(invalid_fields(&violations));
         };
-        let filter = Filter {
-            kind,
-            from: request.from.and_then(platform::timestamp::from_proto),
-            to: request.to.and_then(platform::timestamp::from_proto),
-        };
+        let filter = Filter { kind, from, to };
         let (items, next_cursor) = ledger::list(self.outbox.pool(), user_id, &filter, &page)
             .await
             .map_err(to_status)?;
@@ -133,9 +138,10 @@ pub fn to_status(error: LedgerError) -> Status {
     }
     let code = match refusal {
         Refusal::ValidationFailed | Refusal::AmountMismatch => Code::InvalidArgument,
-        Refusal::InsufficientFunds | Refusal::ParentNotUndoable | Refusal::IdempotencyKeyReused => {
-            Code::FailedPrecondition
-        }
+        Refusal::InsufficientFunds
+        | Refusal::ParentNotUndoable
+        | Refusal::NotUndoableHere
+        | Refusal::IdempotencyKeyReused => Code::FailedPrecondition,
         Refusal::ParentNotFound | Refusal::NotFound => Code::NotFound,
         Refusal::AlreadyUndone => Code::AlreadyExists,
     };

@@ -180,13 +180,7 @@ pub fn effect(new: &NewTransaction, parent: Option<&Parent>) -> Result<(i64, i64
     if parent.user_id != new.user_id {
         return Err(LedgerError::ParentNotFound);
     }
-    // An order's purchase is refunded by cancelling the order, so that the order and the
-    // wallet never disagree about whether it was paid.
-    if parent.source == TransactionSource::Order && new.source != TransactionSource::Order {
-        return Err(LedgerError::NotUndoable(
-            "this purchase paid an order; cancel the order instead".into(),
-        ));
-    }
+    check_undone_where_made(new.source, parent.source)?;
     use TransactionType::{Cancellation, Deposit, Purchase, Reversal, Withdraw};
     let refund = match (new.kind, parent.kind) {
         (Cancellation, Purchase) => parent.amount,
@@ -215,6 +209,31 @@ pub fn effect(new: &NewTransaction, parent: Option<&Parent>) -> Result<(i64, i64
         return Err(LedgerError::AmountMismatch(parent.amount));
     }
     Ok((parent.amount, refund))
+}
+
+/// Undo only what you did: a transaction is cancelled or reversed only through the way in
+/// that made it. A user over HTTP undoes what they made through the API (`api`); an order's
+/// purchase is refunded only by its order (`order`), so that the order and the wallet never
+/// disagree about whether it was paid; a transaction another system requested through the
+/// broker (`event`) is undone only by a request from the broker, so that a user cannot take
+/// back, say, a withdrawal that system made and already acted on.
+pub fn check_undone_where_made(
+    undo: TransactionSource,
+    parent: TransactionSource,
+) -> Result<(), LedgerError> {
+    if undo == parent {
+        return Ok(());
+    }
+    let how = match parent {
+        TransactionSource::Api => "it was made through the API; undo it there",
+        TransactionSource::Event => {
+            "it was made by another system through the broker; only a request from the broker can undo it"
+        }
+        TransactionSource::Order => "this purchase paid an order; cancel the order instead",
+    };
+    Err(LedgerError::NotUndoableHere(format!(
+        "this transaction cannot be undone from here ({undo}): {how}"
+    )))
 }
 
 /// A ledger row, as stored: the data of its `transaction.created` event, one type for both.
@@ -257,7 +276,7 @@ mod tests {
         let by_hand = parsed(user, request(Cancellation, None, id));
         assert!(matches!(
             effect(&by_hand, Some(&purchase)),
-            Err(LedgerError::NotUndoable(_))
+            Err(LedgerError::NotUndoableHere(_))
         ));
         let by_order = NewTransaction::parse(
             user,
@@ -266,6 +285,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(effect(&by_order, Some(&purchase)).unwrap(), (300, 300));
+    }
+
+    #[test]
+    fn a_transaction_is_undone_only_through_the_way_in_that_made_it() {
+        use TransactionSource::{Api, Event, Order};
+        let user = Uuid::new_v4();
+        let id = Some(Uuid::new_v4());
+        for made_by in [Api, Event, Order] {
+            for undone_by in [Api, Event, Order] {
+                let mut withdraw = parent(user, Withdraw, 200);
+                withdraw.source = made_by;
+                let reversal =
+                    NewTransaction::parse(user, &request(Reversal, None, id), undone_by).unwrap();
+                let outcome = effect(&reversal, Some(&withdraw));
+                if made_by == undone_by {
+                    assert_eq!(outcome.unwrap(), (200, 200), "{made_by} by {undone_by}");
+                } else {
+                    assert!(
+                        matches!(outcome, Err(LedgerError::NotUndoableHere(_))),
+                        "{made_by} by {undone_by}: {outcome:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

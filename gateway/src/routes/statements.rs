@@ -22,10 +22,10 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PeriodParams {
-    /// First day, `YYYY-MM-DD` (UTC, included). Default: 15 days before `to`.
+    /// First day, `YYYY-MM-DD` (UTC, included), 1970 to 9999. Default: 15 days before `to`.
     #[param(format = Date)]
     pub from: Option<String>,
-    /// Last day, `YYYY-MM-DD` (UTC, included). Default: today.
+    /// Last day, `YYYY-MM-DD` (UTC, included), 1970 to 9999. Default: today.
     #[param(format = Date)]
     pub to: Option<String>,
 }
@@ -87,17 +87,25 @@ pub struct Job {
 
 /// The caller's statement for a period.
 ///
-/// Periods of at most 15 days (`to − from ≤ 15`) are answered at once (200). Longer ones,
-/// up to 5 years, become a background job (202 with its id and `Location`).
+/// Periods of at most 15 days (`to − from ≤ 15`) with at most 10,000 lines are answered at
+/// once (200). Longer ones, up to 5 years, and short ones with more lines, become a
+/// background job (202 with its id and `Location`). A user may have 5 jobs pending or running
+/// at once; one more is 429 with `Retry-After`. Finished jobs are kept 30 days.
 #[utoipa::path(get, path = "/statements", tag = "statements", security(("bearer" = [])),
     params(PeriodParams),
     responses(
         (status = 200, description = "The statement", body = Statement),
-        (status = 202, description = "A job generates the statement; poll `Location`", body = JobAccepted,
+        (status = 202, description = "A job generates the statement (a period over 15 days, or over 10,000 lines); poll `Location`", body = JobAccepted,
             headers(("Location" = String, description = "/statements/jobs/{job_id}"))),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A malformed date, `from` after `to`, or a period over 5 years", body = Problem, content_type = "application/problem+json",
-            example = json!({"type": "/problems/validation-failed", "title": "Unprocessable Entity", "status": 422, "detail": "from: must not be after `to` (2026-11-01)", "errors": {"from": ["must not be after `to` (2026-11-01)"]}})),
+        (status = 422, description = "A malformed date, a day outside 1970-01-01 to 9999-12-31, `from` after `to`, or a period over 5 years", body = Problem, content_type = "application/problem+json",
+            examples(
+                ("reversed" = (value = json!({"type": "/problems/validation-failed", "title": "Unprocessable Entity", "status": 422, "detail": "from: must not be after `to` (2026-11-01)", "errors": {"from": ["must not be after `to` (2026-11-01)"]}}))),
+                ("out-of-range" = (value = json!({"type": "/problems/validation-failed", "title": "Unprocessable Entity", "status": 422, "detail": "to: must be between 1970-01-01 and 9999-12-31 (UTC)", "errors": {"to": ["must be between 1970-01-01 and 9999-12-31 (UTC)"]}}))),
+            )),
+        (status = 429, description = "The caller already has the most statement jobs pending or running (5 by default); ask again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait")),
+            example = json!({"type": "/problems/too-many-jobs", "title": "Too Many Requests", "status": 429, "detail": "you have 5 statement jobs pending or running, the most at once; ask again once one is done"})),
     ))]
 pub async fn statement(
     State(state): State<AppState>,
@@ -163,7 +171,7 @@ pub async fn statement(
     responses(
         (status = 200, description = "The job", body = Job),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job (or another user's)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job (or another user's, or one finished more than 30 days ago)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn job(
     State(state): State<AppState>,
@@ -200,7 +208,7 @@ pub async fn job(
     responses(
         (status = 200, description = "The statement as a CSV attachment", body = String, content_type = "text/csv"),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job (or another user's)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job (or another user's, or one finished more than 30 days ago)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job is not done yet", body = Problem, content_type = "application/problem+json",
             example = json!({"type": "/problems/job-not-done", "title": "Conflict", "status": 409, "detail": "the statement job is running; its CSV can be downloaded once it is done"})),
     ))]

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use proto::wallet::v1 as pb;
 use proto::{TransactionSource, TransactionType};
 use serde::{Deserialize, Serialize};
@@ -85,9 +85,9 @@ pub struct ListParams {
     #[serde(rename = "type")]
     #[param(rename = "type", inline)]
     pub kind: Option<TransactionType>,
-    /// From this day (`YYYY-MM-DD`, UTC, included) or instant (RFC 3339).
+    /// From this day (`YYYY-MM-DD`, UTC, included) or instant (RFC 3339), 1970 to 9999.
     pub from: Option<String>,
-    /// Up to this day (`YYYY-MM-DD`, UTC, included) or instant (RFC 3339).
+    /// Up to this day (`YYYY-MM-DD`, UTC, included) or instant (RFC 3339), 1970 to 9999.
     pub to: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -139,11 +139,12 @@ pub async fn balance(
             example = json!({"type": "/problems/already-undone", "title": "Conflict", "status": 409, "detail": "the parent transaction has already been cancelled or reversed"})),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Insufficient funds, an invalid amount, type or currency, a parent that cannot be undone this way, an amount different from the parent's, or a reused Idempotency-Key", body = Problem, content_type = "application/problem+json",
+        (status = 422, description = "Insufficient funds, an invalid amount, type or currency, a parent that cannot be undone this way (or not through the API: only transactions made through the API are undone here), an amount different from the parent's, or a reused Idempotency-Key", body = Problem, content_type = "application/problem+json",
             examples(
                 ("insufficient-funds" = (value = json!({"type": "/problems/insufficient-funds", "title": "Unprocessable Entity", "status": 422, "detail": "the balance is too low for this transaction"}))),
                 ("validation-failed" = (value = json!({"type": "/problems/validation-failed", "title": "Unprocessable Entity", "status": 422, "detail": "amount: must be a positive number of minor units (cents)", "errors": {"amount": ["must be a positive number of minor units (cents)"]}}))),
                 ("parent-not-undoable" = (value = json!({"type": "/problems/parent-not-undoable", "title": "Unprocessable Entity", "status": 422, "detail": "only a purchase can be cancelled; this parent is a deposit"}))),
+                ("not-undoable-here" = (value = json!({"type": "/problems/not-undoable-here", "title": "Unprocessable Entity", "status": 422, "detail": "this transaction cannot be undone from here (api): it was made by another system through the broker; only a request from the broker can undo it"}))),
                 ("amount-mismatch" = (value = json!({"type": "/problems/amount-mismatch", "title": "Unprocessable Entity", "status": 422, "detail": "the amount must equal the parent transaction's amount (500) or be left out"}))),
                 ("idempotency-key-reused" = (value = json!({"type": "/problems/idempotency-key-reused", "title": "Unprocessable Entity", "status": 422, "detail": "this Idempotency-Key was already used with a different request"}))),
             )),
@@ -193,7 +194,7 @@ pub async fn create_transaction(
     responses(
         (status = 200, description = "One page", body = TransactionPage),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid filter, limit or cursor; a date or time outside 1970-01-01 to 9999-12-31 (UTC)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_transactions(
     State(state): State<AppState>,
@@ -264,19 +265,23 @@ pub async fn get_transaction(
 
 /// A day (`YYYY-MM-DD`, UTC; its start, or its last instant when `end_of_day`) or an RFC 3339
 /// instant.
+/// Only times from 1970 to 9999 (UTC) are accepted (see `platform::timestamp`).
 fn instant(raw: &str, field: &str, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(at.with_timezone(&Utc));
-    }
-    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
-        ApiError::invalid(field, "must be a date (YYYY-MM-DD) or an RFC 3339 instant")
-    })?;
-    let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-    Ok(if end_of_day {
-        start + chrono::Duration::days(1) - chrono::Duration::microseconds(1)
+    let at = if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        at.with_timezone(&Utc)
     } else {
-        start
-    })
+        let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+            ApiError::invalid(field, "must be a date (YYYY-MM-DD) or an RFC 3339 instant")
+        })?;
+        // The day's first or last microsecond, without arithmetic that could overflow.
+        let time = if end_of_day {
+            NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999)
+        } else {
+            NaiveTime::from_hms_opt(0, 0, 0)
+        };
+        day.and_time(time.unwrap_or_default()).and_utc()
+    };
+    platform::timestamp::accepted_instant(at).map_err(|reason| ApiError::invalid(field, reason))
 }
 
 fn transaction(transaction: pb::Transaction) -> Result<Transaction, ApiError> {

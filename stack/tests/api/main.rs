@@ -7,6 +7,7 @@
 mod auth;
 mod credential;
 mod database_roles;
+mod dates;
 mod hashing;
 mod helpers;
 mod http_errors;

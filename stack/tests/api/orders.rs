@@ -236,7 +236,8 @@ async fn cancelling_a_paid_order_refunds_it_exactly() {
             None,
         )
         .await;
-    problem(by_hand, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let refused = problem(by_hand, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(refused["type"], "/problems/not-undoable-here");
     app.stop().await;
 }
 

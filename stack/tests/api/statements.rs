@@ -651,3 +651,361 @@ async fn random_messages_on_the_statement_queues_are_dead_lettered_and_nothing_s
     broker.close(200, "done".into()).await.unwrap();
     app.stop().await;
 }
+
+/// statement-service's own database, for tests that set up what the API cannot make fast.
+async fn statement_database(app: &TestApp) -> sqlx::PgPool {
+    let url = app
+        .stack
+        .config
+        .statement
+        .service
+        .database_url
+        .expose_secret();
+    sqlx::PgPool::connect(url).await.unwrap()
+}
+
+/// Records `count` deposit lines of 1 cent for `user`, yesterday, straight into the
+/// statement database (as if the wallet's events had arrived).
+async fn insert_lines(pool: &sqlx::PgPool, user: Uuid, count: i32) {
+    sqlx::query(
+        "insert into statement_lines (transaction_id, user_id, type, amount, currency, balance_after, description, occurred_at)
+         select gen_random_uuid(), $1, 'deposit', 1, 'EUR', n, 'line ' || n,
+                date_trunc('day', now()) - interval '1 day' + n * interval '1 millisecond'
+         from generate_series(1, $2) as n",
+    )
+    .bind(user)
+    .bind(count)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_fifteen_day_statement_of_20000_lines_or_over_4_mib_becomes_a_job_and_10000_short_lines_are_answered_at_once()
+ {
+    let app = TestApp::spawn().await;
+    let pool = statement_database(&app).await;
+    let big = app.user().await;
+    insert_lines(&pool, big.id, 20_000).await;
+    let response = app.get("/statements", Some(&big.token)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let job = eventually(Duration::from_secs(60), "the job to finish", || async {
+        let job: Value = app.get_json(&location, Some(&big.token)).await;
+        (job["status"] == "done").then_some(job)
+    })
+    .await;
+    assert_eq!(job["line_count"], 20_000);
+    assert_eq!(job["from"], (today() - Days::days(15)).to_string());
+    assert_eq!(job["to"], today().to_string());
+    let csv = app
+        .get(&format!("{location}/download"), Some(&big.token))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 20_001);
+
+    // At the limit, the statement is still answered at once.
+    let limit = app.user().await;
+    insert_lines(&pool, limit.id, 10_000).await;
+    let response = app.get("/statements", Some(&limit.token)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let statement: Value = response.json().await.unwrap();
+    assert_eq!(statement["lines"].as_array().unwrap().len(), 10_000);
+    assert_eq!(statement["closing_balance"], 10_000);
+
+    // As many lines, with long descriptions: over the 4 MiB a gRPC answer may have, so a job.
+    let long = app.user().await;
+    insert_lines(&pool, long.id, 10_000).await;
+    sqlx::query("update statement_lines set description = repeat('x', 500) where user_id = $1")
+        .bind(long.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let response = app.get("/statements", Some(&long.token)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    pool.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_with_the_most_open_jobs_gets_429_with_retry_after_until_one_finishes() {
+    let app = TestApp::spawn_with(|config| config.statement.max_open_jobs = 2).await;
+    let pool = statement_database(&app).await;
+    let ann = app.user().await;
+    // Two jobs that no worker will take (no message was queued for them): pending for good.
+    let mut pending = Vec::new();
+    for _ in 0..2 {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "insert into statement_jobs (id, user_id, period_from, period_to) values ($1, $2, '2025-01-01', '2025-12-31')",
+        )
+        .bind(id)
+        .bind(ann.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pending.push(id);
+    }
+    let long = "/statements?from=2025-01-01&to=2025-12-31";
+    for path in [long, "/statements?from=2024-01-01&to=2024-12-31"] {
+        let response = app.get(path, Some(&ann.token)).await;
+        assert_eq!(response.headers()["retry-after"], "10", "{path}");
+        let body = problem(response, StatusCode::TOO_MANY_REQUESTS).await;
+        assert_eq!(body["type"], "/problems/too-many-jobs");
+        assert_eq!(
+            body["detail"],
+            "you have 2 statement jobs pending or running, the most at once; ask again once one is done"
+        );
+    }
+    let jobs: i64 = sqlx::query_scalar("select count(*) from statement_jobs where user_id = $1")
+        .bind(ann.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 2, "a refused request creates no job");
+
+    // Short statements are not jobs: they are answered as before.
+    let short = app
+        .get(
+            "/statements?from=2025-01-01&to=2025-01-02",
+            Some(&ann.token),
+        )
+        .await;
+    assert_eq!(short.status(), StatusCode::OK);
+    // Other users have their own limit.
+    let bob = app.user().await;
+    assert_eq!(
+        app.get(long, Some(&bob.token)).await.status(),
+        StatusCode::ACCEPTED
+    );
+    // Once one of Ann's jobs is finished, she may ask again.
+    sqlx::query("update statement_jobs set status = 'failed', finished_at = now() where id = $1")
+        .bind(pending[0])
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(long, Some(&ann.token)).await.status(),
+        StatusCode::ACCEPTED
+    );
+    pool.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn finished_jobs_and_their_csv_are_removed_after_the_retention_period() {
+    let app = TestApp::spawn_with(|config| {
+        config.statement.prune_every = Duration::from_millis(200);
+    })
+    .await;
+    let pool = statement_database(&app).await;
+    let user = app.user().await;
+    let mut jobs = Vec::new();
+    for from in ["2025-01-01", "2025-06-01"] {
+        let accepted = app
+            .get(
+                &format!("/statements?from={from}&to=2025-12-31"),
+                Some(&user.token),
+            )
+            .await;
+        assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+        let location = accepted.headers()["location"].to_str().unwrap().to_owned();
+        eventually(Duration::from_secs(20), "the job to finish", || async {
+            let job: Value = app.get_json(&location, Some(&user.token)).await;
+            (job["status"] == "done").then_some(())
+        })
+        .await;
+        jobs.push(location);
+    }
+    let id = |location: &str| {
+        location
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse::<Uuid>()
+            .unwrap()
+    };
+    // A pending job created long ago is not finished: it is kept.
+    let old_pending = Uuid::now_v7();
+    sqlx::query(
+        "insert into statement_jobs (id, user_id, period_from, period_to, created_at) values ($1, $2, '2025-01-01', '2025-12-31', now() - interval '90 days')",
+    )
+    .bind(old_pending)
+    .bind(user.id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    // The first job finished just over 30 days ago (the default retention).
+    sqlx::query(
+        "update statement_jobs set finished_at = now() - interval '30 days 1 minute' where id = $1",
+    )
+    .bind(id(&jobs[0]))
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    eventually(Duration::from_secs(10), "the expired job to go", || async {
+        let status = app.get(&jobs[0], Some(&user.token)).await.status();
+        (status == StatusCode::NOT_FOUND).then_some(())
+    })
+    .await;
+    problem(
+        app.get(&format!("{}/download", jobs[0]), Some(&user.token))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let files: i64 = sqlx::query_scalar("select count(*) from statement_files where job_id = $1")
+        .bind(id(&jobs[0]))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(files, 0);
+    // The recent job and the pending one stay.
+    let download = app
+        .get(&format!("{}/download", jobs[1]), Some(&user.token))
+        .await;
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(
+        download.text().await.unwrap(),
+        "transaction_id,occurred_at,type,amount,balance_after,description\n"
+    );
+    let pending: Value = app
+        .get_json(
+            &format!("/statements/jobs/{old_pending}"),
+            Some(&user.token),
+        )
+        .await;
+    assert_eq!(pending["status"], "pending");
+    pool.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn twenty_concurrent_long_statements_open_exactly_the_limit_of_jobs() {
+    let app = TestApp::spawn_with(|config| config.statement.max_open_jobs = 3).await;
+    let pool = statement_database(&app).await;
+    let user = app.user().await;
+    // Workers cannot store a CSV while this lock is held: every accepted job stays open
+    // (running or pending), so the count the limit checks cannot go down meanwhile.
+    let mut hold = pool.begin().await.unwrap();
+    sqlx::query("lock table statement_files in access exclusive mode")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let asks = (0..20).map(|n| {
+        let path = format!("/statements?from=2025-01-{:02}&to=2025-12-31", n + 1);
+        let app = &app;
+        let token = &user.token;
+        async move { app.get(&path, Some(token)).await.status() }
+    });
+    let statuses = futures_util::future::join_all(asks).await;
+    let count = |wanted: StatusCode| statuses.iter().filter(|status| **status == wanted).count();
+    assert_eq!(
+        (
+            count(StatusCode::ACCEPTED),
+            count(StatusCode::TOO_MANY_REQUESTS)
+        ),
+        (3, 17),
+        "{statuses:?}"
+    );
+    hold.rollback().await.unwrap();
+    let jobs: i64 = sqlx::query_scalar("select count(*) from statement_jobs where user_id = $1")
+        .bind(user.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 3);
+    // Once they are done, the user may ask again.
+    eventually(Duration::from_secs(20), "the jobs to finish", || async {
+        let done: i64 = sqlx::query_scalar(
+            "select count(*) from statement_jobs where user_id = $1 and status = 'done'",
+        )
+        .bind(user.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (done == 3).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.get(
+            "/statements?from=2024-01-01&to=2024-12-31",
+            Some(&user.token)
+        )
+        .await
+        .status(),
+        StatusCode::ACCEPTED
+    );
+    pool.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_dated_outside_1970_to_9999_is_dead_lettered_and_records_no_line() {
+    let app = TestApp::spawn().await;
+    let user = app.user().await;
+    let broker = Connection::connect(
+        app.stack.config.wallet.service.amqp_url.expose_secret(),
+        ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    for (message_id, at) in [
+        ("before-1970", "1969-12-31T23:59:59.999999Z"),
+        ("year-zero", "0000-01-01T00:00:00Z"),
+        ("after-9999", "9999-12-31T23:59:59-00:01"),
+    ] {
+        let event = created_event(user.id, Uuid::now_v7(), 100, 100, at);
+        publish_wallet_event(&broker, message_id, &serde_json::to_vec(&event).unwrap()).await;
+    }
+    let channel = broker.create_channel().await.unwrap();
+    let mut dead = Vec::new();
+    for _ in 0..3 {
+        let message = eventually(Duration::from_secs(10), "a dead-lettered event", || {
+            let channel = channel.clone();
+            async move {
+                channel
+                    .basic_get(
+                        "statement.transactions.dlq".into(),
+                        BasicGetOptions { no_ack: true },
+                    )
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        let headers = message.delivery.properties.headers().clone().unwrap();
+        let reason = match headers.inner().get("x-dead-letter-reason") {
+            Some(AMQPValue::LongString(reason)) => reason.to_string(),
+            other => panic!("no reason header: {other:?}"),
+        };
+        assert_eq!(
+            reason,
+            "created_at must be between 1970-01-01 and 9999-12-31 (UTC)"
+        );
+        dead.push(
+            message
+                .delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    dead.sort();
+    assert_eq!(dead, ["after-9999", "before-1970", "year-zero"]);
+    let pool = statement_database(&app).await;
+    let lines: i64 = sqlx::query_scalar("select count(*) from statement_lines where user_id = $1")
+        .bind(user.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(lines, 0);
+    pool.close().await;
+    broker.close(200, "done".into()).await.unwrap();
+    app.stop().await;
+}

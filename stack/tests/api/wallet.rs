@@ -487,3 +487,144 @@ async fn a_failed_request_is_answered_the_same_way_when_retried_with_its_key() {
     );
     app.stop().await;
 }
+
+/// Publishes a transaction request to `wallet.transaction-requests`, as another system does,
+/// with its outcome sent to `reply_to`.
+async fn request_through_the_broker(
+    channel: &lapin::Channel,
+    message_id: &str,
+    body: &Value,
+    reply_to: &str,
+) {
+    channel
+        .basic_publish(
+            "".into(),
+            "wallet.transaction-requests".into(),
+            lapin::options::BasicPublishOptions::default(),
+            &serde_json::to_vec(body).unwrap(),
+            lapin::BasicProperties::default()
+                .with_message_id(message_id.into())
+                .with_content_type("application/json".into())
+                .with_reply_to(reply_to.into()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+/// The next outcome (a CloudEvent) on the reply queue.
+async fn next_outcome(channel: &lapin::Channel, queue: &str) -> Value {
+    let message = crate::helpers::eventually(
+        std::time::Duration::from_secs(10),
+        "an outcome on the reply queue",
+        || async {
+            channel
+                .basic_get(
+                    queue.into(),
+                    lapin::options::BasicGetOptions { no_ack: true },
+                )
+                .await
+                .unwrap()
+        },
+    )
+    .await;
+    serde_json::from_slice(&message.delivery.data).unwrap()
+}
+
+#[tokio::test]
+async fn a_transaction_is_undone_only_through_the_way_in_that_made_it() {
+    use secrecy::ExposeSecret;
+    let app = TestApp::spawn().await;
+    let user = app.user().await;
+    let token = &user.token;
+    let broker = lapin::Connection::connect(
+        app.stack.config.wallet.service.amqp_url.expose_secret(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = broker.create_channel().await.unwrap();
+    channel.confirm_select(Default::default()).await.unwrap();
+    let replies = "test.undo-replies";
+    channel
+        .queue_declare(
+            replies.into(),
+            lapin::options::QueueDeclareOptions::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let deposit = app
+        .transacted(token, &json!({"type": "deposit", "amount": 1_000}))
+        .await;
+
+    // Another system withdraws 300 from the user's wallet through the broker.
+    request_through_the_broker(
+        &channel,
+        "other-system-withdraw-1",
+        &json!({"user_id": user.id, "type": "withdraw", "amount": 300, "reference": "payout-1"}),
+        replies,
+    )
+    .await;
+    let withdrawal = next_outcome(&channel, replies).await;
+    assert_eq!(withdrawal["type"], "transaction.created", "{withdrawal}");
+    assert_eq!(withdrawal["data"]["source"], "event");
+    let withdrawal_id = withdrawal["data"]["id"].clone();
+
+    // The user cannot take it back over HTTP, with or without an Idempotency-Key.
+    let reversal = json!({"type": "reversal", "parent_transaction_id": withdrawal_id});
+    for key in [None, Some("undo-1")] {
+        let refused = problem(
+            app.transact(token, &reversal, key).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(refused["type"], "/problems/not-undoable-here", "{refused}");
+        assert_eq!(
+            refused["detail"],
+            "this transaction cannot be undone from here (api): it was made by another system \
+             through the broker; only a request from the broker can undo it"
+        );
+    }
+    assert_eq!(app.balance(token).await, 700);
+
+    // Nor can a broker request undo what the user did through the API.
+    request_through_the_broker(
+        &channel,
+        "other-system-reversal-of-api-deposit",
+        &json!({"user_id": user.id, "type": "reversal", "parent_transaction_id": deposit["id"]}),
+        replies,
+    )
+    .await;
+    let rejected = next_outcome(&channel, replies).await;
+    assert_eq!(rejected["type"], "transaction.rejected", "{rejected}");
+    assert_eq!(rejected["data"]["reason"], "not-undoable-here");
+    assert_eq!(app.balance(token).await, 700);
+
+    // The system that made the withdrawal can reverse it; the user can reverse their deposit.
+    request_through_the_broker(
+        &channel,
+        "other-system-reversal-1",
+        &json!({"user_id": user.id, "type": "reversal", "parent_transaction_id": withdrawal_id}),
+        replies,
+    )
+    .await;
+    let reversed = next_outcome(&channel, replies).await;
+    assert_eq!(reversed["type"], "transaction.created", "{reversed}");
+    assert_eq!(reversed["data"]["balance_after"], 1_000);
+    let undone = app
+        .transacted(
+            token,
+            &json!({"type": "reversal", "parent_transaction_id": deposit["id"]}),
+        )
+        .await;
+    assert_eq!(undone["balance_after"], 0);
+    let audit = app.wallet_audit(user.id).await;
+    assert_eq!(
+        (audit.balance, audit.ledger_sum, audit.transactions),
+        (0, 0, 4)
+    );
+    broker.close(200, "done".into()).await.unwrap();
+    app.stop().await;
+}
