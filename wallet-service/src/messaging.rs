@@ -45,9 +45,15 @@ pub async fn run(
     };
     tokio::try_join!(
         outbox.relay(&connection, &shutdown),
-        consume_batches(&connection, requests.queue, BATCH, &requests, &shutdown),
-        consume_batches(&connection, legacy.queue, BATCH, &legacy, &shutdown),
-        consume_batches(&connection, ORDER_PAYMENTS.name, BATCH, &orders, &shutdown),
+        consume_batches(
+            &connection,
+            &TRANSACTION_REQUESTS,
+            BATCH,
+            &requests,
+            &shutdown
+        ),
+        consume_batches(&connection, &LEGACY_REQUESTS, BATCH, &legacy, &shutdown),
+        consume_batches(&connection, &ORDER_PAYMENTS, BATCH, &orders, &shutdown),
     )?;
     Ok(())
 }
