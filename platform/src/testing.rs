@@ -150,6 +150,18 @@ pub fn platform_user() -> String {
     )
 }
 
+/// The permissions of the `publisher` broker user that docker-compose creates for other
+/// systems (`deploy/rabbitmq/publisher-permissions.json`), for [`Vhost::add_user`]: tests
+/// publish as another system would, with exactly what it may do.
+pub fn publisher_permissions() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/rabbitmq/publisher-permissions.json"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{path}: {error}"));
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
 /// A RabbitMQ virtual host of one test.
 pub struct Vhost {
     pub name: String,

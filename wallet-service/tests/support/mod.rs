@@ -226,6 +226,32 @@ impl Events {
     }
 }
 
+/// A broker user of the test's own with the permissions compose gives other systems, and
+/// a channel of its (with publisher confirms). Delete the user when done.
+pub async fn publisher(
+    wallet: &TestWallet,
+) -> (platform::testing::BrokerUser, Connection, lapin::Channel) {
+    let user = wallet
+        .vhost
+        .add_user(&platform::testing::publisher_permissions())
+        .await
+        .unwrap();
+    let connection = Connection::connect(
+        user.amqp_url.expose_secret(),
+        ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel.confirm_select(Default::default()).await.unwrap();
+    (user, connection, channel)
+}
+
+/// `properties` of a message the platform itself publishes (`user_id` its broker user).
+pub fn platform_properties(message_id: &str) -> BasicProperties {
+    properties(message_id).with_user_id(platform::testing::platform_user().into())
+}
+
 pub fn properties(message_id: &str) -> BasicProperties {
     BasicProperties::default()
         .with_message_id(message_id.into())
