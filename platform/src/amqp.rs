@@ -255,3 +255,38 @@ pub async fn declare_queue(channel: &lapin::Channel, queue: &Queue) -> lapin::Re
     }
     Ok(())
 }
+
+/// Declares `queue` as [`declare_queue`] does, on a channel of its own; but when an earlier
+/// version declared a queue of that name with other arguments (RabbitMQ refuses the
+/// declaration then, 406 PRECONDITION_FAILED: `wallet_queue` was a quorum queue with
+/// dead-letter arguments), keeps that queue, with a warning, and lets it be consumed as it
+/// is. It is not deleted here: a message published between a check that it is empty and its
+/// deletion would be lost. Once an operator deletes it (docs/operations.md), the consumer is
+/// cancelled, the service reconnects and declares it anew.
+pub async fn declare_queue_or_keep_old(
+    connection: &Connection,
+    queue: &Queue,
+) -> anyhow::Result<()> {
+    let channel = connection.create_channel().await?;
+    match declare_queue(&channel, queue).await {
+        Ok(()) => Ok(()),
+        Err(error) if is_precondition_failed(&error) => {
+            tracing::warn!(
+                queue = queue.name,
+                "the queue was declared with other arguments by an earlier version, so \
+                 publishers that declare it are refused; it is consumed as it is until you \
+                 delete it once drained (see docs/operations.md)"
+            );
+            // The refusal closed that channel; the queue itself exists.
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Whether the broker refused an operation with 406 PRECONDITION_FAILED.
+fn is_precondition_failed(error: &lapin::Error) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    matches!(error.kind(), lapin::ErrorKind::ProtocolError(amqp)
+        if *amqp.kind() == AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED))
+}

@@ -100,3 +100,80 @@ async fn a_nestjs_client_with_default_options_deposits_once() {
     other.delete().await.unwrap();
     wallet.stop().await;
 }
+
+/// Whether a publisher's declaration of `wallet_queue` with amqplib's defaults (durable, no
+/// arguments) is accepted now.
+async fn accepts_a_plain_declaration(wallet: &TestWallet) -> bool {
+    let channel = wallet.broker.create_channel().await.unwrap();
+    let durable = lapin::options::QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let declared = channel
+        .queue_declare("wallet_queue".into(), durable, Default::default())
+        .await
+        .is_ok();
+    let _ = channel.close(200, "done".into()).await;
+    declared
+}
+
+/// Earlier versions declared `wallet_queue` as a quorum queue with dead-letter arguments.
+async fn declare_as_earlier_versions(broker: &lapin::Connection) {
+    let channel = broker.create_channel().await.unwrap();
+    platform::amqp::declare_queue_with_dlq(&channel, "wallet_queue")
+        .await
+        .unwrap();
+    let _ = channel.close(200, "done".into()).await;
+}
+
+/// A queue of an earlier version is kept (it may hold requests): they are applied, and once
+/// an operator deletes it, the wallet declares it anew by itself.
+#[tokio::test]
+async fn a_wallet_queue_of_an_earlier_version_is_drained_and_declared_anew_once_deleted() {
+    install_client();
+    let user = Uuid::new_v4();
+    let waiting = serde_json::to_vec(&json!({"pattern": "transaction_emitted",
+        "data": {"userId": user, "transaction": {"id": "waiting", "amount": 2, "operation": 0}}}))
+    .unwrap();
+    let wallet = TestWallet::start_after(async |broker: &lapin::Connection| {
+        declare_as_earlier_versions(broker).await;
+        let channel = broker.create_channel().await.unwrap();
+        channel.confirm_select(Default::default()).await.unwrap();
+        let properties = lapin::BasicProperties::default().with_message_id("waiting".into());
+        platform::testing::poison::publish_one(&channel, "wallet_queue", &waiting, properties)
+            .await;
+    })
+    .await;
+    let mut events = wallet.event_queue().await;
+    let (_, event) = events
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the request");
+    assert_eq!(event["data"]["reference"], "legacy:waiting");
+    assert!(!accepts_a_plain_declaration(&wallet).await);
+
+    // The operator's step, once it is drained.
+    let channel = wallet.broker.create_channel().await.unwrap();
+    channel
+        .queue_delete("wallet_queue".into(), Default::default())
+        .await
+        .unwrap();
+    platform::testing::eventually(
+        Duration::from_secs(10),
+        "wallet_queue declared anew",
+        || async {
+            let exists = platform::testing::poison::queue_exists(&wallet.broker, "wallet_queue");
+            (exists.await && accepts_a_plain_declaration(&wallet).await).then_some(())
+        },
+    )
+    .await;
+    let data = json!({"userId": user, "transaction": {"id": "after-upgrade", "amount": 3, "operation": 0}});
+    emit(&wallet.vhost.amqp_url, data).await;
+    let (_, event) = events
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the deposit");
+    assert_eq!(event["data"]["reference"], "legacy:after-upgrade");
+    assert_eq!(wallet.balance(user).await, 500);
+    wallet.stop().await;
+}

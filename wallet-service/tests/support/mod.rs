@@ -31,6 +31,12 @@ pub struct TestWallet {
 
 impl TestWallet {
     pub async fn start() -> Self {
+        Self::start_after(async |_| {}).await
+    }
+
+    /// Starts once `prepare` has run on the test's fresh vhost (to leave there what an
+    /// earlier version would have).
+    pub async fn start_after(prepare: impl AsyncFnOnce(&Connection)) -> Self {
         let id = unique_id();
         let vhost = Vhost::create(&format!("t_{id}")).await.unwrap();
         let config = Config {
@@ -53,6 +59,7 @@ impl TestWallet {
         )
         .await
         .unwrap();
+        prepare(&broker).await;
         let (pool, running) = launch(&config, &broker).await;
         Self {
             config,
@@ -181,8 +188,9 @@ async fn launch(config: &Config, broker: &Connection) -> (PgPool, Running) {
             let channel = broker.create_channel().await.unwrap();
             channel
                 .queue_declare(
-                    // Declared last, so both request queues exist.
-                    proto::messaging::wallet::LEGACY_REQUESTS.name.into(),
+                    // Declared last, so the exchanges and the other queues exist (and a
+                    // request queue a test left there beforehand was declared again).
+                    proto::messaging::wallet::ORDER_PAYMENTS.name.into(),
                     QueueDeclareOptions {
                         passive: true,
                         ..Default::default()
