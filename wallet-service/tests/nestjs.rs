@@ -126,6 +126,10 @@ async fn declare_as_earlier_versions(broker: &lapin::Connection) {
     let _ = channel.close(200, "done".into()).await;
 }
 
+/// Deadlines of the upgrade's steps, which include a reconnection (with backoff) while the
+/// other tests load the machine.
+const SLOW: Duration = Duration::from_secs(30);
+
 /// A queue of an earlier version is kept (it may hold requests): they are applied, and once
 /// an operator deletes it, the wallet declares it anew by itself.
 #[tokio::test]
@@ -145,10 +149,7 @@ async fn a_wallet_queue_of_an_earlier_version_is_drained_and_declared_anew_once_
     })
     .await;
     let mut events = wallet.event_queue().await;
-    let (_, event) = events
-        .next(Duration::from_secs(10))
-        .await
-        .expect("the request");
+    let (_, event) = events.next(SLOW).await.expect("the request");
     assert_eq!(event["data"]["reference"], "legacy:waiting");
     assert!(!accepts_a_plain_declaration(&wallet).await);
 
@@ -158,21 +159,14 @@ async fn a_wallet_queue_of_an_earlier_version_is_drained_and_declared_anew_once_
         .queue_delete("wallet_queue".into(), Default::default())
         .await
         .unwrap();
-    platform::testing::eventually(
-        Duration::from_secs(10),
-        "wallet_queue declared anew",
-        || async {
-            let exists = platform::testing::poison::queue_exists(&wallet.broker, "wallet_queue");
-            (exists.await && accepts_a_plain_declaration(&wallet).await).then_some(())
-        },
-    )
+    platform::testing::eventually(SLOW, "wallet_queue declared anew", || async {
+        let exists = platform::testing::poison::queue_exists(&wallet.broker, "wallet_queue");
+        (exists.await && accepts_a_plain_declaration(&wallet).await).then_some(())
+    })
     .await;
     let data = json!({"userId": user, "transaction": {"id": "after-upgrade", "amount": 3, "operation": 0}});
     emit(&wallet.vhost.amqp_url, data).await;
-    let (_, event) = events
-        .next(Duration::from_secs(10))
-        .await
-        .expect("the deposit");
+    let (_, event) = events.next(SLOW).await.expect("the deposit");
     assert_eq!(event["data"]["reference"], "legacy:after-upgrade");
     assert_eq!(wallet.balance(user).await, 500);
     wallet.stop().await;
