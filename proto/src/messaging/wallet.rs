@@ -33,7 +33,8 @@ pub const TRANSACTION_REQUESTS: Queue = Queue {
 };
 
 /// Transaction requests in the envelope of the Node.js wallet this platform replaces
-/// ([`LegacyEnvelope`]).
+/// ([`LegacyEnvelope`]). Its publishers declare it themselves (amqplib's `assertQueue` with
+/// its defaults), hence a plain durable queue.
 pub const LEGACY_REQUESTS: Queue = Queue {
     name: "wallet_queue",
     exchange: None,
