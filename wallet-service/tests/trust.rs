@@ -152,3 +152,60 @@ async fn a_reply_to_naming_a_platform_queue_is_dead_lettered_and_nothing_is_publ
     other.delete().await.unwrap();
     wallet.stop().await;
 }
+
+/// A request body over 64 KiB is dead-lettered unread, and a reason quoting a long value is
+/// cut to 256 bytes; the consumer goes on.
+#[tokio::test]
+async fn an_oversized_request_is_dead_lettered_unread_and_a_long_reason_is_cut() {
+    let wallet = TestWallet::start().await;
+    let mut events = wallet.event_queue().await;
+    let (other, connection, channel) = publisher(&wallet).await;
+    let user = Uuid::new_v4();
+    // Valid JSON, a deposit, but 100 KiB of description.
+    let oversized = serde_json::to_vec(&json!({"user_id": user, "type": "deposit",
+        "amount": 100, "description": "x".repeat(100 * 1024)}))
+    .unwrap();
+    publish_one(
+        &channel,
+        TRANSACTION_REQUESTS.name,
+        &oversized,
+        properties("big"),
+    )
+    .await;
+    // A legacy pattern of 10,000 characters, which the reason quotes.
+    let long = serde_json::to_vec(&json!({"pattern": "ü".repeat(10_000),
+        "data": {"userId": user, "transaction": {"id": "p", "amount": 1, "operation": 0}}}))
+    .unwrap();
+    publish_one(&channel, LEGACY_REQUESTS.name, &long, properties("long")).await;
+
+    let checking = channel_of(&wallet).await;
+    let reason = next_dead_letter_reason(&checking, "wallet.transaction-requests.dlq").await;
+    assert!(
+        reason.starts_with("message too large:") && reason.contains("65536"),
+        "{reason}"
+    );
+    let reason = next_dead_letter_reason(&checking, "wallet_queue.dlq").await;
+    assert!(reason.starts_with("unknown pattern \"üü"), "{reason}");
+    assert!(
+        reason.len() <= 256 && reason.len() > 200,
+        "{}",
+        reason.len()
+    );
+
+    let marker =
+        serde_json::to_vec(&json!({"user_id": user, "type": "deposit", "amount": 5})).unwrap();
+    publish_one(
+        &channel,
+        TRANSACTION_REQUESTS.name,
+        &marker,
+        properties("marker"),
+    )
+    .await;
+    let (_, event) = events.next(WITHIN).await.expect("the marker's outcome");
+    assert_eq!(event["data"]["amount"], 5);
+    assert_eq!(wallet.balance(user).await, 5);
+
+    let _ = connection.close(200, "done".into()).await;
+    other.delete().await.unwrap();
+    wallet.stop().await;
+}
