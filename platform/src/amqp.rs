@@ -168,6 +168,7 @@ pub async fn declare_forwarding_exchange(
 /// it) before it dead-letters it. RabbitMQ 3.10 quorum queues have no default limit.
 pub const DELIVERY_LIMIT: i64 = 20;
 
+/// Durable, and nothing else (what amqplib's `assertQueue` asks for by default).
 const DURABLE: lapin::options::QueueDeclareOptions = lapin::options::QueueDeclareOptions {
     passive: false,
     durable: true,
@@ -189,10 +190,9 @@ fn quorum() -> lapin::types::FieldTable {
 /// exceed the delivery limit, or that a consumer dead-letters, end up there.
 pub async fn declare_queue_with_dlq(channel: &lapin::Channel, name: &str) -> lapin::Result<()> {
     use lapin::types::AMQPValue;
-    let durable = DURABLE;
     let dlq = dead_letter_queue(name);
     channel
-        .queue_declare(dlq.as_str().into(), durable, quorum())
+        .queue_declare(dlq.as_str().into(), DURABLE, quorum())
         .await?;
     let mut arguments = quorum();
     arguments.insert(
@@ -208,7 +208,7 @@ pub async fn declare_queue_with_dlq(channel: &lapin::Channel, name: &str) -> lap
         AMQPValue::LongLongInt(DELIVERY_LIMIT),
     );
     channel
-        .queue_declare(name.into(), durable, arguments)
+        .queue_declare(name.into(), DURABLE, arguments)
         .await?;
     Ok(())
 }

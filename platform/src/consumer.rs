@@ -355,7 +355,7 @@ async fn dead_letter(
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.
-pub fn truncate(text: &str, max: usize) -> &str {
+fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
