@@ -41,14 +41,14 @@ pub async fn run(
         outbox.relay(&connection, &shutdown),
         consume(
             &connection,
-            PAYMENT_OUTCOMES.name,
+            &PAYMENT_OUTCOMES,
             CONCURRENCY,
             &outcomes,
             &shutdown
         ),
         consume(
             &connection,
-            VOUCHER_ISSUING.name,
+            &VOUCHER_ISSUING,
             CONCURRENCY,
             &vouchers,
             &shutdown

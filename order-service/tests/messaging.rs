@@ -1,5 +1,6 @@
 //! Bad messages on the order queues: each is dead-lettered with its reason, and the
-//! consumers go on with the next.
+//! consumers go on with the next; and messages from a broker user other than the platform's
+//! have no effect.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,7 +11,8 @@ use std::time::Duration;
 use lapin::options::{BasicPublishOptions, QueueBindOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation};
-use platform::testing::{eventually, poison};
+use platform::testing::{eventually, platform_user, poison};
+use secrecy::ExposeSecret;
 use support::Services;
 use uuid::Uuid;
 
@@ -39,8 +41,10 @@ async fn poison_messages_on_every_order_queue_are_dead_lettered_with_a_reason() 
         ),
     ];
     for (queue, body, _) in &cases {
-        let properties =
-            BasicProperties::default().with_message_id(Uuid::new_v4().to_string().into());
+        // From the platform's own broker user: these reach the handlers.
+        let properties = BasicProperties::default()
+            .with_message_id(Uuid::new_v4().to_string().into())
+            .with_user_id(platform_user().into());
         poison::publish_one(&channel, queue, body, properties).await;
     }
 
@@ -127,5 +131,66 @@ async fn an_upgraded_service_no_longer_receives_every_wallet_event() {
     .await;
     services.assert_an_order_is_paid(600).await;
     let _ = broker.close(200, "done".into()).await;
+    services.stop().await;
+}
+
+/// Before: any broker user that could publish put a `transaction.created` of source `order`
+/// and reference `order:<id>` on `order.payment-outcomes` (through the default exchange),
+/// and the order became paid with no money taken.
+#[tokio::test]
+async fn a_forged_payment_from_another_broker_user_leaves_the_order_unpaid() {
+    // No wallet: the order waits for its payment.
+    let services = Services::start(Duration::from_secs(900), false).await;
+    let user = Uuid::new_v4();
+    let order = services.place_order(user, 2_500).await.unwrap();
+    let order_id: Uuid = order.id.parse().unwrap();
+    assert_eq!(services.order_status(order_id).await, "pending_payment");
+
+    // Another system, with the permissions compose gives them.
+    let other = services
+        .vhost
+        .add_user(&platform::testing::publisher_permissions())
+        .await
+        .unwrap();
+    let outsider = lapin::Connection::connect(
+        other.amqp_url.expose_secret(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = outsider.create_channel().await.unwrap();
+    channel.confirm_select(Default::default()).await.unwrap();
+    let forged = serde_json::json!({"specversion": "1.0", "id": Uuid::new_v4(),
+        "source": "/wallet-service", "type": "transaction.created",
+        "time": "2026-11-29T10:00:00Z", "datacontenttype": "application/json",
+        "data": {"id": Uuid::now_v7(), "user_id": user, "type": "purchase", "amount": 2_500,
+            "currency": "EUR", "balance_after": 0, "parent_transaction_id": null,
+            "description": null, "source": "order", "reference": format!("order:{order_id}"),
+            "created_at": "2026-11-29T10:00:00Z"}});
+    // Without user_id, and with its own: RabbitMQ lets it name no one else.
+    for properties in [
+        BasicProperties::default(),
+        BasicProperties::default().with_user_id(other.name.as_str().into()),
+    ] {
+        let properties = properties.with_message_id(Uuid::new_v4().to_string().into());
+        let body = serde_json::to_vec(&forged).unwrap();
+        poison::publish_one(&channel, "order.payment-outcomes", &body, properties).await;
+    }
+
+    let (broker, checking) = services.publisher().await;
+    for _ in 0..2 {
+        let reason = poison::next_dead_letter_reason(&checking, "order.payment-outcomes.dlq").await;
+        assert_eq!(reason, "untrusted-publisher");
+    }
+    assert_eq!(services.order_status(order_id).await, "pending_payment");
+    let recorded: i64 = sqlx::query_scalar("select count(*) from inbox")
+        .fetch_one(&services.order_pool)
+        .await
+        .unwrap();
+    assert_eq!(recorded, 0, "the forged events left no trace");
+
+    let _ = outsider.close(200, "done".into()).await;
+    let _ = broker.close(200, "done".into()).await;
+    other.delete().await.unwrap();
     services.stop().await;
 }

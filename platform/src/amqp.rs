@@ -6,7 +6,7 @@
 use anyhow::Context;
 use backon::Retryable;
 use lapin::{Connection, ConnectionProperties};
-pub use proto::messaging::{Queue, dead_letter_queue};
+pub use proto::messaging::{Publishers, Queue, QueueKind, dead_letter_queue};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
@@ -168,24 +168,33 @@ pub async fn declare_forwarding_exchange(
 /// it) before it dead-letters it. RabbitMQ 3.10 quorum queues have no default limit.
 pub const DELIVERY_LIMIT: i64 = 20;
 
+/// Durable, and nothing else (what amqplib's `assertQueue` asks for by default).
+const DURABLE: lapin::options::QueueDeclareOptions = lapin::options::QueueDeclareOptions {
+    passive: false,
+    durable: true,
+    exclusive: false,
+    auto_delete: false,
+    nowait: false,
+};
+
+fn quorum() -> lapin::types::FieldTable {
+    let mut quorum = lapin::types::FieldTable::default();
+    quorum.insert(
+        "x-queue-type".into(),
+        lapin::types::AMQPValue::LongString("quorum".into()),
+    );
+    quorum
+}
+
 /// Declares the quorum queue `name` and its dead-letter queue `<name>.dlq`: messages that
 /// exceed the delivery limit, or that a consumer dead-letters, end up there.
 pub async fn declare_queue_with_dlq(channel: &lapin::Channel, name: &str) -> lapin::Result<()> {
-    use lapin::types::{AMQPValue, FieldTable};
-    let durable = lapin::options::QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
+    use lapin::types::AMQPValue;
     let dlq = dead_letter_queue(name);
-    let mut quorum = FieldTable::default();
-    quorum.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
     channel
-        .queue_declare(dlq.as_str().into(), durable, quorum.clone())
+        .queue_declare(dlq.as_str().into(), DURABLE, quorum())
         .await?;
-    let mut arguments = quorum;
+    let mut arguments = quorum();
     arguments.insert(
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString("".into()),
@@ -199,7 +208,7 @@ pub async fn declare_queue_with_dlq(channel: &lapin::Channel, name: &str) -> lap
         AMQPValue::LongLongInt(DELIVERY_LIMIT),
     );
     channel
-        .queue_declare(name.into(), durable, arguments)
+        .queue_declare(name.into(), DURABLE, arguments)
         .await?;
     Ok(())
 }
@@ -207,8 +216,28 @@ pub async fn declare_queue_with_dlq(channel: &lapin::Channel, name: &str) -> lap
 /// Declares `queue` as a quorum queue with its dead-letter queue and, when it takes events
 /// from a topic exchange, that exchange (declared too, so the order in which services start
 /// does not matter) and its bindings.
+///
+/// A [`QueueKind::PlainDurable`] queue is declared durable with no arguments, exactly as
+/// amqplib declares it by default, so its publishers' own declarations are accepted. Its
+/// dead-letter queue is still a quorum queue, which the consumer copies bad messages to; but
+/// RabbitMQ itself neither dead-letters nor limits redeliveries there.
 pub async fn declare_queue(channel: &lapin::Channel, queue: &Queue) -> lapin::Result<()> {
-    declare_queue_with_dlq(channel, queue.name).await?;
+    match queue.kind {
+        QueueKind::Quorum => declare_queue_with_dlq(channel, queue.name).await?,
+        QueueKind::PlainDurable => {
+            let dlq = dead_letter_queue(queue.name);
+            channel
+                .queue_declare(dlq.as_str().into(), DURABLE, quorum())
+                .await?;
+            channel
+                .queue_declare(
+                    queue.name.into(),
+                    DURABLE,
+                    lapin::types::FieldTable::default(),
+                )
+                .await?;
+        }
+    }
     let Some(exchange) = queue.exchange else {
         return Ok(());
     };
@@ -225,4 +254,39 @@ pub async fn declare_queue(channel: &lapin::Channel, queue: &Queue) -> lapin::Re
             .await?;
     }
     Ok(())
+}
+
+/// Declares `queue` as [`declare_queue`] does, on a channel of its own; but when an earlier
+/// version declared a queue of that name with other arguments (RabbitMQ refuses the
+/// declaration then, 406 PRECONDITION_FAILED: `wallet_queue` was a quorum queue with
+/// dead-letter arguments), keeps that queue, with a warning, and lets it be consumed as it
+/// is. It is not deleted here: a message published between a check that it is empty and its
+/// deletion would be lost. Once an operator deletes it (docs/operations.md), the consumer is
+/// cancelled, the service reconnects and declares it anew.
+pub async fn declare_queue_or_keep_old(
+    connection: &Connection,
+    queue: &Queue,
+) -> anyhow::Result<()> {
+    let channel = connection.create_channel().await?;
+    match declare_queue(&channel, queue).await {
+        Ok(()) => Ok(()),
+        Err(error) if is_precondition_failed(&error) => {
+            tracing::warn!(
+                queue = queue.name,
+                "the queue was declared with other arguments by an earlier version, so \
+                 publishers that declare it are refused; it is consumed as it is until you \
+                 delete it once drained (see docs/operations.md)"
+            );
+            // The refusal closed that channel; the queue itself exists.
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Whether the broker refused an operation with 406 PRECONDITION_FAILED.
+fn is_precondition_failed(error: &lapin::Error) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    matches!(error.kind(), lapin::ErrorKind::ProtocolError(amqp)
+        if *amqp.kind() == AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED))
 }

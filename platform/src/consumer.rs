@@ -15,6 +15,18 @@
 //! [`consume_batches`] does the same for a [`BatchHandler`], which applies the messages
 //! waiting at a time together (one database transaction where it can) and acknowledges
 //! them at once.
+//!
+//! Before a handler sees a delivery, the consumer dead-letters, unread:
+//! - on a queue only the platform publishes to ([`Publishers::Platform`]), a message whose
+//!   `user_id` property is not the platform's own broker user (the user of the consuming
+//!   connection), with the reason `untrusted-publisher`. RabbitMQ refuses a `user_id` other
+//!   than the publishing connection's user, so another system cannot forge it; and any broker
+//!   user that may publish reaches every queue through the default exchange, so this is what
+//!   keeps other systems from posing as the platform.
+//! - a body over [`MAX_MESSAGE_BYTES`].
+//!
+//! Reasons are cut to [`MAX_REASON_BYTES`]: they may quote the message, which the publisher
+//! chose.
 
 use std::future::Future;
 
@@ -30,10 +42,21 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use tokio_util::sync::CancellationToken;
 
-use crate::amqp::dead_letter_queue;
+use crate::amqp::{Publishers, Queue, dead_letter_queue};
 
 /// Header naming why a message was dead-lettered.
 pub const REASON_HEADER: &str = "x-dead-letter-reason";
+/// Header of a dead-lettered copy holding the `user_id` the original carried: the copy is
+/// published by the platform, so it carries the platform's own.
+pub const ORIGINAL_USER_HEADER: &str = "x-original-user-id";
+
+/// The largest body a consumer reads; a larger message is dead-lettered unread. Every
+/// message of the contract is far smaller (a transaction request is under 1 KiB, with a
+/// 500-character description), and a consumer holds up to its prefetch of them in memory.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// The most bytes of a dead-letter reason (and so of any part of the message it quotes).
+pub const MAX_REASON_BYTES: usize = 256;
 
 /// What became of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,26 +109,61 @@ async fn subscribe(
     Ok((channel, consumer))
 }
 
+/// Who a consumer of `queue` takes messages from: the platform's broker user, that of the
+/// consuming connection (see the module's documentation).
+struct Gate<'a> {
+    queue: &'a Queue,
+    platform_user: String,
+}
+
+impl<'a> Gate<'a> {
+    fn new(connection: &Connection, queue: &'a Queue) -> Self {
+        Self {
+            queue,
+            platform_user: connection.status().username(),
+        }
+    }
+
+    /// Why `delivery` must be dead-lettered unread, if it must.
+    fn refusal(&self, delivery: &Delivery) -> Option<String> {
+        if self.queue.publishers == Publishers::Platform {
+            let user = delivery.properties.user_id().as_ref();
+            if user.is_none_or(|user| user.as_str() != self.platform_user) {
+                return Some(proto::messaging::UNTRUSTED_PUBLISHER.to_owned());
+            }
+        }
+        let size = delivery.data.len();
+        (size > MAX_MESSAGE_BYTES)
+            .then(|| format!("message too large: {size} bytes, the limit is {MAX_MESSAGE_BYTES}"))
+    }
+}
+
 /// Consumes `queue` with up to `concurrency` messages in flight until `shutdown` (then `Ok`)
 /// or a broker error (then `Err`, and the caller reconnects).
 pub async fn consume<H: Handler>(
     connection: &Connection,
-    queue: &str,
+    queue: &Queue,
     concurrency: u16,
     handler: &H,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    let gate = &Gate::new(connection, queue);
+    let queue = queue.name;
     let (channel, consumer) = subscribe(connection, queue, concurrency).await?;
     let channel = &channel;
     let processing = consumer
         .map_err(anyhow::Error::from)
         .try_for_each_concurrent(usize::from(concurrency), |delivery| async move {
-            let Some(verdict) = handle_until_done(handler, &delivery, shutdown).await else {
-                // Shutting down: leave it unacknowledged; RabbitMQ redelivers it.
-                return Ok(());
+            let verdict = match gate.refusal(&delivery) {
+                Some(reason) => Verdict::Invalid(reason),
+                None => match handle_until_done(handler, &delivery, shutdown).await {
+                    Some(verdict) => verdict,
+                    // Shutting down: leave it unacknowledged; RabbitMQ redelivers it.
+                    None => return Ok(()),
+                },
             };
             if let Verdict::Invalid(reason) = verdict {
-                dead_letter(channel, queue, &delivery, &reason).await?;
+                dead_letter(channel, gate, &delivery, &reason).await?;
             }
             delivery.ack(BasicAckOptions::default()).await?;
             Ok(())
@@ -123,24 +181,26 @@ pub async fn consume<H: Handler>(
 /// applied as soon as it arrives.
 pub async fn consume_batches<H: BatchHandler>(
     connection: &Connection,
-    queue: &str,
+    queue: &Queue,
     batch: u16,
     handler: &H,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    let gate = &Gate::new(connection, queue);
+    let queue = queue.name;
     // Twice the batch, so that the next batch arrives while this one is applied.
     let (channel, consumer) = subscribe(connection, queue, batch.saturating_mul(2)).await?;
     let mut batches = consumer.ready_chunks(usize::from(batch));
     let processing = async {
         while let Some(deliveries) = batches.next().await {
             let deliveries = deliveries.into_iter().collect::<Result<Vec<_>, _>>()?;
-            let Some(verdicts) = apply_batch(handler, &deliveries, shutdown).await else {
+            let Some(verdicts) = apply_batch(handler, gate, &deliveries, shutdown).await else {
                 // Shutting down: leave them unacknowledged; RabbitMQ redelivers them.
                 return Ok(());
             };
             for (delivery, verdict) in deliveries.iter().zip(verdicts) {
                 if let Verdict::Invalid(reason) = verdict {
-                    dead_letter(&channel, queue, delivery, &reason).await?;
+                    dead_letter(&channel, gate, delivery, &reason).await?;
                 }
             }
             // Acknowledges this delivery and every earlier one on the channel: the batch.
@@ -161,6 +221,7 @@ pub async fn consume_batches<H: BatchHandler>(
 /// applied one at a time, so that only the one holding the value is dead-lettered.
 async fn apply_batch<H: BatchHandler>(
     handler: &H,
+    gate: &Gate<'_>,
     deliveries: &[Delivery],
     shutdown: &CancellationToken,
 ) -> Option<Vec<Verdict>> {
@@ -168,7 +229,10 @@ async fn apply_batch<H: BatchHandler>(
     let mut valid = Vec::with_capacity(deliveries.len());
     let mut positions = Vec::with_capacity(deliveries.len());
     for (position, delivery) in deliveries.iter().enumerate() {
-        match handler.read(delivery) {
+        match gate
+            .refusal(delivery)
+            .map_or_else(|| handler.read(delivery), Err)
+        {
             Ok(message) => {
                 valid.push(message);
                 positions.push(position);
@@ -235,14 +299,16 @@ async fn until_applied<T, F: Future<Output = anyhow::Result<T>>>(
     }
 }
 
-/// Copies `delivery` to the dead-letter queue with the reason, and waits for the broker's
-/// confirmation.
+/// Copies `delivery` to the dead-letter queue with the reason (cut to [`MAX_REASON_BYTES`]),
+/// and waits for the broker's confirmation.
 async fn dead_letter(
     channel: &lapin::Channel,
-    queue: &str,
+    gate: &Gate<'_>,
     delivery: &Delivery,
     reason: &str,
 ) -> anyhow::Result<()> {
+    let queue = gate.queue.name;
+    let reason = truncate(reason, MAX_REASON_BYTES);
     tracing::warn!(
         queue,
         reason,
@@ -254,10 +320,20 @@ async fn dead_letter(
         "x-original-queue".into(),
         AMQPValue::LongString(queue.into()),
     );
+    if let Some(user) = delivery.properties.user_id() {
+        headers.insert(
+            ORIGINAL_USER_HEADER.into(),
+            AMQPValue::LongString(user.as_str().into()),
+        );
+    }
+    // The copy is the platform's message: RabbitMQ would refuse another user's `user_id` on
+    // it (closing the channel), and the dead-letter queue's readers can trust where it
+    // came from.
     let properties = delivery
         .properties
         .clone()
         .with_headers(headers)
+        .with_user_id(gate.platform_user.as_str().into())
         .with_delivery_mode(2);
     let confirm = channel
         .basic_publish(
@@ -278,6 +354,18 @@ async fn dead_letter(
     }
 }
 
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let end = (0..=max)
+        .rev()
+        .find(|&end| text.is_char_boundary(end))
+        .unwrap_or_default();
+    &text[..end]
+}
+
 /// The value of a string header, if present.
 pub fn header(delivery: &Delivery, name: &str) -> Option<String> {
     let headers = delivery.properties.headers().as_ref()?;
@@ -285,5 +373,21 @@ pub fn header(delivery: &Delivery, name: &str) -> Option<String> {
         AMQPValue::LongString(value) => Some(value.to_string()),
         AMQPValue::ShortString(value) => Some(value.as_str().to_owned()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate("abc", 256), "abc");
+        assert_eq!(truncate("abcdef", 3), "abc");
+        // "é" is two bytes: cutting inside it keeps the character before.
+        assert_eq!(truncate("aé", 2), "a");
+        assert_eq!(truncate("€€", 5), "€");
+        let long = "ü".repeat(300);
+        assert!(truncate(&long, MAX_REASON_BYTES).len() <= MAX_REASON_BYTES);
     }
 }

@@ -114,6 +114,7 @@ impl Outbox {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
+        let user = connection.status().username();
         let mut added = self.added.subscribe();
         let mut delays = crate::retry::policy().build();
         loop {
@@ -122,7 +123,7 @@ impl Outbox {
             }
             // Commits from now on wake the wait below, even those during this batch.
             added.borrow_and_update();
-            match publish_batch(&self.pool, &channel).await {
+            match publish_batch(&self.pool, &channel, &user).await {
                 Ok(published) => {
                     delays = crate::retry::policy().build();
                     if published > 0 {
@@ -255,7 +256,14 @@ impl From<sqlx::Error> for BatchError {
 /// One statement claims the rows and marks them published; the mark only counts if the
 /// transaction commits, which is after the broker confirmed every message. A relay that
 /// dies before leaves the rows unpublished for the next one.
-async fn publish_batch(pool: &PgPool, channel: &lapin::Channel) -> Result<usize, BatchError> {
+///
+/// Every message carries `user_id` = `user`, the connection's broker user (RabbitMQ refuses
+/// any other): the platform's consumers take messages only from the platform's user.
+async fn publish_batch(
+    pool: &PgPool,
+    channel: &lapin::Channel,
+    user: &str,
+) -> Result<usize, BatchError> {
     let mut tx = pool.begin().await?;
     let mut rows: Vec<Row> = sqlx::query_as(
         "update outbox set published_at = now() where id in (
@@ -280,6 +288,7 @@ async fn publish_batch(pool: &PgPool, channel: &lapin::Channel) -> Result<usize,
             .with_message_id(row.message_id.to_string().into())
             .with_content_type("application/json".into())
             .with_delivery_mode(2)
+            .with_user_id(user.into())
             .with_timestamp(u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default());
         if let Some(correlation_id) = &row.correlation_id {
             properties = properties.with_correlation_id(correlation_id.as_str().into());

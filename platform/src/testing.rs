@@ -100,6 +100,21 @@ async fn remove_leftover_vhosts(cutoff: u64) -> anyhow::Result<()> {
             let _ = delete_vhost(name).await;
         }
     }
+    // Broker users of tests (`Vhost::add_user`) are named the same way.
+    let users: Vec<serde_json::Value> = reqwest::Client::new()
+        .get(format!("{}/users?columns=name", management_api()))
+        .basic_auth("guest", Some("guest"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    for name in users.iter().filter_map(|user| user["name"].as_str()) {
+        if is_leftover(name, cutoff) {
+            let _ = delete_user(name).await;
+        }
+    }
     Ok(())
 }
 
@@ -121,6 +136,30 @@ pub fn database_url(name: &str) -> SecretString {
     let server = optional("TEST_POSTGRES_URL")
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned());
     SecretString::from(format!("{server}/{name}"))
+}
+
+/// The broker user of the tests' connections (that of `TEST_AMQP_URL`, `guest` by default):
+/// the services under test run as it, so it is the platform's user, and a message a test
+/// publishes on the platform's behalf carries it as `user_id`.
+pub fn platform_user() -> String {
+    let broker =
+        optional("TEST_AMQP_URL").unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672".to_owned());
+    broker.parse::<lapin::uri::AMQPUri>().map_or_else(
+        |_| "guest".to_owned(),
+        |uri| uri.authority.userinfo.username,
+    )
+}
+
+/// The permissions of the `publisher` broker user that docker-compose creates for other
+/// systems (`deploy/rabbitmq/publisher-permissions.json`), for [`Vhost::add_user`]: tests
+/// publish as another system would, with exactly what it may do.
+pub fn publisher_permissions() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/rabbitmq/publisher-permissions.json"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{path}: {error}"));
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{path}: {error}"))
 }
 
 /// A RabbitMQ virtual host of one test.
@@ -146,6 +185,48 @@ impl Vhost {
 
     pub async fn delete(&self) -> anyhow::Result<()> {
         delete_vhost(&self.name).await
+    }
+
+    /// Creates a broker user other than the platform's (`t_<...>`, a random password), with
+    /// `permissions` (`{"configure", "write", "read"}` regular expressions) on this vhost
+    /// only: another system that may publish. Needs the management API; remove it with
+    /// [`BrokerUser::delete`].
+    pub async fn add_user(&self, permissions: &serde_json::Value) -> anyhow::Result<BrokerUser> {
+        let client = reqwest::Client::new();
+        let api = management_api();
+        let name = format!("t_{}", unique_id());
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        client
+            .put(format!("{api}/users/{name}"))
+            .basic_auth("guest", Some("guest"))
+            .json(&serde_json::json!({"password": password, "tags": ""}))
+            .send()
+            .await?
+            .error_for_status()
+            .context("cannot create a test broker user")?;
+        client
+            .put(format!("{api}/permissions/{}/{name}", self.name))
+            .basic_auth("guest", Some("guest"))
+            .json(permissions)
+            .send()
+            .await?
+            .error_for_status()
+            .context("cannot grant the test broker user its permissions")?;
+        let broker = optional("TEST_AMQP_URL")
+            .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672".to_owned());
+        let mut url = reqwest::Url::parse(&broker).context("TEST_AMQP_URL")?;
+        let credentials = url
+            .set_username(&name)
+            .and_then(|()| url.set_password(Some(&password)));
+        anyhow::ensure!(credentials.is_ok(), "TEST_AMQP_URL cannot hold credentials");
+        Ok(BrokerUser {
+            amqp_url: SecretString::from(format!(
+                "{}/{}",
+                url.as_str().trim_end_matches('/'),
+                self.name
+            )),
+            name,
+        })
     }
 
     /// Closes, from the broker's side, every connection in this vhost whose client named it
@@ -191,6 +272,29 @@ impl Vhost {
         }
         Ok(closed)
     }
+}
+
+/// A broker user of one test (see [`Vhost::add_user`]).
+pub struct BrokerUser {
+    pub name: String,
+    /// Its URL on the test's vhost.
+    pub amqp_url: SecretString,
+}
+
+impl BrokerUser {
+    pub async fn delete(&self) -> anyhow::Result<()> {
+        delete_user(&self.name).await
+    }
+}
+
+async fn delete_user(name: &str) -> anyhow::Result<()> {
+    reqwest::Client::new()
+        .delete(format!("{}/users/{name}", management_api()))
+        .basic_auth("guest", Some("guest"))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
 }
 
 /// Whether the broker stops knowing connection `name` within `within`.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use lapin::BasicProperties;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use platform::amqp::try_connect;
+use platform::amqp::{Publishers, Queue, QueueKind, try_connect};
 use platform::consumer::{BatchHandler, consume_batches};
 use platform::testing::poison::{next_dead_letter_reason, queue_length};
 use platform::testing::{Vhost, eventually, unique_id};
@@ -21,6 +21,14 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 const QUEUE: &str = "batches";
+/// Published to by the test, as another system would.
+const CONTRACT: Queue = Queue {
+    name: QUEUE,
+    exchange: None,
+    routing_keys: &[],
+    publishers: Publishers::Anyone,
+    kind: QueueKind::Quorum,
+};
 /// The batch size; the consumer takes twice as many messages unacknowledged.
 const BATCH: u16 = 8;
 /// As many as the consumer takes at once, so all of them wait while the first batch is held.
@@ -100,7 +108,7 @@ async fn waiting_messages_are_applied_together_and_bad_ones_dead_lettered_with_t
         applied: Mutex::default(),
     };
     let shutdown = CancellationToken::new();
-    let consuming = consume_batches(&broker, QUEUE, BATCH, &handler, &shutdown);
+    let consuming = consume_batches(&broker, &CONTRACT, BATCH, &handler, &shutdown);
     let checking = async {
         // The first batch is held until every message reached the consumer (none ready).
         eventually(

@@ -42,7 +42,7 @@ pub async fn run(
             Some(handler) => {
                 consume(
                     &connection,
-                    EMAILS.name,
+                    &EMAILS,
                     JOBS_AT_ONCE,
                     handler.as_ref(),
                     &shutdown,
@@ -57,14 +57,8 @@ pub async fn run(
     };
     tokio::try_join!(
         outbox.relay(&connection, &shutdown),
-        consume_batches(
-            &connection,
-            TRANSACTIONS.name,
-            LINES_BATCH,
-            &lines,
-            &shutdown
-        ),
-        consume(&connection, JOBS.name, JOBS_AT_ONCE, &jobs, &shutdown),
+        consume_batches(&connection, &TRANSACTIONS, LINES_BATCH, &lines, &shutdown),
+        consume(&connection, &JOBS, JOBS_AT_ONCE, &jobs, &shutdown),
         sending,
     )?;
     Ok(())

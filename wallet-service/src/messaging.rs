@@ -28,7 +28,8 @@ pub async fn run(
     let channel = connection.create_channel().await?;
     amqp::declare_forwarding_exchange(&channel, ORDER_OUTCOMES, EVENTS).await?;
     amqp::declare_queue(&channel, &TRANSACTION_REQUESTS).await?;
-    amqp::declare_queue(&channel, &LEGACY_REQUESTS).await?;
+    // Declared as legacy publishers declare it; earlier versions declared it otherwise.
+    amqp::declare_queue_or_keep_old(&connection, &LEGACY_REQUESTS).await?;
     amqp::declare_queue(&channel, &ORDER_PAYMENTS).await?;
     let requests = RequestHandler {
         outbox: outbox.clone(),
@@ -45,9 +46,15 @@ pub async fn run(
     };
     tokio::try_join!(
         outbox.relay(&connection, &shutdown),
-        consume_batches(&connection, requests.queue, BATCH, &requests, &shutdown),
-        consume_batches(&connection, legacy.queue, BATCH, &legacy, &shutdown),
-        consume_batches(&connection, ORDER_PAYMENTS.name, BATCH, &orders, &shutdown),
+        consume_batches(
+            &connection,
+            &TRANSACTION_REQUESTS,
+            BATCH,
+            &requests,
+            &shutdown
+        ),
+        consume_batches(&connection, &LEGACY_REQUESTS, BATCH, &legacy, &shutdown),
+        consume_batches(&connection, &ORDER_PAYMENTS, BATCH, &orders, &shutdown),
     )?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use futures_util::future::join_all;
 use lapin::message::Delivery;
 use platform::consumer::BatchHandler;
 use platform::outbox::Outbox;
+use proto::messaging::is_platform_queue;
 use proto::messaging::order::REFERENCE_PREFIX;
 use proto::messaging::wallet::{
     LEGACY_PATTERN, LegacyEnvelope, TransactionRejected, TransactionRequest,
@@ -130,15 +131,25 @@ pub fn parse(format: Format, delivery: &Delivery) -> Result<Request, String> {
             "message ids and references starting with {REFERENCE_PREFIX:?} are reserved for order payments"
         ));
     }
+    let reply_to = properties
+        .reply_to()
+        .as_ref()
+        .map(|queue| queue.as_str().to_owned())
+        .filter(|queue| !queue.is_empty());
+    // The reply is published by the wallet, as the platform: naming a platform queue would
+    // have the wallet post a message there that its consumer trusts.
+    if let Some(queue) = &reply_to
+        && is_platform_queue(queue)
+    {
+        return Err(format!(
+            "reply_to may not name a platform queue ({queue:?}); name a queue of your own"
+        ));
+    }
     Ok(Request {
         message_id,
         user_id,
         raw,
-        reply_to: properties
-            .reply_to()
-            .as_ref()
-            .map(|queue| queue.as_str().to_owned())
-            .filter(|queue| !queue.is_empty()),
+        reply_to,
         correlation_id: properties
             .correlation_id()
             .as_ref()

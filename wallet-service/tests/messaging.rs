@@ -13,7 +13,7 @@ use lapin::types::AMQPValue;
 use proto::messaging::wallet::ORDER_OUTCOMES as ORDER_OUTCOMES_EXCHANGE;
 use proto::messaging::wallet::{LEGACY_REQUESTS, ORDER_PAYMENTS, TRANSACTION_REQUESTS};
 use serde_json::json;
-use support::{TestWallet, eventually, properties};
+use support::{TestWallet, eventually, platform_properties, properties};
 use uuid::Uuid;
 
 const REQUESTS_QUEUE: &str = TRANSACTION_REQUESTS.name;
@@ -83,9 +83,13 @@ async fn only_the_outcomes_of_order_payments_go_to_the_order_outcomes_exchange()
     assert_eq!(deposited["data"]["type"], "deposit");
     // One attempt after the other: the first is paid, the second finds too little money.
     let queue = ORDER_PAYMENTS.name;
-    wallet.publish(queue, &payment(1), properties("p1")).await;
+    wallet
+        .publish(queue, &payment(1), platform_properties("p1"))
+        .await;
     let (_, paid) = everything.next(within).await.expect("the purchase");
-    wallet.publish(queue, &payment(2), properties("p2")).await;
+    wallet
+        .publish(queue, &payment(2), platform_properties("p2"))
+        .await;
     let (_, refused) = everything.next(within).await.expect("the refusal");
     assert_eq!(paid["data"]["type"], "purchase");
     assert_eq!(refused["type"], "transaction.rejected");

@@ -206,9 +206,10 @@ pub async fn assert_each_applied_or_dead_lettered(
 }
 
 /// Random properties: a message id or none, any content type, an empty `reply_to`, a stray
-/// header, any priority.
+/// header, any priority. They carry the platform's `user_id`, as the services' own messages
+/// do, so that the fuzzing reaches past the consumers' check of the publisher.
 pub fn properties(rng: &mut StdRng) -> BasicProperties {
-    let mut properties = BasicProperties::default();
+    let mut properties = BasicProperties::default().with_user_id(super::platform_user().into());
     if rng.random_bool(0.7) {
         properties = properties.with_message_id(Uuid::new_v4().to_string().into());
     }

@@ -16,12 +16,53 @@ pub mod statement;
 pub mod wallet;
 
 /// A queue and what it is bound to: a topic exchange and the routing keys it takes from it,
-/// or nothing (it is published to through the default exchange).
+/// or nothing (it is published to through the default exchange); who may publish to it; and
+/// how it is declared.
 #[derive(Debug, Clone, Copy)]
 pub struct Queue {
     pub name: &'static str,
     pub exchange: Option<&'static str>,
     pub routing_keys: &'static [&'static str],
+    pub publishers: Publishers,
+    pub kind: QueueKind,
+}
+
+/// Whose messages a queue's consumer accepts. Any broker user that may publish can reach every
+/// queue through the default exchange, so the consumer decides by the AMQP `user_id`
+/// property, which RabbitMQ refuses unless it names the publishing connection's own user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publishers {
+    /// Only the platform's services: a message must carry `user_id` = the platform's broker
+    /// user (the user of `AMQP_URL`), or it is dead-lettered as `untrusted-publisher`.
+    Platform,
+    /// Other systems too (the two request queues): `user_id` is not checked.
+    Anyone,
+}
+
+/// How a queue is declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueKind {
+    /// A quorum queue that dead-letters to `<name>.dlq` beyond the delivery limit.
+    Quorum,
+    /// A durable classic queue with no arguments at all: its publishers declare it too
+    /// (amqplib's `assertQueue` with its defaults), and RabbitMQ refuses a declaration whose
+    /// arguments differ from the queue's. Its consumer still dead-letters to `<name>.dlq`.
+    PlainDurable,
+}
+
+/// The reason a message from a publisher other than the platform's broker user is
+/// dead-lettered with, on a [`Publishers::Platform`] queue.
+pub const UNTRUSTED_PUBLISHER: &str = "untrusted-publisher";
+
+/// Queue names that belong to the platform, now or later: every queue of [`QUEUES`] and its
+/// dead-letter queue, and every name under the services' prefixes. A request's `reply_to`
+/// may not name one, or a publisher could make the wallet publish into the platform's queues.
+pub fn is_platform_queue(name: &str) -> bool {
+    const PREFIXES: [&str; 3] = ["wallet.", "order.", "statement."];
+    PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+        || QUEUES
+            .iter()
+            .any(|queue| name == queue.name || name == dead_letter_queue(queue.name))
 }
 
 /// Every exchange the platform declares.
@@ -87,5 +128,37 @@ pub mod time {
         deserializer: D,
     ) -> Result<DateTime<Utc>, D::Error> {
         serde::Deserialize::deserialize(deserializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_platforms_queues_and_their_prefixes_are_platform_queues() {
+        for queue in QUEUES {
+            assert!(is_platform_queue(queue.name), "{}", queue.name);
+            assert!(is_platform_queue(&dead_letter_queue(queue.name)));
+        }
+        assert!(is_platform_queue("wallet.anything-later"));
+        for name in [
+            "amq.gen-JzTY20BRgKO-HjmUJj0wLg",
+            "my-outcomes",
+            "publisher.replies",
+            "wallet_queue2",
+        ] {
+            assert!(!is_platform_queue(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn only_the_request_queues_are_public() {
+        let public: Vec<&str> = QUEUES
+            .iter()
+            .filter(|queue| queue.publishers == Publishers::Anyone)
+            .map(|queue| queue.name)
+            .collect();
+        assert_eq!(public, ["wallet.transaction-requests", "wallet_queue"]);
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Queue;
+use super::{Publishers, Queue, QueueKind};
 use crate::enums::OrderStatus;
 
 /// The CloudEvent `source` of order-service's events.
@@ -45,6 +45,8 @@ pub const PAYMENT_OUTCOMES: Queue = Queue {
         super::wallet::TRANSACTION_CREATED,
         super::wallet::TRANSACTION_REJECTED,
     ],
+    publishers: Publishers::Platform,
+    kind: QueueKind::Quorum,
 };
 
 /// Sent orders, which may earn a voucher.
@@ -52,6 +54,8 @@ pub const VOUCHER_ISSUING: Queue = Queue {
     name: "order.voucher-issuing",
     exchange: Some(EVENTS),
     routing_keys: &[ORDER_SENT],
+    publishers: Publishers::Platform,
+    kind: QueueKind::Quorum,
 };
 
 /// The data of `order.created` and of every `order.<status>` event: the order as it now is.

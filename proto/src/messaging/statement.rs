@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Queue;
+use super::{Publishers, Queue, QueueKind};
 
 /// The CloudEvent `source` of statement-service's events.
 pub const SOURCE: &str = "statement-service";
@@ -18,6 +18,8 @@ pub const TRANSACTIONS: Queue = Queue {
     name: "statement.transactions",
     exchange: Some(super::wallet::EVENTS),
     routing_keys: &[super::wallet::TRANSACTION_CREATED],
+    publishers: Publishers::Platform,
+    kind: QueueKind::Quorum,
 };
 
 /// Long statements to generate ([`JobMessage`]); statement-service's own queue.
@@ -25,6 +27,8 @@ pub const JOBS: Queue = Queue {
     name: "statement.jobs",
     exchange: None,
     routing_keys: &[],
+    publishers: Publishers::Platform,
+    kind: QueueKind::Quorum,
 };
 
 /// Finished statements to email ([`JobMessage`]); statement-service's own queue.
@@ -32,6 +36,8 @@ pub const EMAILS: Queue = Queue {
     name: "statement.emails",
     exchange: None,
     routing_keys: &[],
+    publishers: Publishers::Platform,
+    kind: QueueKind::Quorum,
 };
 
 /// `statement.generated`: a finished statement job.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::Queue;
+use super::{Publishers, Queue, QueueKind};
 use crate::enums::{TransactionSource, TransactionType};
 
 /// The CloudEvent `source` of wallet-service's events.
@@ -28,14 +28,19 @@ pub const TRANSACTION_REQUESTS: Queue = Queue {
     name: "wallet.transaction-requests",
     exchange: None,
     routing_keys: &[],
+    publishers: Publishers::Anyone,
+    kind: QueueKind::Quorum,
 };
 
 /// Transaction requests in the envelope of the Node.js wallet this platform replaces
-/// ([`LegacyEnvelope`]).
+/// ([`LegacyEnvelope`]). Its publishers declare it themselves (amqplib's `assertQueue` with
+/// its defaults), hence a plain durable queue.
 pub const LEGACY_REQUESTS: Queue = Queue {
     name: "wallet_queue",
     exchange: None,
     routing_keys: &[],
+    publishers: Publishers::Anyone,
+    kind: QueueKind::PlainDurable,
 };
 
 /// Order payments and refunds, from `order.events`.
@@ -47,6 +52,8 @@ pub const ORDER_PAYMENTS: Queue = Queue {
         super::order::ORDER_CANCELLED,
         super::order::ORDER_EXPIRED,
     ],
+    publishers: Publishers::Platform,
+    kind: QueueKind::Quorum,
 };
 
 /// `transaction.created`: a transaction applied to a wallet, as its ledger row (the wallet

@@ -330,6 +330,8 @@ async fn an_order_sent_event_delivered_five_times_still_issues_one_voucher() {
                 &serde_json::to_vec(&event).unwrap(),
                 BasicProperties::default()
                     .with_message_id(id.into())
+                    // As order-service publishes it: its consumers trust only the platform.
+                    .with_user_id(platform::testing::platform_user().into())
                     .with_content_type("application/json".into()),
             )
             .await

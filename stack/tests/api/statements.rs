@@ -330,6 +330,8 @@ async fn publish_wallet_event(connection: &Connection, message_id: &str, body: &
             body,
             BasicProperties::default()
                 .with_message_id(message_id.into())
+                // As the wallet publishes it: the consumer trusts only the platform's user.
+                .with_user_id(platform::testing::platform_user().into())
                 .with_content_type("application/json".into()),
         )
         .await

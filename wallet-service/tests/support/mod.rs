@@ -31,6 +31,12 @@ pub struct TestWallet {
 
 impl TestWallet {
     pub async fn start() -> Self {
+        Self::start_after(async |_| {}).await
+    }
+
+    /// Starts once `prepare` has run on the test's fresh vhost (to leave there what an
+    /// earlier version would have).
+    pub async fn start_after(prepare: impl AsyncFnOnce(&Connection)) -> Self {
         let id = unique_id();
         let vhost = Vhost::create(&format!("t_{id}")).await.unwrap();
         let config = Config {
@@ -53,6 +59,7 @@ impl TestWallet {
         )
         .await
         .unwrap();
+        prepare(&broker).await;
         let (pool, running) = launch(&config, &broker).await;
         Self {
             config,
@@ -181,8 +188,9 @@ async fn launch(config: &Config, broker: &Connection) -> (PgPool, Running) {
             let channel = broker.create_channel().await.unwrap();
             channel
                 .queue_declare(
-                    // Declared last, so both request queues exist.
-                    proto::messaging::wallet::LEGACY_REQUESTS.name.into(),
+                    // Declared last, so the exchanges and the other queues exist (and a
+                    // request queue a test left there beforehand was declared again).
+                    proto::messaging::wallet::ORDER_PAYMENTS.name.into(),
                     QueueDeclareOptions {
                         passive: true,
                         ..Default::default()
@@ -224,6 +232,32 @@ impl Events {
             .await
             .unwrap()
     }
+}
+
+/// A broker user of the test's own with the permissions compose gives other systems, and
+/// a channel of its (with publisher confirms). Delete the user when done.
+pub async fn publisher(
+    wallet: &TestWallet,
+) -> (platform::testing::BrokerUser, Connection, lapin::Channel) {
+    let user = wallet
+        .vhost
+        .add_user(&platform::testing::publisher_permissions())
+        .await
+        .unwrap();
+    let connection = Connection::connect(
+        user.amqp_url.expose_secret(),
+        ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel.confirm_select(Default::default()).await.unwrap();
+    (user, connection, channel)
+}
+
+/// `properties` of a message the platform itself publishes (`user_id` its broker user).
+pub fn platform_properties(message_id: &str) -> BasicProperties {
+    properties(message_id).with_user_id(platform::testing::platform_user().into())
 }
 
 pub fn properties(message_id: &str) -> BasicProperties {
