@@ -4,9 +4,10 @@
 //!
 //! Settings (all optional): `TEST_POSTGRES_URL` (server, default
 //! `postgres://postgres@127.0.0.1:5432`), `TEST_AMQP_URL` (broker, default
-//! `amqp://guest:guest@127.0.0.1:5672`), `TEST_RABBITMQ_API` (management API used to create
-//! vhosts, default `http://127.0.0.1:15672/api` as guest; `rabbitmqctl` is used when it does
-//! not answer).
+//! `amqp://guest:guest@127.0.0.1:5672`; its user is the platform's, and the management API is
+//! called as it too), `TEST_RABBITMQ_API` (management API used to create vhosts, default
+//! `http://127.0.0.1:15672/api`; `rabbitmqctl` is used when it does not answer). `.ci/run`
+//! sets them when it starts PostgreSQL and RabbitMQ from docker compose.
 //!
 //! A test that fails or is killed never reaches its clean-up, so names carry their creation
 //! time and every new vhost first removes what tests left behind more than an hour ago:
@@ -87,7 +88,7 @@ pub async fn remove_leftovers() {
 async fn remove_leftover_vhosts(cutoff: u64) -> anyhow::Result<()> {
     let vhosts: Vec<serde_json::Value> = reqwest::Client::new()
         .get(format!("{}/vhosts?columns=name", management_api()))
-        .basic_auth("guest", Some("guest"))
+        .authenticated()
         .timeout(Duration::from_secs(10))
         .send()
         .await?
@@ -103,7 +104,7 @@ async fn remove_leftover_vhosts(cutoff: u64) -> anyhow::Result<()> {
     // Broker users of tests (`Vhost::add_user`) are named the same way.
     let users: Vec<serde_json::Value> = reqwest::Client::new()
         .get(format!("{}/users?columns=name", management_api()))
-        .basic_auth("guest", Some("guest"))
+        .authenticated()
         .timeout(Duration::from_secs(10))
         .send()
         .await?
@@ -138,16 +139,41 @@ pub fn database_url(name: &str) -> SecretString {
     SecretString::from(format!("{server}/{name}"))
 }
 
+/// The test broker (`TEST_AMQP_URL`), without a vhost.
+fn broker_url() -> String {
+    optional("TEST_AMQP_URL").unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672".to_owned())
+}
+
+/// The user and password of [`broker_url`].
+fn broker_credentials() -> (String, String) {
+    broker_url().parse::<lapin::uri::AMQPUri>().map_or_else(
+        |_| ("guest".to_owned(), "guest".to_owned()),
+        |uri| {
+            (
+                uri.authority.userinfo.username,
+                uri.authority.userinfo.password,
+            )
+        },
+    )
+}
+
 /// The broker user of the tests' connections (that of `TEST_AMQP_URL`, `guest` by default):
 /// the services under test run as it, so it is the platform's user, and a message a test
 /// publishes on the platform's behalf carries it as `user_id`.
 pub fn platform_user() -> String {
-    let broker =
-        optional("TEST_AMQP_URL").unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672".to_owned());
-    broker.parse::<lapin::uri::AMQPUri>().map_or_else(
-        |_| "guest".to_owned(),
-        |uri| uri.authority.userinfo.username,
-    )
+    broker_credentials().0
+}
+
+/// Management API requests, authenticated as the tests' broker user (an administrator).
+pub trait Authenticated {
+    fn authenticated(self) -> Self;
+}
+
+impl Authenticated for reqwest::RequestBuilder {
+    fn authenticated(self) -> Self {
+        let (user, password) = broker_credentials();
+        self.basic_auth(user, Some(password))
+    }
 }
 
 /// The permissions of the `publisher` broker user that docker-compose creates for other
@@ -175,8 +201,7 @@ impl Vhost {
             remove_leftovers().await;
         }
         create_vhost(name).await?;
-        let broker = optional("TEST_AMQP_URL")
-            .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672".to_owned());
+        let broker = broker_url();
         Ok(Self {
             name: name.to_owned(),
             amqp_url: SecretString::from(format!("{broker}/{name}")),
@@ -198,7 +223,7 @@ impl Vhost {
         let password = uuid::Uuid::new_v4().simple().to_string();
         client
             .put(format!("{api}/users/{name}"))
-            .basic_auth("guest", Some("guest"))
+            .authenticated()
             .json(&serde_json::json!({"password": password, "tags": ""}))
             .send()
             .await?
@@ -206,14 +231,13 @@ impl Vhost {
             .context("cannot create a test broker user")?;
         client
             .put(format!("{api}/permissions/{}/{name}", self.name))
-            .basic_auth("guest", Some("guest"))
+            .authenticated()
             .json(permissions)
             .send()
             .await?
             .error_for_status()
             .context("cannot grant the test broker user its permissions")?;
-        let broker = optional("TEST_AMQP_URL")
-            .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672".to_owned());
+        let broker = broker_url();
         let mut url = reqwest::Url::parse(&broker).context("TEST_AMQP_URL")?;
         let credentials = url
             .set_username(&name)
@@ -237,7 +261,7 @@ impl Vhost {
         let api = management_api();
         let connections: Vec<serde_json::Value> = client
             .get(format!("{api}/vhosts/{}/connections", self.name))
-            .basic_auth("guest", Some("guest"))
+            .authenticated()
             .send()
             .await?
             .error_for_status()?
@@ -250,7 +274,7 @@ impl Vhost {
             if let (true, Some(name)) = (named, connection["name"].as_str()) {
                 let response = client
                     .delete(format!("{api}/connections/{}", encode_path_segment(name)))
-                    .basic_auth("guest", Some("guest"))
+                    .authenticated()
                     .header("x-reason", "test: simulated broker failure")
                     .send()
                     .await?;
@@ -290,7 +314,7 @@ impl BrokerUser {
 async fn delete_user(name: &str) -> anyhow::Result<()> {
     reqwest::Client::new()
         .delete(format!("{}/users/{name}", management_api()))
-        .basic_auth("guest", Some("guest"))
+        .authenticated()
         .send()
         .await?
         .error_for_status()?;
@@ -308,7 +332,7 @@ async fn gone_within(
     loop {
         let status = client
             .get(format!("{api}/connections/{}", encode_path_segment(name)))
-            .basic_auth("guest", Some("guest"))
+            .authenticated()
             .send()
             .await?
             .status();
@@ -421,24 +445,32 @@ async fn create_vhost(vhost: &str) -> anyhow::Result<()> {
     let api = management_api();
     let created = client
         .put(format!("{api}/vhosts/{vhost}"))
-        .basic_auth("guest", Some("guest"))
+        .authenticated()
         .send()
         .await;
     match created {
         Ok(response) if response.status().is_success() => {
             client
-                .put(format!("{api}/permissions/{vhost}/guest"))
-                .basic_auth("guest", Some("guest"))
+                .put(format!("{api}/permissions/{vhost}/{}", platform_user()))
+                .authenticated()
                 .json(&serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"}))
                 .send()
                 .await?
                 .error_for_status()
-                .context("cannot grant guest access to the test vhost")?;
+                .context("cannot grant the tests' broker user access to the test vhost")?;
             Ok(())
         }
         _ => {
             rabbitmqctl(&["add_vhost", vhost])?;
-            rabbitmqctl(&["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"])
+            rabbitmqctl(&[
+                "set_permissions",
+                "-p",
+                vhost,
+                &platform_user(),
+                ".*",
+                ".*",
+                ".*",
+            ])
         }
     }
 }
@@ -446,7 +478,7 @@ async fn create_vhost(vhost: &str) -> anyhow::Result<()> {
 async fn delete_vhost(vhost: &str) -> anyhow::Result<()> {
     let deleted = reqwest::Client::new()
         .delete(format!("{}/vhosts/{vhost}", management_api()))
-        .basic_auth("guest", Some("guest"))
+        .authenticated()
         .send()
         .await;
     match deleted {

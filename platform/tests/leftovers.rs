@@ -2,7 +2,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use platform::testing::{Vhost, database_url, management_api, remove_leftovers, unique_id};
+use platform::testing::{
+    Authenticated, Vhost, database_url, management_api, remove_leftovers, unique_id,
+};
 use secrecy::ExposeSecret;
 use sqlx::Connection;
 
@@ -50,7 +52,7 @@ async fn vhosts_and_databases_left_by_tests_more_than_an_hour_ago_are_removed() 
 async fn vhost_exists(name: &str) -> bool {
     let status = reqwest::Client::new()
         .get(format!("{}/vhosts/{name}", management_api()))
-        .basic_auth("guest", Some("guest"))
+        .authenticated()
         .send()
         .await
         .expect("the management API answers")

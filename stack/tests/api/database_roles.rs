@@ -18,11 +18,14 @@ async fn admin() -> PgConnection {
     PgConnection::connect(url.expose_secret()).await.unwrap()
 }
 
+/// The password each test role gets (the test server may check passwords, or trust).
+const PASSWORD: &str = "a-test-role-password";
+
 /// The same statements as deploy/postgres-init.sh: a login role, a database it owns, and no
 /// one else may connect to that database.
 async fn create_owner(admin: &mut PgConnection, role: &str) {
     for statement in [
-        format!("create role \"{role}\" login password 'unused-under-trust'"),
+        format!("create role \"{role}\" login password '{PASSWORD}'"),
         format!("create database \"{role}\" owner \"{role}\""),
         format!("revoke all on database \"{role}\" from public"),
     ] {
@@ -30,8 +33,13 @@ async fn create_owner(admin: &mut PgConnection, role: &str) {
     }
 }
 
+/// The URL of `database` on the test server, as `role`.
 fn url_as(role: &str, database: &str) -> SecretString {
-    SecretString::from(format!("postgres://{role}@127.0.0.1:5432/{database}"))
+    let server = platform::testing::database_url(database);
+    let mut url = reqwest::Url::parse(server.expose_secret()).unwrap();
+    url.set_username(role).unwrap();
+    url.set_password(Some(PASSWORD)).unwrap();
+    SecretString::from(url.to_string())
 }
 
 #[tokio::test]
