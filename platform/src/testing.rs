@@ -86,37 +86,37 @@ pub async fn remove_leftovers() {
 }
 
 async fn remove_leftover_vhosts(cutoff: u64) -> anyhow::Result<()> {
-    let vhosts: Vec<serde_json::Value> = reqwest::Client::new()
-        .get(format!("{}/vhosts?columns=name", management_api()))
-        .authenticated()
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    for name in vhosts.iter().filter_map(|vhost| vhost["name"].as_str()) {
-        if is_leftover(name, cutoff) {
-            // Another test process may be removing it at the same moment.
-            let _ = delete_vhost(name).await;
-        }
+    let vhosts = management_get("/vhosts?columns=name").await?;
+    for name in names(&vhosts).filter(|name| is_leftover(name, cutoff)) {
+        // Another test process may be removing it at the same moment.
+        let _ = delete_vhost(name).await;
     }
     // Broker users of tests (`Vhost::add_user`) are named the same way.
-    let users: Vec<serde_json::Value> = reqwest::Client::new()
-        .get(format!("{}/users?columns=name", management_api()))
+    let users = management_get("/users?columns=name").await?;
+    for name in names(&users).filter(|name| is_leftover(name, cutoff)) {
+        let _ = delete_user(name).await;
+    }
+    Ok(())
+}
+
+/// The `name` of each object of a management API list.
+fn names(list: &serde_json::Value) -> impl Iterator<Item = &str> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item["name"].as_str())
+}
+
+/// `GET` of management API `path` (after `/api`), as the tests' broker user: its JSON.
+pub async fn management_get(path: &str) -> anyhow::Result<serde_json::Value> {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", management_api()))
         .authenticated()
         .timeout(Duration::from_secs(10))
         .send()
         .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    for name in users.iter().filter_map(|user| user["name"].as_str()) {
-        if is_leftover(name, cutoff) {
-            let _ = delete_user(name).await;
-        }
-    }
-    Ok(())
+        .error_for_status()?;
+    Ok(response.json().await?)
 }
 
 async fn remove_leftover_databases(cutoff: u64) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use platform::amqp::try_connect;
-use platform::testing::{Authenticated, Vhost, management_api, unique_id};
+use platform::testing::{Authenticated, Vhost, management_api, management_get, unique_id};
 use secrecy::SecretString;
 use serde_json::Value;
 
@@ -139,33 +139,18 @@ async fn the_broker_loads_the_two_users_their_permissions_and_the_queue_limits()
             .await
             .is_err()
     );
-    let publisher_permissions: Value = client
-        .get(format!(
-            "{api}/permissions/{}/{}",
-            vhost.name,
-            user("publisher")
-        ))
-        .authenticated()
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let publisher_permissions = management_get(&format!(
+        "/permissions/{}/{}",
+        vhost.name,
+        user("publisher")
+    ))
+    .await
+    .unwrap();
     assert_eq!(
         publisher_permissions["write"],
         platform::testing::publisher_permissions()["write"]
     );
-    let policy: Value = client
-        .get(format!(
-            "{api}/policies/{}/request-queue-limits",
-            vhost.name
-        ))
-        .authenticated()
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let policy = management_get(&format!("/policies/{}/request-queue-limits", vhost.name))
         .await
         .unwrap();
     assert_eq!(policy["definition"]["overflow"], "reject-publish");
