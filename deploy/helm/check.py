@@ -29,6 +29,7 @@ OPERATOR_KINDS = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"),
     ("rabbitmq.com/v1beta1", "User"),
     ("rabbitmq.com/v1beta1", "Permission"),
+    ("rabbitmq.com/v1beta1", "Policy"),
 }
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|INTERNAL_API_TOKEN|ENCRYPTION_KEY|_URL$")
 CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]+:[^/@\s]+@")
