@@ -7,8 +7,8 @@
 //! - a deposit carries an `Idempotency-Key` and is retried, through every gateway in turn,
 //!   until it gets an answer that is not a 5xx or a transport error;
 //! - a request is republished with the same `message_id` until the broker confirms it;
-//! - an order is not retried (`POST /orders` has no idempotency key): an order whose answer
-//!   was lost counts as unanswered, and the verdict still checks it if it was created.
+//! - an order of catalogue products (put up by the last user, before the faults) carries an
+//!   `Idempotency-Key` and is retried the same way, so a lost answer places no second order.
 //!
 //! Every deposit and request is tagged with a unique `description`, which the verdict counts
 //! in the ledger.
@@ -199,20 +199,71 @@ async fn deposits(http: Arc<Http>, sent: Arc<Mutex<Sent>>, stop: Instant) -> any
     .await
 }
 
+/// Units of each product the orders stream puts up for sale: more than the run can sell.
+pub const PRODUCT_STOCK: i64 = 100_000;
+/// Products the orders spread over.
+const PRODUCTS: u64 = 10;
+
+/// The seller of the run's products: the last user, who therefore buys nothing (buying your
+/// own product is refused).
+fn seller(http: &Http) -> &str {
+    http.users.tokens.last().map_or("", String::as_str)
+}
+
+/// Puts up the run's products (before any fault), priced 1 to 46 cents; returns their ids.
+async fn put_up_products(http: &Http) -> anyhow::Result<Vec<Uuid>> {
+    let mut ids = Vec::new();
+    for n in 0..PRODUCTS {
+        let product: Value = http
+            .client
+            .post(format!("{}/products", http.gateway(n, 0)))
+            .bearer_auth(seller(http))
+            .json(
+                &json!({"name": format!("Fault test item {n}"), "price": 1 + n * 5,
+                "stock": PRODUCT_STOCK}),
+            )
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        ids.push(
+            product["id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("a product without an id: {product}"))?,
+        );
+    }
+    Ok(ids)
+}
+
 async fn orders(http: Arc<Http>, sent: Arc<Mutex<Sent>>, stop: Instant) -> anyhow::Result<()> {
+    let products = Arc::new(put_up_products(&http).await?);
+    let buyers = http.users.ids.len().saturating_sub(1).max(1);
     paced(ORDERS_PER_SECOND, stop, |n| {
-        let (http, sent) = (http.clone(), sent.clone());
+        let (http, sent, products) = (http.clone(), sent.clone(), products.clone());
         async move {
-            let token = &http.users.tokens[http.user(n)];
-            let body = json!({"items": [{"sku": "FAULT", "name": "Fault test item",
-                "unit_price": 1 + n % 50, "quantity": 1}]});
+            let token = &http.users.tokens[usize::try_from(n).unwrap_or_default() % buyers];
+            let product = products[usize::try_from(n).unwrap_or_default() % products.len()];
+            let body = json!({"items": [{"product_id": product, "quantity": 1 + n % 3}]});
+            let key = Uuid::new_v4().to_string();
             sent.lock().await.orders.sent += 1;
-            let request = http
-                .client
-                .post(format!("{}/orders", http.gateway(n, 0)))
-                .bearer_auth(token)
-                .json(&body);
-            let outcome = answer(request).await;
+            let mut attempt = 0;
+            let outcome = loop {
+                let request = http
+                    .client
+                    .post(format!("{}/orders", http.gateway(n, attempt)))
+                    .bearer_auth(token)
+                    .header("Idempotency-Key", &key)
+                    .json(&body);
+                match answer(request).await {
+                    Answer::RetryLater if Instant::now() < stop + GIVE_UP_AFTER => {
+                        attempt += 1;
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    }
+                    other => break other,
+                }
+            };
             let id = match &outcome {
                 Answer::Accepted(order) => order["id"].as_str().and_then(|id| id.parse().ok()),
                 _ => None,

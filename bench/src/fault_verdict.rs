@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::fault_load::{DEPOSIT_TAG, Outcomes, REQUEST_TAG, Sent};
+use crate::fault_load::{DEPOSIT_TAG, Outcomes, PRODUCT_STOCK, REQUEST_TAG, Sent};
 
 /// How long the platform may take to settle after the load.
 const SETTLE_WITHIN: Duration = Duration::from_secs(300);
@@ -148,11 +148,11 @@ pub async fn check(sources: &Sources, sent: &Sent) -> anyhow::Result<u64> {
             .iter()
             .filter(|accepted| accepted.starts_with(&prefix) && !applied.contains_key(*accepted))
             .count();
-        // These clients retry until the end, so one still unanswered is a problem too (an
-        // order is not retried: unanswered orders are expected while order-service is down).
+        // These clients retry until the end, so one still unanswered is a problem too.
         problems += row(name, outcomes, distinct, lost, duplicated) + outcomes.unanswered;
     }
     problems += orders(sources, sent).await?;
+    problems += stock(sources).await?;
     problems += wallets(sources).await?;
     problems += queues_empty(sources).await?;
     Ok(problems)
@@ -243,7 +243,42 @@ async fn orders(sources: &Sources, sent: &Sent) -> anyhow::Result<u64> {
         "orders by status: {}; stuck outside a final or resumable status: {stuck}; paid with another amount than their total: {wrong_amount}",
         statuses.join(", ")
     );
-    Ok(problems + stuck + wrong_amount)
+    // Orders are retried with their Idempotency-Key now, like deposits: one still unanswered
+    // when the client gave up is a problem.
+    Ok(problems + stuck + wrong_amount + sent.orders.unanswered)
+}
+
+/// No stock leaked: each product's `reserved` is the units of its orders awaiting payment,
+/// `sold` those of its paid (sent, delivered) orders, and `stock + sold` what it was put up
+/// with.
+async fn stock(sources: &Sources) -> anyhow::Result<u64> {
+    let products: Vec<(Uuid, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "select p.id, p.stock, p.reserved, p.sold,
+                coalesce(sum(i.quantity) filter (
+                    where o.status in ('pending_payment', 'payment_failed')), 0)::bigint,
+                coalesce(sum(i.quantity) filter (
+                    where o.status in ('paid', 'sent', 'delivered')), 0)::bigint
+           from products p
+           left join order_items i on i.product_id = p.id
+           left join orders o on o.id = i.order_id
+          group by p.id",
+    )
+    .fetch_all(&sources.orders)
+    .await?;
+    let mut leaking = 0;
+    for (id, stock, reserved, sold, awaiting, paid) in &products {
+        if *reserved != *awaiting || *sold != *paid || stock + sold != PRODUCT_STOCK {
+            println!(
+                "product {id}: stock {stock}, reserved {reserved} (orders awaiting payment hold {awaiting}), sold {sold} (paid orders took {paid})"
+            );
+            leaking += 1;
+        }
+    }
+    println!(
+        "products: {} checked; reserved = units awaiting payment, sold = units paid, stock + sold = {PRODUCT_STOCK}: {leaking} disagree",
+        products.len()
+    );
+    Ok(leaking)
 }
 
 /// Every wallet: its balance, the signed sum of its ledger and its statement's last

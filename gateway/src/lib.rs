@@ -141,6 +141,15 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::orders::ship_order))
         .routes(routes!(routes::orders::deliver_order))
         .routes(routes!(routes::orders::list_vouchers))
+        .routes(routes!(
+            routes::products::create_product,
+            routes::products::list_products
+        ))
+        .routes(routes!(
+            routes::products::get_product,
+            routes::products::update_product,
+            routes::products::withdraw_product
+        ))
         .routes(routes!(routes::operations::healthz))
         .routes(routes!(routes::operations::readyz))
         .routes(routes!(routes::operations::metrics))

@@ -141,6 +141,11 @@ impl From<tonic::Status> for ApiError {
             .get_details_error_info()
             .map(|info| info.reason)
             .unwrap_or_else(|| default_kind(http).to_owned());
+        // HTTP has a status of its own for a stale `If-Match`, which gRPC's codes lack.
+        let http = match kind.as_str() {
+            "version-mismatch" => StatusCode::PRECONDITION_FAILED,
+            _ => http,
+        };
         let mut error = Self::new(http, &kind, status.message());
         if let Some(bad_request) = status.get_details_bad_request() {
             let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -18,6 +18,27 @@ pub enum OrderError {
     VoucherNotFound,
     #[error("this voucher has already been redeemed")]
     VoucherRedeemed,
+    #[error("no such product")]
+    ProductNotFound,
+    #[error("item {position}: no such product")]
+    UnknownProduct { position: usize },
+    #[error("item {position}: this is your own product; you cannot buy it")]
+    OwnProduct { position: usize },
+    #[error("product {product_id} has been withdrawn from sale")]
+    ProductWithdrawn { product_id: uuid::Uuid },
+    #[error("product {product_id} is out of stock: {available} available")]
+    OutOfStock {
+        product_id: uuid::Uuid,
+        available: i64,
+    },
+    #[error("only the product's seller can change it")]
+    NotTheSeller,
+    #[error("the product has changed since version {expected} (it is at version {current})")]
+    VersionMismatch { expected: i64, current: i64 },
+    #[error("stock cannot go below the {reserved} units orders have reserved")]
+    StockBelowReserved { reserved: i64 },
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -40,6 +61,18 @@ impl From<OrderError> for Status {
             OrderError::IllegalTransition { .. } => (Code::Aborted, "illegal-transition"),
             OrderError::VoucherNotFound => (Code::FailedPrecondition, "voucher-not-found"),
             OrderError::VoucherRedeemed => (Code::AlreadyExists, "voucher-already-redeemed"),
+            OrderError::ProductNotFound => (Code::NotFound, "product-not-found"),
+            OrderError::UnknownProduct { .. } => (Code::FailedPrecondition, "product-not-found"),
+            OrderError::OwnProduct { .. } => (Code::FailedPrecondition, "own-product"),
+            OrderError::ProductWithdrawn { .. } => (Code::Aborted, "product-withdrawn"),
+            OrderError::OutOfStock { .. } => (Code::Aborted, "out-of-stock"),
+            OrderError::NotTheSeller => (Code::PermissionDenied, "not-the-seller"),
+            // The gateway answers this reason with 412 Precondition Failed.
+            OrderError::VersionMismatch { .. } => (Code::Aborted, "version-mismatch"),
+            OrderError::StockBelowReserved { .. } => (Code::Aborted, "stock-below-reserved"),
+            OrderError::IdempotencyKeyReused => {
+                (Code::FailedPrecondition, "idempotency-key-reused")
+            }
         };
         status(code, reason, error.to_string())
     }

@@ -1,5 +1,6 @@
-//! order-service: orders paid from the wallet through events, and the vouchers large orders
-//! earn, over gRPC (`order.v1`) and RabbitMQ.
+//! order-service: a catalogue of products with server-set prices and stock, orders of them
+//! paid from the wallet through events, and the vouchers large orders earn, over gRPC
+//! (`order.v1`) and RabbitMQ.
 //!
 //! The payment story: creating an order queues `order.payment_requested` (outbox); the
 //! wallet makes the purchase and publishes `transaction.created` or `transaction.rejected`
@@ -11,6 +12,8 @@
 //! Layout:
 //! - [`order`]: the status machine, items and totals, as pure code.
 //! - [`orders`]: orders in PostgreSQL; every status change goes through one function.
+//! - [`product`]: the catalogue's rules and an order's pricing, as pure code; [`products`]:
+//!   the catalogue in PostgreSQL and the stock orders reserve, sell and give back.
 //! - [`vouchers`]: issuing, redeeming and giving back vouchers.
 //! - [`events`]: what order-service publishes, always through the outbox.
 //! - [`payment_outcomes`], [`voucher_issuing`]: the consumers; [`messaging`]: topology,
@@ -26,6 +29,8 @@ pub mod messaging;
 pub mod order;
 pub mod orders;
 pub mod payment_outcomes;
+pub mod product;
+pub mod products;
 pub mod voucher_issuing;
 pub mod vouchers;
 
@@ -68,6 +73,15 @@ pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Serv
         let outbox = expiring.clone();
         async move { expiry::sweep(&outbox).await }
     });
+    let pool = service.pool().clone();
+    service.every(
+        Duration::from_secs(3600),
+        "prune order idempotency keys",
+        move || {
+            let pool = pool.clone();
+            async move { orders::prune_idempotency_keys(&pool).await }
+        },
+    );
     let messaging = outbox.clone();
     service.on_broker(move |connection, shutdown| {
         messaging::run(messaging.clone(), connection, shutdown)

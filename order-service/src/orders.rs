@@ -4,7 +4,8 @@
 //! statuses this transition leaves from>)`), so two changes racing on one order (a payment
 //! and a cancellation, a ship and an expiry) are serialised on the row and the loser sees
 //! the winner's status. The same database transaction records the history row, queues the
-//! event and, for a cancellation or an expiry, gives the voucher back.
+//! event, moves the stock of the order's products (sold on payment, given back on a
+//! cancellation or an expiry) and, for a cancellation or an expiry, gives the voucher back.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,24 +20,36 @@ use crate::events;
 use crate::order::{
     CURRENCY, Item, NewOrder, Order, OrderRow, Status, StatusChange, Transition, discount,
 };
-use crate::vouchers;
+use crate::product::price_lines;
+use crate::{products, vouchers};
 
 const COLUMNS: &str = "id, user_id, status, currency, subtotal, discount, total, voucher_code, payment_attempt, payment_transaction_id, refund_transaction_id, created_at, updated_at";
 
-/// Creates an order in `pending_payment`, redeeming its voucher, and queues `order.created`
-/// and the first `order.payment_requested`. An order a voucher pays entirely is paid at once.
+/// Creates an order in `pending_payment` from the catalogue, reserving its stock and
+/// redeeming its voucher, and queues `order.created` and the first `order.payment_requested`.
+/// An order a voucher pays entirely is paid at once. With an `Idempotency-Key`, the same key
+/// and request answer the order it placed first.
 pub async fn create(
     outbox: &Outbox,
     new: &NewOrder,
+    idempotency_key: Option<&str>,
     payment_timeout: Duration,
 ) -> Result<Order, OrderError> {
+    if let Some(key) = idempotency_key
+        && let Some(order) = replay(outbox.pool(), new, key).await?
+    {
+        return Ok(order);
+    }
     let id = Uuid::now_v7();
     let mut tx = outbox.begin().await?;
+    let product_ids: Vec<Uuid> = new.lines.iter().map(|line| line.product_id).collect();
+    let products = products::lock_for_order(&mut tx, &product_ids).await?;
+    let (items, subtotal) = price_lines(new.user_id, &new.lines, &products)?;
     let voucher_amount = match &new.voucher_code {
         Some(code) => vouchers::lock_for_redemption(&mut tx, new.user_id, code).await?,
         None => 0,
     };
-    let discount = discount(new.subtotal, voucher_amount);
+    let discount = discount(subtotal, voucher_amount);
     let timeout = chrono::Duration::from_std(payment_timeout)
         .map_err(|error| OrderError::Internal(error.into()))?;
     let row: OrderRow = sqlx::query_as(&format!(
@@ -48,17 +61,18 @@ pub async fn create(
     .bind(new.user_id)
     .bind(Status::PendingPayment)
     .bind(CURRENCY)
-    .bind(new.subtotal)
+    .bind(subtotal)
     .bind(discount)
-    .bind(new.subtotal - discount)
+    .bind(subtotal - discount)
     .bind(&new.voucher_code)
     .bind(timeout)
     .fetch_one(&mut *tx)
     .await?;
-    for (position, item) in (1..).zip(&new.items) {
+    for (position, item) in (1..).zip(&items) {
         sqlx::query(
-            "insert into order_items (order_id, position, sku, name, unit_price, quantity)
-             values ($1, $2, $3, $4, $5, $6)",
+            "insert into order_items (order_id, position, sku, name, unit_price, quantity,
+                 product_id, seller_id, stock_state)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, 'reserved')",
         )
         .bind(id)
         .bind(position)
@@ -66,11 +80,36 @@ pub async fn create(
         .bind(&item.name)
         .bind(item.unit_price)
         .bind(item.quantity)
+        .bind(item.product_id)
+        .bind(item.seller_id)
         .execute(&mut *tx)
         .await?;
     }
+    for line in &new.lines {
+        products::reserve(&mut tx, line.product_id, line.quantity).await?;
+    }
     if let Some(code) = &new.voucher_code {
         vouchers::redeem(&mut tx, code, id).await?;
+    }
+    if let Some(key) = idempotency_key {
+        let claimed = sqlx::query(
+            "insert into order_idempotency_keys (user_id, key, fingerprint, order_id)
+             values ($1, $2, $3, $4) on conflict do nothing",
+        )
+        .bind(new.user_id)
+        .bind(key)
+        .bind(new.fingerprint())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        // A concurrent request with this key committed first (this insert waited for it):
+        // this order is rolled back, and that one answers.
+        if claimed.rows_affected() == 0 {
+            drop(tx);
+            return replay(outbox.pool(), new, key).await?.ok_or_else(|| {
+                OrderError::Internal(anyhow::anyhow!("an idempotency key without its order"))
+            });
+        }
     }
     record_status(&mut tx, id, Status::PendingPayment).await?;
     tx.enqueue(&events::order_created(&row)).await?;
@@ -82,6 +121,39 @@ pub async fn create(
     let order = load_one(&mut tx, id, None).await?;
     tx.commit().await?;
     Ok(order)
+}
+
+/// The order an earlier request with this `Idempotency-Key` placed, if any; the same key
+/// with another request is refused. Only placed orders are remembered: a refused request
+/// changed nothing, so its retry is decided afresh (the stock may be back by then).
+async fn replay(pool: &PgPool, new: &NewOrder, key: &str) -> Result<Option<Order>, OrderError> {
+    let stored: Option<(String, Uuid)> = sqlx::query_as(
+        "select fingerprint, order_id from order_idempotency_keys where user_id = $1 and key = $2",
+    )
+    .bind(new.user_id)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    let Some((fingerprint, order_id)) = stored else {
+        return Ok(None);
+    };
+    if fingerprint != new.fingerprint() {
+        return Err(OrderError::IdempotencyKeyReused);
+    }
+    let mut conn = pool.acquire().await?;
+    Ok(Some(
+        load_one(&mut conn, order_id, Some(new.user_id)).await?,
+    ))
+}
+
+/// Forgets `Idempotency-Key`s older than two days (the promise is at least 24 hours).
+pub async fn prune_idempotency_keys(pool: &PgPool) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "delete from order_idempotency_keys where created_at < now() - interval '48 hours'",
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Moves an order (the owner's, when `owner` is given) along `transition`, inside the
@@ -134,8 +206,13 @@ pub async fn transition(
         _ => events::status_changed(&row, to),
     };
     conn.enqueue(&event).await?;
-    if matches!(transition, Transition::Cancel | Transition::Expire) {
-        vouchers::release(conn, id).await?;
+    match transition {
+        Transition::Pay => products::sell_reserved(conn, id).await?,
+        Transition::Cancel | Transition::Expire => {
+            vouchers::release(conn, id).await?;
+            products::give_back(conn, id).await?;
+        }
+        _ => {}
     }
     Ok(row)
 }
@@ -274,8 +351,9 @@ async fn record_status(conn: &mut PgConnection, id: Uuid, status: Status) -> sql
 /// Reads the items and history of `rows` in two queries.
 async fn with_details(conn: &mut PgConnection, rows: Vec<OrderRow>) -> sqlx::Result<Vec<Order>> {
     let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-    let items: Vec<(Uuid, String, String, i64, i64)> = sqlx::query_as(
-        "select order_id, sku, name, unit_price, quantity from order_items
+    type ItemRow = (Uuid, String, String, i64, i64, Option<Uuid>, Option<Uuid>);
+    let items: Vec<ItemRow> = sqlx::query_as(
+        "select order_id, sku, name, unit_price, quantity, product_id, seller_id from order_items
          where order_id = any($1) order by order_id, position",
     )
     .bind(&ids)
@@ -288,12 +366,14 @@ async fn with_details(conn: &mut PgConnection, rows: Vec<OrderRow>) -> sqlx::Res
     .fetch_all(&mut *conn)
     .await?;
     let mut items_of: HashMap<Uuid, Vec<Item>> = HashMap::new();
-    for (order_id, sku, name, unit_price, quantity) in items {
+    for (order_id, sku, name, unit_price, quantity, product_id, seller_id) in items {
         items_of.entry(order_id).or_default().push(Item {
             sku,
             name,
             unit_price,
             quantity,
+            product_id,
+            seller_id,
         });
     }
     let mut history_of: HashMap<Uuid, Vec<StatusChange>> = HashMap::new();

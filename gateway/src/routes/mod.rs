@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod operations;
 pub mod orders;
+pub mod products;
 pub mod statements;
 pub mod wallet;
 
