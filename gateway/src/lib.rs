@@ -141,6 +141,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::orders::ship_order))
         .routes(routes!(routes::orders::deliver_order))
         .routes(routes!(routes::orders::list_vouchers))
+        .routes(routes!(routes::orders::list_sales))
         .routes(routes!(
             routes::products::create_product,
             routes::products::list_products

@@ -11,8 +11,9 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::error::OrderError;
-use crate::order::{self, NewOrder, Order, Transition};
+use crate::order::{self, Item, NewOrder, Order, Transition};
 use crate::product::{self, NewProduct, Product, ProductChange, ProductRequest};
+use crate::sales::{self, Sale};
 use crate::vouchers::{self, Voucher};
 use crate::{orders, products};
 
@@ -271,6 +272,22 @@ impl OrderService for OrderApi {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn list_sales(
+        &self,
+        request: Request<pb::ListSalesRequest>,
+    ) -> Result<Response<pb::ListSalesResponse>, Status> {
+        let request = request.into_inner();
+        let seller_id = parse_user(&request.seller_id)?;
+        let page = PageRequest::parse(request.limit, request.cursor.as_deref())
+            .map_err(OrderError::Invalid)?;
+        let (items, next_cursor) = sales::list(self.outbox.pool(), seller_id, &page).await?;
+        Ok(Response::new(pb::ListSalesResponse {
+            items: items.into_iter().map(sale_message).collect(),
+            next_cursor,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn withdraw_product(
         &self,
         request: Request<pb::ProductRequest>,
@@ -321,24 +338,35 @@ fn parse_order_request(request: pb::OrderRequest) -> Result<(Uuid, Uuid), OrderE
     ))
 }
 
+fn item_message(item: Item) -> pb::Item {
+    pb::Item {
+        sku: item.sku,
+        name: item.name,
+        unit_price: item.unit_price,
+        quantity: item.quantity,
+        product_id: item.product_id.map(|id| id.to_string()),
+        seller_id: item.seller_id.map(|id| id.to_string()),
+    }
+}
+
+fn sale_message(sale: Sale) -> pb::Sale {
+    pb::Sale {
+        order_id: sale.order_id.to_string(),
+        status: sale.status.into(),
+        items: sale.items.into_iter().map(item_message).collect(),
+        subtotal: sale.subtotal,
+        payout: sale.payout,
+        ordered_at: Some(to_proto(sale.ordered_at)),
+    }
+}
+
 fn message(order: Order) -> pb::Order {
     let row = order.row;
     pb::Order {
         id: row.id.to_string(),
         user_id: row.user_id.to_string(),
         status: row.status.into(),
-        items: order
-            .items
-            .into_iter()
-            .map(|item| pb::Item {
-                sku: item.sku,
-                name: item.name,
-                unit_price: item.unit_price,
-                quantity: item.quantity,
-                product_id: item.product_id.map(|id| id.to_string()),
-                seller_id: item.seller_id.map(|id| id.to_string()),
-            })
-            .collect(),
+        items: order.items.into_iter().map(item_message).collect(),
         subtotal: row.subtotal,
         discount: row.discount,
         total: row.total,

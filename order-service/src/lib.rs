@@ -14,6 +14,8 @@
 //! - [`orders`]: orders in PostgreSQL; every status change goes through one function.
 //! - [`product`]: the catalogue's rules and an order's pricing, as pure code; [`products`]:
 //!   the catalogue in PostgreSQL and the stock orders reserve, sell and give back.
+//! - [`payout`]: how a delivered order's total is shared between its sellers; [`sales`]: a
+//!   seller's sales and payouts.
 //! - [`vouchers`]: issuing, redeeming and giving back vouchers.
 //! - [`events`]: what order-service publishes, always through the outbox.
 //! - [`payment_outcomes`], [`voucher_issuing`]: the consumers; [`messaging`]: topology,
@@ -29,8 +31,10 @@ pub mod messaging;
 pub mod order;
 pub mod orders;
 pub mod payment_outcomes;
+pub mod payout;
 pub mod product;
 pub mod products;
+pub mod sales;
 pub mod voucher_issuing;
 pub mod vouchers;
 

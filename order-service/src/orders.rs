@@ -21,7 +21,8 @@ use crate::order::{
     CURRENCY, Item, NewOrder, Order, OrderRow, Status, StatusChange, Transition, discount,
 };
 use crate::product::price_lines;
-use crate::{products, vouchers};
+use crate::{payout, products, vouchers};
+use proto::messaging::order::Payout;
 
 const COLUMNS: &str = "id, user_id, status, currency, subtotal, discount, total, voucher_code, payment_attempt, payment_transaction_id, refund_transaction_id, created_at, updated_at";
 
@@ -203,6 +204,7 @@ pub async fn transition(
     record_status(conn, id, to).await?;
     let event = match transition {
         Transition::RetryPayment => events::payment_requested(&row),
+        Transition::Deliver => events::delivered(&row, &record_payouts(conn, &row).await?),
         _ => events::status_changed(&row, to),
     };
     conn.enqueue(&event).await?;
@@ -215,6 +217,32 @@ pub async fn transition(
         _ => {}
     }
     Ok(row)
+}
+
+/// Shares a delivered order's total between its sellers ([`payout::split`]) and records the
+/// shares, which `order.delivered` carries to the wallet. Orders placed before the catalogue
+/// have no sellers, and pay no one.
+async fn record_payouts(conn: &mut PgConnection, order: &OrderRow) -> sqlx::Result<Vec<Payout>> {
+    let items: Vec<(Uuid, i64)> = sqlx::query_as(
+        "select seller_id, unit_price * quantity from order_items
+         where order_id = $1 and seller_id is not null",
+    )
+    .bind(order.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let shares = payout::split(order.total, &items);
+    for (seller_id, amount) in &shares {
+        sqlx::query("insert into order_payouts (order_id, seller_id, amount) values ($1, $2, $3)")
+            .bind(order.id)
+            .bind(seller_id)
+            .bind(amount)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(shares
+        .into_iter()
+        .map(|(seller_id, amount)| Payout { seller_id, amount })
+        .collect())
 }
 
 /// A payment that arrived after its order was cancelled or expired: it is recorded and the

@@ -129,6 +129,35 @@ pub struct VoucherPage {
     pub next_cursor: Option<String>,
 }
 
+/// One order of the caller's products: what they sold in it and what they are paid.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "order_id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "status": "delivered",
+    "items": [{"sku": "TICKET-R3", "name": "Concert ticket, row 3", "unit_price": 4500, "quantity": 1,
+        "product_id": "0192f0c0-1111-7d2a-9a51-6c7c0b8f4e20", "seller_id": "0192f0c0-0000-7d2a-9a51-6c7c0b8f4e20"}],
+    "subtotal": 4500, "payout": 4500, "ordered_at": "2026-11-21T18:00:00Z"
+}))]
+pub struct Sale {
+    pub order_id: Uuid,
+    /// The order's status.
+    pub status: OrderStatus,
+    /// The caller's items of the order.
+    pub items: Vec<Item>,
+    /// Sum of those items, before any voucher.
+    pub subtotal: i64,
+    /// The caller's share of what the buyer paid (a voucher's discount shared pro rata),
+    /// credited to their wallet once the order is delivered; null before.
+    pub payout: Option<i64>,
+    pub ordered_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SalePage {
+    pub items: Vec<Sale>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
@@ -419,6 +448,51 @@ pub async fn list_vouchers(
     }))
 }
 
+/// The caller's sales, newest first: each paid order of their products (a refunded one no
+/// longer counts), with their items, the order's status and, once delivered, their payout.
+#[utoipa::path(get, path = "/sales", tag = "orders", security(("bearer" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page", body = SalePage),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_sales(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<PageParams>,
+) -> Result<axum::Json<SalePage>, ApiError> {
+    let limit = page_limit(params.limit)?;
+    let page = state
+        .services
+        .order
+        .clone()
+        .list_sales(pb::ListSalesRequest {
+            seller_id: user.id.to_string(),
+            limit,
+            cursor: params.cursor,
+        })
+        .await?
+        .into_inner();
+    Ok(axum::Json(SalePage {
+        items: page
+            .items
+            .into_iter()
+            .map(|sale| {
+                Ok(Sale {
+                    order_id: answer::id(&sale.order_id)?,
+                    status: answer::value(sale.status)?,
+                    items: sale.items.into_iter().map(item).collect::<Result<_, _>>()?,
+                    subtotal: sale.subtotal,
+                    payout: sale.payout,
+                    ordered_at: answer::time(sale.ordered_at)?,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?,
+        next_cursor: page.next_cursor,
+    }))
+}
+
 fn require_admin(user: &AuthUser) -> Result<(), ApiError> {
     if user.roles.contains(&Role::Admin) {
         Ok(())
@@ -445,17 +519,8 @@ fn order(order: pb::Order) -> Result<Order, ApiError> {
         items: order
             .items
             .into_iter()
-            .map(|item| {
-                Ok(Item {
-                    sku: item.sku,
-                    name: item.name,
-                    unit_price: item.unit_price,
-                    quantity: item.quantity,
-                    product_id: answer::optional_id(item.product_id)?,
-                    seller_id: answer::optional_id(item.seller_id)?,
-                })
-            })
-            .collect::<Result<_, ApiError>>()?,
+            .map(item)
+            .collect::<Result<_, _>>()?,
         subtotal: order.subtotal,
         discount: order.discount,
         total: order.total,
@@ -475,6 +540,17 @@ fn order(order: pb::Order) -> Result<Order, ApiError> {
                 })
             })
             .collect::<Result<_, ApiError>>()?,
+    })
+}
+
+fn item(item: pb::Item) -> Result<Item, ApiError> {
+    Ok(Item {
+        sku: item.sku,
+        name: item.name,
+        unit_price: item.unit_price,
+        quantity: item.quantity,
+        product_id: answer::optional_id(item.product_id)?,
+        seller_id: answer::optional_id(item.seller_id)?,
     })
 }
 

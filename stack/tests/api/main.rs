@@ -13,6 +13,7 @@ mod http_errors;
 mod logs;
 mod operations;
 mod orders;
+mod payouts;
 mod products;
 mod smtp_sink;
 mod statements;
