@@ -142,6 +142,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::orders::deliver_order))
         .routes(routes!(routes::orders::list_vouchers))
         .routes(routes!(routes::orders::list_sales))
+        .routes(routes!(routes::admin::list_orders))
+        .routes(routes!(routes::admin::list_users))
         .routes(routes!(
             routes::products::create_product,
             routes::products::list_products

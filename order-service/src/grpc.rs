@@ -85,25 +85,19 @@ impl OrderService for OrderApi {
     ) -> Result<Response<pb::ListOrdersResponse>, Status> {
         let request = request.into_inner();
         let user_id = parse_user(&request.user_id)?;
-        let mut violations = Vec::new();
-        let status = match request.status.map(order::Status::try_from).transpose() {
-            Ok(status) => status,
-            Err(error) => {
-                violations.push(("status", error.to_string()));
-                None
-            }
-        };
-        let page = PageRequest::parse(request.limit, request.cursor.as_deref())
-            .map_err(|more| violations.extend(more))
-            .ok();
-        let Some(page) = page.filter(|_| violations.is_empty()) else {
-            return Err(OrderError::Invalid(violations).into());
-        };
-        let (items, next_cursor) = orders::list(self.outbox.pool(), user_id, status, &page).await?;
-        Ok(Response::new(pb::ListOrdersResponse {
-            items: items.into_iter().map(message).collect(),
-            next_cursor,
-        }))
+        self.list(Some(user_id), request.status, request.limit, request.cursor)
+            .await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_all_orders(
+        &self,
+        request: Request<pb::ListAllOrdersRequest>,
+    ) -> Result<Response<pb::ListOrdersResponse>, Status> {
+        let request = request.into_inner();
+        let user_id = request.user_id.as_deref().map(parse_user).transpose()?;
+        self.list(user_id, request.status, request.limit, request.cursor)
+            .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -301,6 +295,35 @@ impl OrderService for OrderApi {
 }
 
 impl OrderApi {
+    /// One page of orders, the user's or (for `None`) everyone's.
+    async fn list(
+        &self,
+        user_id: Option<Uuid>,
+        status: Option<i32>,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<Response<pb::ListOrdersResponse>, Status> {
+        let mut violations = Vec::new();
+        let status = match status.map(order::Status::try_from).transpose() {
+            Ok(status) => status,
+            Err(error) => {
+                violations.push(("status", error.to_string()));
+                None
+            }
+        };
+        let page = PageRequest::parse(limit, cursor.as_deref())
+            .map_err(|more| violations.extend(more))
+            .ok();
+        let Some(page) = page.filter(|_| violations.is_empty()) else {
+            return Err(OrderError::Invalid(violations).into());
+        };
+        let (items, next_cursor) = orders::list(self.outbox.pool(), user_id, status, &page).await?;
+        Ok(Response::new(pb::ListOrdersResponse {
+            items: items.into_iter().map(message).collect(),
+            next_cursor,
+        }))
+    }
+
     /// Applies a caller's transition and answers with the order as it now is.
     async fn change(
         &self,

@@ -340,16 +340,17 @@ pub async fn load_one(
     Ok(with_details(conn, vec![row]).await?.remove(0))
 }
 
-/// One page of the user's orders, newest first, and the next page's cursor.
+/// One page of the user's orders (every user's, for `None`: admins), newest first, and the
+/// next page's cursor.
 pub async fn list(
     pool: &PgPool,
-    user_id: Uuid,
+    user_id: Option<Uuid>,
     status: Option<Status>,
     page: &PageRequest,
 ) -> Result<(Vec<Order>, Option<String>), OrderError> {
     let mut rows: Vec<OrderRow> = sqlx::query_as(&format!(
         "select {COLUMNS} from orders
-         where user_id = $1
+         where ($1::uuid is null or user_id = $1)
            and ($2::text is null or status = $2::text)
            and ($3::timestamptz is null or (created_at, id) < ($3, $4))
          order by created_at desc, id desc

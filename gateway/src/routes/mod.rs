@@ -1,5 +1,6 @@
 //! HTTP routes, one module per area. Handlers are thin: parse, call a service, map.
 
+pub mod admin;
 pub mod auth;
 pub mod operations;
 pub mod orders;

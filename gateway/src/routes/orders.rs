@@ -70,7 +70,7 @@ pub struct StatusChange {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
-    "id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "status": "paid",
+    "id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "user_id": "0192f0b0-0000-7d2a-9a51-6c7c0b8f4e20", "status": "paid",
     "items": [{"sku": "BOOK-42", "name": "A good book", "unit_price": 2500, "quantity": 2,
         "product_id": "0192f0c0-1111-7d2a-9a51-6c7c0b8f4e20", "seller_id": "0192f0c0-0000-7d2a-9a51-6c7c0b8f4e20"}],
     "subtotal": 5000, "discount": 0, "total": 5000, "currency": "EUR", "voucher_code": null,
@@ -80,6 +80,8 @@ pub struct StatusChange {
 }))]
 pub struct Order {
     pub id: Uuid,
+    /// The buyer.
+    pub user_id: Uuid,
     pub status: OrderStatus,
     pub items: Vec<Item>,
     /// Sum of `unit_price × quantity`, minor units.
@@ -512,9 +514,10 @@ fn owned(user: &AuthUser, order_id: String) -> pb::OrderRequest {
     }
 }
 
-fn order(order: pb::Order) -> Result<Order, ApiError> {
+pub fn order(order: pb::Order) -> Result<Order, ApiError> {
     Ok(Order {
         id: answer::id(&order.id)?,
+        user_id: answer::id(&order.user_id)?,
         status: answer::value(order.status)?,
         items: order
             .items

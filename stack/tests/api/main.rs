@@ -4,6 +4,7 @@
 // A test (and its helpers) should panic on anything unexpected.
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod auth;
 mod credential;
 mod database_roles;
