@@ -60,6 +60,9 @@ pub struct Outcomes {
 pub struct Users {
     pub tokens: Vec<String>,
     pub ids: Vec<Uuid>,
+    /// An admin's token: with one, some paid orders are shipped and delivered, so sellers
+    /// are paid during the faults too.
+    pub admin: Option<String>,
 }
 
 /// Runs the three streams for `seconds`, then waits for the retries; returns what was sent
@@ -279,6 +282,12 @@ async fn orders(http: Arc<Http>, sent: Arc<Mutex<Sent>>, stop: Instant) -> anyho
                     _ => sent.orders.unanswered += 1,
                 }
             }
+            // Another quarter is shipped and delivered once paid, which pays its seller.
+            if let (Some(id), Some(admin)) = (id, &http.users.admin)
+                && n % 4 == 1
+            {
+                deliver(&http, admin, token, id, n, stop).await;
+            }
             // A quarter of the orders are cancelled soon after, paid or not: refunds are
             // part of the traffic. 409 means the order had already moved on (expired).
             if let Some(id) = id
@@ -303,6 +312,50 @@ async fn orders(http: Arc<Http>, sent: Arc<Mutex<Sent>>, stop: Instant) -> anyho
         }
     })
     .await
+}
+
+/// Waits (a while) for the order to be paid, then ships and delivers it as the admin, each
+/// step retried through the gateways until answered. An order that is not paid in time, or
+/// a step refused (409: it moved on), is left as it is.
+async fn deliver(http: &Http, admin: &str, buyer: &str, id: Uuid, n: u64, stop: Instant) {
+    let mut attempt = 0;
+    let paid = loop {
+        if Instant::now() > stop + GIVE_UP_AFTER {
+            break false;
+        }
+        let request = http
+            .client
+            .get(format!("{}/orders/{id}", http.gateway(n, attempt)))
+            .bearer_auth(buyer);
+        match answer(request).await {
+            Answer::Accepted(order) if order["status"] == "paid" => break true,
+            Answer::Accepted(order) if order["status"] != "pending_payment" => break false,
+            Answer::Refused => break false,
+            _ => {
+                attempt += 1;
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+    };
+    if !paid {
+        return;
+    }
+    for action in ["ship", "deliver"] {
+        while Instant::now() < stop + GIVE_UP_AFTER {
+            let request = http
+                .client
+                .post(format!("{}/orders/{id}/{action}", http.gateway(n, attempt)))
+                .bearer_auth(admin);
+            match answer(request).await {
+                Answer::RetryLater => {
+                    attempt += 1;
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Answer::Accepted(_) => break,
+                Answer::Refused => return,
+            }
+        }
+    }
 }
 
 /// Transaction requests published straight to the wallet's queue, as another system does:

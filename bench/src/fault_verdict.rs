@@ -153,6 +153,7 @@ pub async fn check(sources: &Sources, sent: &Sent) -> anyhow::Result<u64> {
     }
     problems += orders(sources, sent).await?;
     problems += stock(sources).await?;
+    problems += payouts(sources).await?;
     problems += wallets(sources).await?;
     problems += queues_empty(sources).await?;
     Ok(problems)
@@ -246,6 +247,53 @@ async fn orders(sources: &Sources, sent: &Sent) -> anyhow::Result<u64> {
     // Orders are retried with their Idempotency-Key now, like deposits: one still unanswered
     // when the client gave up is a problem.
     Ok(problems + stuck + wrong_amount + sent.orders.unanswered)
+}
+
+/// Sellers paid exactly: each delivered order's payouts add up to its total, each payout
+/// is one deposit of its amount in the seller's ledger, and there is no other payout deposit.
+async fn payouts(sources: &Sources) -> anyhow::Result<u64> {
+    let delivered: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+        "select o.id, o.total, coalesce(sum(p.amount), 0)::bigint from orders o
+           left join order_payouts p on p.order_id = o.id
+          where o.status = 'delivered' group by o.id, o.total",
+    )
+    .fetch_all(&sources.orders)
+    .await?;
+    let recorded: Vec<(Uuid, Uuid, i64)> =
+        sqlx::query_as("select order_id, seller_id, amount from order_payouts")
+            .fetch_all(&sources.orders)
+            .await?;
+    let credited: Vec<(String, Uuid, i64, i64)> = sqlx::query_as(
+        "select reference, min(user_id::text)::uuid, count(*), sum(amount)::bigint from transactions
+          where type = 'deposit' and source = 'order' and reference like 'order:%:payout:%'
+          group by reference",
+    )
+    .fetch_all(&sources.wallet)
+    .await?;
+    let mut credited: HashMap<String, (Uuid, i64, i64)> = credited
+        .into_iter()
+        .map(|(reference, user, count, amount)| (reference, (user, count, amount)))
+        .collect();
+    let unbalanced = delivered
+        .iter()
+        .filter(|(_, total, paid_out)| total != paid_out)
+        .count();
+    let (mut lost, mut wrong) = (0_usize, 0_usize);
+    for (order, seller, amount) in &recorded {
+        match credited.remove(&format!("order:{order}:payout:{seller}")) {
+            None => lost += 1,
+            Some((user, 1, credit)) if user == *seller && credit == *amount => {}
+            Some(_) => wrong += 1,
+        }
+    }
+    // What is left was credited without a recorded payout.
+    let unexpected = credited.len();
+    println!(
+        "payouts: {} delivered orders, {} payouts; not adding up to the total: {unbalanced}; not credited: {lost}; credited twice, to another user or with another amount: {wrong}; credited without a payout: {unexpected}",
+        delivered.len(),
+        recorded.len()
+    );
+    Ok(u64::try_from(unbalanced + lost + wrong + unexpected).unwrap_or(u64::MAX))
 }
 
 /// No stock leaked: each product's `reserved` is the units of its orders awaiting payment,

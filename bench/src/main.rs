@@ -18,9 +18,10 @@
 //! - `settle AMQP_URL DATABASE_PREFIX`: waits until the platform has settled, as the fault
 //!   run does after its load (see `fault_verdict::settle`); `bench/run` calls it before each
 //!   write measure. The databases are named as for `faults`.
-//! - `faults GATEWAYS TOKENS USER_IDS AMQP_URL DATABASE_PREFIX SECONDS`: the load and the
-//!   verdict of `bench/faults` (see `fault_load` and `fault_verdict`): a steady stream of
-//!   deposits, requests and orders for SECONDS through the comma-separated GATEWAYS, then
+//! - `faults GATEWAYS TOKENS USER_IDS AMQP_URL DATABASE_PREFIX SECONDS [ADMIN_TOKEN]`: the
+//!   load and the verdict of `bench/faults` (see `fault_load` and `fault_verdict`): a steady
+//!   stream of deposits, requests and orders of products (some shipped and delivered by
+//!   ADMIN_TOKEN's admin) for SECONDS through the comma-separated GATEWAYS, then
 //!   waits until the platform settles and prints the summary. Exits with an error if
 //!   anything was lost, duplicated or left inconsistent. The databases are DATABASE_PREFIX
 //!   followed by `wallet`, `statement` and `orders`.
@@ -106,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
                     .into_iter()
                     .map(str::parse)
                     .collect::<Result<_, _>>()?,
+                admin: args.get(7).cloned(),
             };
             let gateways = list(arg(1)?).into_iter().map(str::to_owned).collect();
             let sources = fault_verdict::Sources::connect(arg(5)?, arg(4)?).await?;

@@ -123,6 +123,8 @@ pub struct ListParams {
             headers(("ETag" = String, description = "`\"<version>\"`"))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An invalid field", body = Problem, content_type = "application/problem+json",
             example = json!({"type": "/problems/validation-failed", "title": "Unprocessable Entity", "status": 422, "detail": "price: must be 1 to 1000000000 minor units (cents)", "errors": {"price": ["must be 1 to 1000000000 minor units (cents)"]}})),
     ))]
@@ -223,7 +225,10 @@ pub async fn get_product(
     responses(
         (status = 200, description = "Changed; `ETag` is the new version", body = Product,
             headers(("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the caller's product", body = Problem, content_type = "application/problem+json",
             example = json!({"type": "/problems/not-the-seller", "title": "Forbidden", "status": 403, "detail": "only the product's seller can change it"})),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
