@@ -216,12 +216,13 @@ async fn orders(sources: &Sources, sent: &Sent) -> anyhow::Result<u64> {
             .copied()
             .unwrap_or_default();
         let kept = purchases - refunds;
-        use OrderStatus::{Cancelled, Expired, Paid, PaymentFailed};
+        use OrderStatus::{Cancelled, Delivered, Expired, Paid, PaymentFailed, Sent};
+        // A sent or delivered order was paid, and stays paid.
         match status {
-            Paid if kept == 1 && purchases == 1 && amount == *total => {}
-            Paid if kept < 1 => lost += 1,
-            Paid if kept > 1 => duplicated += kept - 1,
-            Paid => wrong_amount += 1,
+            Paid | Sent | Delivered if kept == 1 && purchases == 1 && amount == *total => {}
+            Paid | Sent | Delivered if kept < 1 => lost += 1,
+            Paid | Sent | Delivered if kept > 1 => duplicated += kept - 1,
+            Paid | Sent | Delivered => wrong_amount += 1,
             PaymentFailed | Cancelled | Expired if kept == 0 => {}
             PaymentFailed | Cancelled | Expired => duplicated += kept,
             _ => stuck += 1,
