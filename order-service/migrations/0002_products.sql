@@ -40,12 +40,16 @@ alter table order_items
     add constraint order_items_product_once unique (order_id, product_id);
 create index order_items_by_seller on order_items (seller_id, order_id) where seller_id is not null;
 
--- `Idempotency-Key` of `POST /orders`: the first order placed with a key, per user.
+-- `Idempotency-Key` of `POST /orders`, per user: the outcome of the first request with the
+-- key, the order it placed or the rule it broke (`error_reason`, the problem type).
 create table order_idempotency_keys (
-    user_id      uuid not null,
-    key          text not null,
-    fingerprint  text not null,
-    order_id     uuid not null references orders (id),
-    created_at   timestamptz not null default now(),
-    primary key (user_id, key)
+    user_id        uuid not null,
+    key            text not null,
+    fingerprint    text not null,
+    order_id       uuid references orders (id),
+    error_reason   text,
+    error_message  text,
+    created_at     timestamptz not null default now(),
+    primary key (user_id, key),
+    check (order_id is null or error_reason is null)
 );

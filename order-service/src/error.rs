@@ -39,6 +39,9 @@ pub enum OrderError {
     StockBelowReserved { reserved: i64 },
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyKeyReused,
+    /// The stored refusal of an earlier request with the same `Idempotency-Key`.
+    #[error("{message}")]
+    Replayed { reason: String, message: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -49,13 +52,13 @@ impl From<sqlx::Error> for OrderError {
     }
 }
 
-impl From<OrderError> for Status {
-    fn from(error: OrderError) -> Self {
-        let (code, reason) = match &error {
-            OrderError::Invalid(violations) => return invalid_fields(violations),
-            OrderError::Internal(error) => {
-                tracing::error!(error = format!("{error:#}"), "internal error");
-                return Status::internal("internal error");
+impl OrderError {
+    /// The gRPC code and `ErrorInfo` reason of every error but the invalid, internal and
+    /// replayed ones.
+    fn code_and_reason(&self) -> Option<(Code, &'static str)> {
+        Some(match self {
+            OrderError::Invalid(_) | OrderError::Internal(_) | OrderError::Replayed { .. } => {
+                return None;
             }
             OrderError::NotFound => (Code::NotFound, "order-not-found"),
             OrderError::IllegalTransition { .. } => (Code::Aborted, "illegal-transition"),
@@ -73,7 +76,95 @@ impl From<OrderError> for Status {
             OrderError::IdempotencyKeyReused => {
                 (Code::FailedPrecondition, "idempotency-key-reused")
             }
-        };
-        status(code, reason, error.to_string())
+        })
+    }
+
+    /// A refusal an `Idempotency-Key` remembers, as its reason and message: a rule the order
+    /// broke when it was placed (not a passing failure such as a database outage).
+    pub fn remembered(&self) -> Option<(&'static str, String)> {
+        match self {
+            OrderError::Invalid(violations) => Some((
+                "validation-failed",
+                violations
+                    .iter()
+                    .map(|(field, message)| format!("{field}: {message}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
+            OrderError::UnknownProduct { .. }
+            | OrderError::OwnProduct { .. }
+            | OrderError::ProductWithdrawn { .. }
+            | OrderError::OutOfStock { .. }
+            | OrderError::VoucherNotFound
+            | OrderError::VoucherRedeemed => self
+                .code_and_reason()
+                .map(|(_, reason)| (reason, self.to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// The gRPC code of a remembered refusal's reason, as when it was first answered.
+fn code_of(reason: &str) -> Code {
+    match reason {
+        "out-of-stock" | "product-withdrawn" => Code::Aborted,
+        "voucher-already-redeemed" => Code::AlreadyExists,
+        "validation-failed" => Code::InvalidArgument,
+        _ => Code::FailedPrecondition,
+    }
+}
+
+impl From<OrderError> for Status {
+    fn from(error: OrderError) -> Self {
+        match &error {
+            OrderError::Invalid(violations) => invalid_fields(violations),
+            OrderError::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "internal error");
+                Status::internal("internal error")
+            }
+            OrderError::Replayed { reason, message } => status(code_of(reason), reason, message),
+            other => match other.code_and_reason() {
+                Some((code, reason)) => status(code, reason, error.to_string()),
+                None => Status::internal("internal error"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replayed_refusal_gets_the_code_it_first_had() {
+        let refusals = [
+            OrderError::OutOfStock {
+                product_id: uuid::Uuid::nil(),
+                available: 0,
+            },
+            OrderError::ProductWithdrawn {
+                product_id: uuid::Uuid::nil(),
+            },
+            OrderError::OwnProduct { position: 1 },
+            OrderError::UnknownProduct { position: 2 },
+            OrderError::VoucherNotFound,
+            OrderError::VoucherRedeemed,
+        ];
+        for error in refusals {
+            let (reason, message) = error.remembered().unwrap();
+            let first = Status::from(error);
+            let replayed = Status::from(OrderError::Replayed {
+                reason: reason.into(),
+                message,
+            });
+            assert_eq!(replayed.code(), first.code(), "{reason}");
+            assert_eq!(replayed.message(), first.message());
+        }
+        assert!(
+            OrderError::Internal(anyhow::anyhow!("down"))
+                .remembered()
+                .is_none()
+        );
+        assert!(OrderError::NotFound.remembered().is_none());
     }
 }

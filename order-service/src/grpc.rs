@@ -15,10 +15,7 @@ use crate::order::{self, Item, NewOrder, Order, Transition};
 use crate::product::{self, NewProduct, Product, ProductChange, ProductRequest};
 use crate::sales::{self, Sale};
 use crate::vouchers::{self, Voucher};
-use crate::{orders, products};
-
-/// Longest `Idempotency-Key` accepted (as the wallet's).
-const MAX_KEY_LEN: usize = 255;
+use crate::{idempotency, orders, products};
 
 pub struct OrderApi {
     pub outbox: Outbox,
@@ -46,16 +43,8 @@ impl OrderService for OrderApi {
             request.voucher_code,
         )?;
         let key = request.idempotency_key;
-        if let Some(key) = &key
-            && (key.is_empty()
-                || key.len() > MAX_KEY_LEN
-                || !key.bytes().all(|byte| byte.is_ascii_graphic()))
-        {
-            return Err(OrderError::Invalid(vec![(
-                "Idempotency-Key",
-                format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
-            )])
-            .into());
+        if let Some(key) = &key {
+            idempotency::check(key)?;
         }
         let order =
             orders::create(&self.outbox, &new, key.as_deref(), self.payment_timeout).await?;

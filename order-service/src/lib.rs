@@ -11,7 +11,8 @@
 //!
 //! Layout:
 //! - [`order`]: the status machine, items and totals, as pure code.
-//! - [`orders`]: orders in PostgreSQL; every status change goes through one function.
+//! - [`orders`]: orders in PostgreSQL; every status change goes through one function;
+//!   [`idempotency`]: `Idempotency-Key` on new orders.
 //! - [`product`]: the catalogue's rules and an order's pricing, as pure code; [`products`]:
 //!   the catalogue in PostgreSQL and the stock orders reserve, sell and give back.
 //! - [`payout`]: how a delivered order's total is shared between its sellers; [`sales`]: a
@@ -27,6 +28,7 @@ pub mod error;
 pub mod events;
 pub mod expiry;
 pub mod grpc;
+pub mod idempotency;
 pub mod messaging;
 pub mod order;
 pub mod orders;
@@ -83,7 +85,7 @@ pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Serv
         "prune order idempotency keys",
         move || {
             let pool = pool.clone();
-            async move { orders::prune_idempotency_keys(&pool).await }
+            async move { idempotency::prune(&pool).await }
         },
     );
     let messaging = outbox.clone();

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::error::OrderError;
 use crate::events;
+use crate::idempotency::{self, Claim};
 use crate::order::{
     CURRENCY, Item, NewOrder, Order, OrderRow, Status, StatusChange, Transition, discount,
 };
@@ -28,26 +29,61 @@ const COLUMNS: &str = "id, user_id, status, currency, subtotal, discount, total,
 
 /// Creates an order in `pending_payment` from the catalogue, reserving its stock and
 /// redeeming its voucher, and queues `order.created` and the first `order.payment_requested`.
-/// An order a voucher pays entirely is paid at once. With an `Idempotency-Key`, the same key
-/// and request answer the order it placed first.
+/// An order a voucher pays entirely is paid at once. With an `Idempotency-Key`, the first
+/// request's outcome (the order, or the rule it broke) answers the same request again
+/// ([`idempotency`]).
 pub async fn create(
     outbox: &Outbox,
     new: &NewOrder,
     idempotency_key: Option<&str>,
     payment_timeout: Duration,
 ) -> Result<Order, OrderError> {
-    if let Some(key) = idempotency_key
-        && let Some(order) = replay(outbox.pool(), new, key).await?
-    {
-        return Ok(order);
-    }
-    let id = Uuid::now_v7();
     let mut tx = outbox.begin().await?;
+    let Some(key) = idempotency_key else {
+        let id = place(&mut tx, new, payment_timeout).await?;
+        let order = load_one(&mut tx, id, None).await?;
+        tx.commit().await?;
+        return Ok(order);
+    };
+    match idempotency::claim(&mut tx, new, key).await? {
+        Claim::New => {}
+        // Nothing changes: the transaction (which only read) ends without a commit.
+        Claim::Placed(id) => return load_one(&mut tx, id, Some(new.user_id)).await,
+        Claim::Refused(error) => return Err(error),
+    }
+    match place(&mut tx, new, payment_timeout).await {
+        Ok(id) => {
+            idempotency::record_order(&mut tx, new.user_id, key, id).await?;
+            let order = load_one(&mut tx, id, None).await?;
+            tx.commit().await?;
+            Ok(order)
+        }
+        Err(error) => {
+            // A broken rule is found before anything is written (see `place`), so the
+            // transaction holds only the key, which now keeps the refusal.
+            if let Some((reason, message)) = error.remembered() {
+                idempotency::record_refusal(&mut tx, new.user_id, key, reason, &message).await?;
+                tx.commit().await?;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Places the order inside the caller's transaction; returns its id. Every rule is checked
+/// (the products locked in id order, priced and counted; the voucher locked) before the
+/// first write.
+async fn place(
+    tx: &mut outbox::Transaction,
+    new: &NewOrder,
+    payment_timeout: Duration,
+) -> Result<Uuid, OrderError> {
+    let id = Uuid::now_v7();
     let product_ids: Vec<Uuid> = new.lines.iter().map(|line| line.product_id).collect();
-    let products = products::lock_for_order(&mut tx, &product_ids).await?;
+    let products = products::lock_for_order(tx, &product_ids).await?;
     let (items, subtotal) = price_lines(new.user_id, &new.lines, &products)?;
     let voucher_amount = match &new.voucher_code {
-        Some(code) => vouchers::lock_for_redemption(&mut tx, new.user_id, code).await?,
+        Some(code) => vouchers::lock_for_redemption(tx, new.user_id, code).await?,
         None => 0,
     };
     let discount = discount(subtotal, voucher_amount);
@@ -67,7 +103,7 @@ pub async fn create(
     .bind(subtotal - discount)
     .bind(&new.voucher_code)
     .bind(timeout)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
     for (position, item) in (1..).zip(&items) {
         sqlx::query(
@@ -83,78 +119,23 @@ pub async fn create(
         .bind(item.quantity)
         .bind(item.product_id)
         .bind(item.seller_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     for line in &new.lines {
-        products::reserve(&mut tx, line.product_id, line.quantity).await?;
+        products::reserve(tx, line.product_id, line.quantity).await?;
     }
     if let Some(code) = &new.voucher_code {
-        vouchers::redeem(&mut tx, code, id).await?;
+        vouchers::redeem(tx, code, id).await?;
     }
-    if let Some(key) = idempotency_key {
-        let claimed = sqlx::query(
-            "insert into order_idempotency_keys (user_id, key, fingerprint, order_id)
-             values ($1, $2, $3, $4) on conflict do nothing",
-        )
-        .bind(new.user_id)
-        .bind(key)
-        .bind(new.fingerprint())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        // A concurrent request with this key committed first (this insert waited for it):
-        // this order is rolled back, and that one answers.
-        if claimed.rows_affected() == 0 {
-            drop(tx);
-            return replay(outbox.pool(), new, key).await?.ok_or_else(|| {
-                OrderError::Internal(anyhow::anyhow!("an idempotency key without its order"))
-            });
-        }
-    }
-    record_status(&mut tx, id, Status::PendingPayment).await?;
+    record_status(tx, id, Status::PendingPayment).await?;
     tx.enqueue(&events::order_created(&row)).await?;
     if row.total > 0 {
         tx.enqueue(&events::payment_requested(&row)).await?;
     } else {
-        transition(&mut tx, id, None, Transition::Pay, None).await?;
+        transition(tx, id, None, Transition::Pay, None).await?;
     }
-    let order = load_one(&mut tx, id, None).await?;
-    tx.commit().await?;
-    Ok(order)
-}
-
-/// The order an earlier request with this `Idempotency-Key` placed, if any; the same key
-/// with another request is refused. Only placed orders are remembered: a refused request
-/// changed nothing, so its retry is decided afresh (the stock may be back by then).
-async fn replay(pool: &PgPool, new: &NewOrder, key: &str) -> Result<Option<Order>, OrderError> {
-    let stored: Option<(String, Uuid)> = sqlx::query_as(
-        "select fingerprint, order_id from order_idempotency_keys where user_id = $1 and key = $2",
-    )
-    .bind(new.user_id)
-    .bind(key)
-    .fetch_optional(pool)
-    .await?;
-    let Some((fingerprint, order_id)) = stored else {
-        return Ok(None);
-    };
-    if fingerprint != new.fingerprint() {
-        return Err(OrderError::IdempotencyKeyReused);
-    }
-    let mut conn = pool.acquire().await?;
-    Ok(Some(
-        load_one(&mut conn, order_id, Some(new.user_id)).await?,
-    ))
-}
-
-/// Forgets `Idempotency-Key`s older than two days (the promise is at least 24 hours).
-pub async fn prune_idempotency_keys(pool: &PgPool) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "delete from order_idempotency_keys where created_at < now() - interval '48 hours'",
-    )
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
+    Ok(id)
 }
 
 /// Moves an order (the owner's, when `owner` is given) along `transition`, inside the

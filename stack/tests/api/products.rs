@@ -462,7 +462,7 @@ async fn an_order_keeps_the_price_it_was_placed_at_and_its_payment_charges_it() 
 }
 
 #[tokio::test]
-async fn an_idempotency_key_places_one_order_and_reserves_once() {
+async fn an_idempotency_key_places_one_order_reserves_once_and_remembers_a_refusal() {
     let app = TestApp::spawn().await;
     let book = app.product(300, 5).await;
     let buyer = app.user().await;
@@ -500,5 +500,36 @@ async fn an_idempotency_key_places_one_order_and_reserves_once() {
     )
     .await;
     assert_eq!(reused["type"], "/problems/idempotency-key-reused");
+
+    // A refusal is remembered too: the same request with the same key gets the same 409,
+    // even once the stock is back; a new key is a new request.
+    let too_many = json!({"items": [{"product_id": book["id"], "quantity": 4}]});
+    let refused = problem(
+        send(&too_many, "order-2").await.unwrap(),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(refused["type"], "/problems/out-of-stock");
+    let seller = app.seller().await;
+    let response = app
+        .client
+        .patch(app.url(&format!("/products/{}", book["id"].as_str().unwrap())))
+        .bearer_auth(&seller.token)
+        .header("if-match", "\"1\"")
+        .json(&json!({"stock": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let replayed = problem(
+        send(&too_many, "order-2").await.unwrap(),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(replayed, refused);
+    assert_eq!(
+        send(&too_many, "order-3").await.unwrap().status(),
+        StatusCode::CREATED
+    );
     app.stop().await;
 }
