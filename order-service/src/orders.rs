@@ -191,9 +191,11 @@ pub async fn transition(
     conn.enqueue(&event).await?;
     match transition {
         Transition::Pay => products::sell_reserved(conn, id).await?,
+        // Products before the voucher, as when an order is placed: locks taken in one order
+        // everywhere cannot deadlock.
         Transition::Cancel | Transition::Expire => {
-            vouchers::release(conn, id).await?;
             products::give_back(conn, id).await?;
+            vouchers::release(conn, id).await?;
         }
         _ => {}
     }
@@ -287,6 +289,8 @@ pub async fn expire_due(outbox: &Outbox, batch: i64) -> Result<usize, OrderError
     if due.is_empty() {
         return Ok(0);
     }
+    // The products of the whole batch first, in id order (see `products`).
+    products::lock_products_of_orders(&mut tx, &due).await?;
     for id in &due {
         transition(&mut tx, *id, None, Transition::Expire, None).await?;
     }

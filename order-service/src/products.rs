@@ -5,8 +5,8 @@
 //! up), its cancellation or expiry gives them back (a reservation released, or a sale undone).
 //! Each order item records where its units are (`stock_state`), so a move happens once
 //! whatever the order's path, and the table's CHECKs (`stock >= reserved >= 0`) hold even
-//! against a bug here. Products are locked in id order so that two orders of the same
-//! products never deadlock.
+//! against a bug here. Products are locked in id order, and before any voucher, so that two
+//! orders of the same products never deadlock.
 
 use platform::pagination::{PageRequest, finish_page};
 use sqlx::{PgConnection, PgPool};
@@ -235,12 +235,21 @@ pub async fn give_back(conn: &mut PgConnection, order_id: Uuid) -> sqlx::Result<
 
 /// Locks an order's products in id order before their stock moves (see the module's doc).
 async fn lock_products_of(conn: &mut PgConnection, order_id: Uuid) -> sqlx::Result<()> {
+    lock_products_of_orders(conn, &[order_id]).await
+}
+
+/// Locks the products of several orders at once, in id order: a batch that moved each
+/// order's stock in turn would lock products out of order.
+pub async fn lock_products_of_orders(
+    conn: &mut PgConnection,
+    order_ids: &[Uuid],
+) -> sqlx::Result<()> {
     sqlx::query(
         "select id from products
-         where id in (select product_id from order_items where order_id = $1)
+         where id in (select product_id from order_items where order_id = any($1))
          order by id for update",
     )
-    .bind(order_id)
+    .bind(order_ids)
     .execute(conn)
     .await?;
     Ok(())
