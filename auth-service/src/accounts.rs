@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use platform::pagination::{PageRequest, finish_page};
 use proto::Role;
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -127,4 +128,38 @@ pub async fn find_user(pool: &PgPool, user_id: Uuid) -> Result<User, AuthError> 
         .fetch_optional(pool)
         .await?
         .ok_or(AuthError::UserNotFound)
+}
+
+/// One page of accounts, newest first, whose email contains `q` (any case), and the next
+/// page's cursor.
+pub async fn list_users(
+    pool: &PgPool,
+    q: Option<&str>,
+    page: &PageRequest,
+) -> Result<(Vec<User>, Option<String>), AuthError> {
+    // `q` is a plain substring: LIKE's own wildcards in it match themselves.
+    let pattern = q.map(|q| {
+        format!(
+            "%{}%",
+            q.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
+    let mut users: Vec<User> = sqlx::query_as(
+        "select id, email, roles, created_at from users
+          where ($1::text is null or email like $1)
+            and ($2::timestamptz is null or (created_at, id) < ($2, $3))
+          order by created_at desc, id desc
+          limit $4",
+    )
+    .bind(pattern)
+    .bind(page.after.map(|(at, _)| at))
+    .bind(page.after.map(|(_, id)| id))
+    .bind(page.fetch())
+    .fetch_all(pool)
+    .await?;
+    let next = finish_page(&mut users, page, |user| (user.created_at, user.id));
+    Ok((users, next))
 }

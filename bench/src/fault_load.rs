@@ -7,8 +7,8 @@
 //! - a deposit carries an `Idempotency-Key` and is retried, through every gateway in turn,
 //!   until it gets an answer that is not a 5xx or a transport error;
 //! - a request is republished with the same `message_id` until the broker confirms it;
-//! - an order is not retried (`POST /orders` has no idempotency key): an order whose answer
-//!   was lost counts as unanswered, and the verdict still checks it if it was created.
+//! - an order of catalogue products (put up by the last user, before the faults) carries an
+//!   `Idempotency-Key` and is retried the same way, so a lost answer places no second order.
 //!
 //! Every deposit and request is tagged with a unique `description`, which the verdict counts
 //! in the ledger.
@@ -60,6 +60,9 @@ pub struct Outcomes {
 pub struct Users {
     pub tokens: Vec<String>,
     pub ids: Vec<Uuid>,
+    /// An admin's token: with one, some paid orders are shipped and delivered, so sellers
+    /// are paid during the faults too.
+    pub admin: Option<String>,
 }
 
 /// Runs the three streams for `seconds`, then waits for the retries; returns what was sent
@@ -199,20 +202,71 @@ async fn deposits(http: Arc<Http>, sent: Arc<Mutex<Sent>>, stop: Instant) -> any
     .await
 }
 
+/// Units of each product the orders stream puts up for sale: more than the run can sell.
+pub const PRODUCT_STOCK: i64 = 100_000;
+/// Products the orders spread over.
+const PRODUCTS: u64 = 10;
+
+/// The seller of the run's products: the last user, who therefore buys nothing (buying your
+/// own product is refused).
+fn seller(http: &Http) -> &str {
+    http.users.tokens.last().map_or("", String::as_str)
+}
+
+/// Puts up the run's products (before any fault), priced 1 to 46 cents; returns their ids.
+async fn put_up_products(http: &Http) -> anyhow::Result<Vec<Uuid>> {
+    let mut ids = Vec::new();
+    for n in 0..PRODUCTS {
+        let product: Value = http
+            .client
+            .post(format!("{}/products", http.gateway(n, 0)))
+            .bearer_auth(seller(http))
+            .json(
+                &json!({"name": format!("Fault test item {n}"), "price": 1 + n * 5,
+                "stock": PRODUCT_STOCK}),
+            )
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        ids.push(
+            product["id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("a product without an id: {product}"))?,
+        );
+    }
+    Ok(ids)
+}
+
 async fn orders(http: Arc<Http>, sent: Arc<Mutex<Sent>>, stop: Instant) -> anyhow::Result<()> {
+    let products = Arc::new(put_up_products(&http).await?);
+    let buyers = http.users.ids.len().saturating_sub(1).max(1);
     paced(ORDERS_PER_SECOND, stop, |n| {
-        let (http, sent) = (http.clone(), sent.clone());
+        let (http, sent, products) = (http.clone(), sent.clone(), products.clone());
         async move {
-            let token = &http.users.tokens[http.user(n)];
-            let body = json!({"items": [{"sku": "FAULT", "name": "Fault test item",
-                "unit_price": 1 + n % 50, "quantity": 1}]});
+            let token = &http.users.tokens[usize::try_from(n).unwrap_or_default() % buyers];
+            let product = products[usize::try_from(n).unwrap_or_default() % products.len()];
+            let body = json!({"items": [{"product_id": product, "quantity": 1 + n % 3}]});
+            let key = Uuid::new_v4().to_string();
             sent.lock().await.orders.sent += 1;
-            let request = http
-                .client
-                .post(format!("{}/orders", http.gateway(n, 0)))
-                .bearer_auth(token)
-                .json(&body);
-            let outcome = answer(request).await;
+            let mut attempt = 0;
+            let outcome = loop {
+                let request = http
+                    .client
+                    .post(format!("{}/orders", http.gateway(n, attempt)))
+                    .bearer_auth(token)
+                    .header("Idempotency-Key", &key)
+                    .json(&body);
+                match answer(request).await {
+                    Answer::RetryLater if Instant::now() < stop + GIVE_UP_AFTER => {
+                        attempt += 1;
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    }
+                    other => break other,
+                }
+            };
             let id = match &outcome {
                 Answer::Accepted(order) => order["id"].as_str().and_then(|id| id.parse().ok()),
                 _ => None,
@@ -227,6 +281,12 @@ async fn orders(http: Arc<Http>, sent: Arc<Mutex<Sent>>, stop: Instant) -> anyho
                     (Answer::Refused, _) => sent.orders.refused += 1,
                     _ => sent.orders.unanswered += 1,
                 }
+            }
+            // Another quarter is shipped and delivered once paid, which pays its seller.
+            if let (Some(id), Some(admin)) = (id, &http.users.admin)
+                && n % 4 == 1
+            {
+                deliver(&http, admin, token, id, n, stop).await;
             }
             // A quarter of the orders are cancelled soon after, paid or not: refunds are
             // part of the traffic. 409 means the order had already moved on (expired).
@@ -252,6 +312,50 @@ async fn orders(http: Arc<Http>, sent: Arc<Mutex<Sent>>, stop: Instant) -> anyho
         }
     })
     .await
+}
+
+/// Waits (a while) for the order to be paid, then ships and delivers it as the admin, each
+/// step retried through the gateways until answered. An order that is not paid in time, or
+/// a step refused (409: it moved on), is left as it is.
+async fn deliver(http: &Http, admin: &str, buyer: &str, id: Uuid, n: u64, stop: Instant) {
+    let mut attempt = 0;
+    let paid = loop {
+        if Instant::now() > stop + GIVE_UP_AFTER {
+            break false;
+        }
+        let request = http
+            .client
+            .get(format!("{}/orders/{id}", http.gateway(n, attempt)))
+            .bearer_auth(buyer);
+        match answer(request).await {
+            Answer::Accepted(order) if order["status"] == "paid" => break true,
+            Answer::Accepted(order) if order["status"] != "pending_payment" => break false,
+            Answer::Refused => break false,
+            _ => {
+                attempt += 1;
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+    };
+    if !paid {
+        return;
+    }
+    for action in ["ship", "deliver"] {
+        while Instant::now() < stop + GIVE_UP_AFTER {
+            let request = http
+                .client
+                .post(format!("{}/orders/{id}/{action}", http.gateway(n, attempt)))
+                .bearer_auth(admin);
+            match answer(request).await {
+                Answer::RetryLater => {
+                    attempt += 1;
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Answer::Accepted(_) => break,
+                Answer::Refused => return,
+            }
+        }
+    }
 }
 
 /// Transaction requests published straight to the wallet's queue, as another system does:

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::fault_load::{DEPOSIT_TAG, Outcomes, REQUEST_TAG, Sent};
+use crate::fault_load::{DEPOSIT_TAG, Outcomes, PRODUCT_STOCK, REQUEST_TAG, Sent};
 
 /// How long the platform may take to settle after the load.
 const SETTLE_WITHIN: Duration = Duration::from_secs(300);
@@ -148,11 +148,12 @@ pub async fn check(sources: &Sources, sent: &Sent) -> anyhow::Result<u64> {
             .iter()
             .filter(|accepted| accepted.starts_with(&prefix) && !applied.contains_key(*accepted))
             .count();
-        // These clients retry until the end, so one still unanswered is a problem too (an
-        // order is not retried: unanswered orders are expected while order-service is down).
+        // These clients retry until the end, so one still unanswered is a problem too.
         problems += row(name, outcomes, distinct, lost, duplicated) + outcomes.unanswered;
     }
     problems += orders(sources, sent).await?;
+    problems += stock(sources).await?;
+    problems += payouts(sources).await?;
     problems += wallets(sources).await?;
     problems += queues_empty(sources).await?;
     Ok(problems)
@@ -215,12 +216,13 @@ async fn orders(sources: &Sources, sent: &Sent) -> anyhow::Result<u64> {
             .copied()
             .unwrap_or_default();
         let kept = purchases - refunds;
-        use OrderStatus::{Cancelled, Expired, Paid, PaymentFailed};
+        use OrderStatus::{Cancelled, Delivered, Expired, Paid, PaymentFailed, Sent};
+        // A sent or delivered order was paid, and stays paid.
         match status {
-            Paid if kept == 1 && purchases == 1 && amount == *total => {}
-            Paid if kept < 1 => lost += 1,
-            Paid if kept > 1 => duplicated += kept - 1,
-            Paid => wrong_amount += 1,
+            Paid | Sent | Delivered if kept == 1 && purchases == 1 && amount == *total => {}
+            Paid | Sent | Delivered if kept < 1 => lost += 1,
+            Paid | Sent | Delivered if kept > 1 => duplicated += kept - 1,
+            Paid | Sent | Delivered => wrong_amount += 1,
             PaymentFailed | Cancelled | Expired if kept == 0 => {}
             PaymentFailed | Cancelled | Expired => duplicated += kept,
             _ => stuck += 1,
@@ -243,7 +245,89 @@ async fn orders(sources: &Sources, sent: &Sent) -> anyhow::Result<u64> {
         "orders by status: {}; stuck outside a final or resumable status: {stuck}; paid with another amount than their total: {wrong_amount}",
         statuses.join(", ")
     );
-    Ok(problems + stuck + wrong_amount)
+    // Orders are retried with their Idempotency-Key now, like deposits: one still unanswered
+    // when the client gave up is a problem.
+    Ok(problems + stuck + wrong_amount + sent.orders.unanswered)
+}
+
+/// Sellers paid exactly: each delivered order's payouts add up to its total, each payout
+/// is one deposit of its amount in the seller's ledger, and there is no other payout deposit.
+async fn payouts(sources: &Sources) -> anyhow::Result<u64> {
+    let delivered: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+        "select o.id, o.total, coalesce(sum(p.amount), 0)::bigint from orders o
+           left join order_payouts p on p.order_id = o.id
+          where o.status = 'delivered' group by o.id, o.total",
+    )
+    .fetch_all(&sources.orders)
+    .await?;
+    let recorded: Vec<(Uuid, Uuid, i64)> =
+        sqlx::query_as("select order_id, seller_id, amount from order_payouts")
+            .fetch_all(&sources.orders)
+            .await?;
+    let credited: Vec<(String, Uuid, i64, i64)> = sqlx::query_as(
+        "select reference, min(user_id::text)::uuid, count(*), sum(amount)::bigint from transactions
+          where type = 'deposit' and source = 'order' and reference like 'order:%:payout:%'
+          group by reference",
+    )
+    .fetch_all(&sources.wallet)
+    .await?;
+    let mut credited: HashMap<String, (Uuid, i64, i64)> = credited
+        .into_iter()
+        .map(|(reference, user, count, amount)| (reference, (user, count, amount)))
+        .collect();
+    let unbalanced = delivered
+        .iter()
+        .filter(|(_, total, paid_out)| total != paid_out)
+        .count();
+    let (mut lost, mut wrong) = (0_usize, 0_usize);
+    for (order, seller, amount) in &recorded {
+        match credited.remove(&format!("order:{order}:payout:{seller}")) {
+            None => lost += 1,
+            Some((user, 1, credit)) if user == *seller && credit == *amount => {}
+            Some(_) => wrong += 1,
+        }
+    }
+    // What is left was credited without a recorded payout.
+    let unexpected = credited.len();
+    println!(
+        "payouts: {} delivered orders, {} payouts; not adding up to the total: {unbalanced}; not credited: {lost}; credited twice, to another user or with another amount: {wrong}; credited without a payout: {unexpected}",
+        delivered.len(),
+        recorded.len()
+    );
+    Ok(u64::try_from(unbalanced + lost + wrong + unexpected).unwrap_or(u64::MAX))
+}
+
+/// No stock leaked: each product's `reserved` is the units of its orders awaiting payment,
+/// `sold` those of its paid (sent, delivered) orders, and `stock + sold` what it was put up
+/// with.
+async fn stock(sources: &Sources) -> anyhow::Result<u64> {
+    let products: Vec<(Uuid, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "select p.id, p.stock, p.reserved, p.sold,
+                coalesce(sum(i.quantity) filter (
+                    where o.status in ('pending_payment', 'payment_failed')), 0)::bigint,
+                coalesce(sum(i.quantity) filter (
+                    where o.status in ('paid', 'sent', 'delivered')), 0)::bigint
+           from products p
+           left join order_items i on i.product_id = p.id
+           left join orders o on o.id = i.order_id
+          group by p.id",
+    )
+    .fetch_all(&sources.orders)
+    .await?;
+    let mut leaking = 0;
+    for (id, stock, reserved, sold, awaiting, paid) in &products {
+        if *reserved != *awaiting || *sold != *paid || stock + sold != PRODUCT_STOCK {
+            println!(
+                "product {id}: stock {stock}, reserved {reserved} (orders awaiting payment hold {awaiting}), sold {sold} (paid orders took {paid})"
+            );
+            leaking += 1;
+        }
+    }
+    println!(
+        "products: {} checked; reserved = units awaiting payment, sold = units paid, stock + sold = {PRODUCT_STOCK}: {leaking} disagree",
+        products.len()
+    );
+    Ok(leaking)
 }
 
 /// Every wallet: its balance, the signed sum of its ledger and its statement's last

@@ -34,11 +34,23 @@ pub struct Report {
 /// Runs the journey of `users` users, `concurrency` at a time, against the gateway at
 /// `authority` (`host:port`).
 pub async fn run(authority: &str, users: u64, concurrency: usize) -> anyhow::Result<Report> {
+    // What the users order: one product of a seller's, with a unit for each of them (set up
+    // before the clock starts, and not counted).
+    let mut seller = User::new(authority);
+    seller.sign_up().await?;
+    let product = seller
+        .call(
+            Method::POST,
+            "/products",
+            Some(&json!({"name": "Benchmark item", "price": 1, "stock": users.max(1)})),
+        )
+        .await?;
+    let product_id = &text(&product["id"])?;
     let started = Instant::now();
     let outcomes: Vec<(u64, anyhow::Result<()>)> = futures_util::stream::iter(0..users)
         .map(|_| async move {
             let mut user = User::new(authority);
-            let outcome = user.journey().await;
+            let outcome = user.journey(product_id).await;
             (user.requests, outcome)
         })
         .buffer_unordered(concurrency)
@@ -81,7 +93,8 @@ impl<'a> User<'a> {
         }
     }
 
-    async fn journey(&mut self) -> anyhow::Result<()> {
+    /// Signs up a fresh user; returns the credentials.
+    async fn sign_up(&mut self) -> anyhow::Result<Value> {
         let credentials = json!({
             "email": format!("memory-{}@example.org", uuid::Uuid::new_v4()),
             "password": "correct horse battery",
@@ -90,6 +103,11 @@ impl<'a> User<'a> {
             .call(Method::POST, "/auth/sign-up", Some(&credentials))
             .await?;
         self.token = text(&signed_up["access_token"])?;
+        Ok(credentials)
+    }
+
+    async fn journey(&mut self, product_id: &str) -> anyhow::Result<()> {
+        let credentials = self.sign_up().await?;
         // 1. Sign in again, as a returning user does, and use that token from now on.
         let signed_in = self
             .call(Method::POST, "/auth/sign-in", Some(&credentials))
@@ -104,11 +122,9 @@ impl<'a> User<'a> {
             .await?;
         self.call(Method::GET, "/wallet/transactions", None).await?;
         self.call(Method::GET, "/statements", None).await?;
-        // 7–9. An order of one 1-cent item (paid from the wallet in the background), the
+        // 7–9. An order of one 1-cent product (paid from the wallet in the background), the
         // orders, that order.
-        let order = json!({"items": [
-            {"sku": "BENCH", "name": "Benchmark item", "unit_price": 1, "quantity": 1}
-        ]});
+        let order = json!({"items": [{"product_id": product_id, "quantity": 1}]});
         let placed = self.call(Method::POST, "/orders", Some(&order)).await?;
         let id = text(&placed["id"])?;
         self.call(Method::GET, "/orders", None).await?;

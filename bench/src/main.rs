@@ -12,14 +12,16 @@
 //! - `lag URL TOKENS STATEMENT_DATABASE_URL RATE SECONDS`: deposits at RATE per second and
 //!   measures, for each, the time from the HTTP response to its statement line. Prints
 //!   `deposits p50_ms p99_ms`.
-//! - `orders URL TOKEN COUNT CONNECTIONS`: places COUNT orders and waits until all are paid.
-//!   Prints `orders_per_s`.
+//! - `orders URL TOKEN SELLER_TOKEN COUNT CONNECTIONS PRODUCTS`: the seller puts up PRODUCTS
+//!   catalogue products, TOKEN's user places COUNT orders of them (round robin) and waits
+//!   until all are paid. Prints `orders_per_s`.
 //! - `settle AMQP_URL DATABASE_PREFIX`: waits until the platform has settled, as the fault
 //!   run does after its load (see `fault_verdict::settle`); `bench/run` calls it before each
 //!   write measure. The databases are named as for `faults`.
-//! - `faults GATEWAYS TOKENS USER_IDS AMQP_URL DATABASE_PREFIX SECONDS`: the load and the
-//!   verdict of `bench/faults` (see `fault_load` and `fault_verdict`): a steady stream of
-//!   deposits, requests and orders for SECONDS through the comma-separated GATEWAYS, then
+//! - `faults GATEWAYS TOKENS USER_IDS AMQP_URL DATABASE_PREFIX SECONDS [ADMIN_TOKEN]`: the
+//!   load and the verdict of `bench/faults` (see `fault_load` and `fault_verdict`): a steady
+//!   stream of deposits, requests and orders of products (some shipped and delivered by
+//!   ADMIN_TOKEN's admin) for SECONDS through the comma-separated GATEWAYS, then
 //!   waits until the platform settles and prints the summary. Exits with an error if
 //!   anything was lost, duplicated or left inconsistent. The databases are DATABASE_PREFIX
 //!   followed by `wallet`, `statement` and `orders`.
@@ -83,8 +85,15 @@ async fn main() -> anyhow::Result<()> {
             println!("{count} {p50:.1} {p99:.1}");
         }
         "orders" => {
-            let rate = pipeline::orders(arg(1)?, arg(2)?, number(3)?, usize::try_from(number(4)?)?)
-                .await?;
+            let rate = pipeline::orders(
+                arg(1)?,
+                arg(2)?,
+                arg(3)?,
+                number(4)?,
+                usize::try_from(number(5)?)?,
+                number(6)?,
+            )
+            .await?;
             println!("{rate:.0}");
         }
         "settle" => {
@@ -98,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
                     .into_iter()
                     .map(str::parse)
                     .collect::<Result<_, _>>()?,
+                admin: args.get(7).cloned(),
             };
             let gateways = list(arg(1)?).into_iter().map(str::to_owned).collect();
             let sources = fault_verdict::Sources::connect(arg(5)?, arg(4)?).await?;

@@ -92,14 +92,38 @@ pub async fn statement_lag(
     ))
 }
 
-/// Places `count` orders of 1 cent, `connections` at a time, and waits until none is
-/// pending; returns orders per second from the first `POST /orders` to the last `paid`.
-pub async fn orders(url: &str, token: &str, count: u64, connections: usize) -> anyhow::Result<f64> {
+/// Places `count` orders of one unit of a 1-cent product, `connections` at a time, spread
+/// over `products` products of the seller's (1: every order takes the same hot row; more:
+/// the orders spread their row locks), and waits until none is pending; returns orders per
+/// second from the first `POST /orders` to the last `paid`.
+pub async fn orders(
+    url: &str,
+    token: &str,
+    seller_token: &str,
+    count: u64,
+    connections: usize,
+    products: u64,
+) -> anyhow::Result<f64> {
     let client = reqwest::Client::new();
-    let body = serde_json::json!({"items": [{"sku": "BENCH", "name": "Benchmark item", "unit_price": 1, "quantity": 1}]});
+    let mut product_ids = Vec::new();
+    for n in 0..products.max(1) {
+        let product: Value = client
+            .post(format!("{url}/products"))
+            .bearer_auth(seller_token)
+            .json(&serde_json::json!({"name": format!("Benchmark item {n}"), "price": 1, "stock": count}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        product_ids.push(product["id"].clone());
+    }
     let started = Instant::now();
     let placed: Vec<bool> = futures_util::stream::iter(0..count)
-        .map(|_| {
+        .map(|n| {
+            let index = usize::try_from(n).unwrap_or_default() % product_ids.len();
+            let body =
+                serde_json::json!({"items": [{"product_id": product_ids[index], "quantity": 1}]});
             let request = client
                 .post(format!("{url}/orders"))
                 .bearer_auth(token)

@@ -189,6 +189,18 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::orders::ship_order))
         .routes(routes!(routes::orders::deliver_order))
         .routes(routes!(routes::orders::list_vouchers))
+        .routes(routes!(routes::orders::list_sales))
+        .routes(routes!(routes::admin::list_orders))
+        .routes(routes!(routes::admin::list_users))
+        .routes(routes!(
+            routes::products::create_product,
+            routes::products::list_products
+        ))
+        .routes(routes!(
+            routes::products::get_product,
+            routes::products::update_product,
+            routes::products::withdraw_product
+        ))
         .routes(routes!(routes::operations::healthz))
         .routes(routes!(routes::operations::readyz))
         .routes(routes!(routes::operations::metrics))

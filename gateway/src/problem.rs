@@ -153,6 +153,11 @@ impl From<tonic::Status> for ApiError {
         let kind = error_info
             .map(|info| info.reason)
             .unwrap_or_else(|| default_kind(http).to_owned());
+        // HTTP has a status of its own for a stale `If-Match`, which gRPC's codes lack.
+        let http = match kind.as_str() {
+            "version-mismatch" => StatusCode::PRECONDITION_FAILED,
+            _ => http,
+        };
         let mut error = Self::new(http, &kind, status.message());
         if http == StatusCode::TOO_MANY_REQUESTS {
             // Whole seconds, rounded up, and at least one: `Retry-After: 0` invites a loop.

@@ -4,8 +4,8 @@
 use platform::cloud_event::outbox_event;
 use platform::outbox::OutboxMessage;
 use proto::messaging::order::{
-    EVENTS, ORDER_CREATED, OrderChanged, PAYMENT_REQUESTED, PaymentRequested, SOURCE,
-    VOUCHER_ISSUED, VoucherIssued, reference, status_changed as key_of,
+    EVENTS, ORDER_CREATED, ORDER_DELIVERED, OrderChanged, PAYMENT_REQUESTED, PaymentRequested,
+    Payout, SOURCE, VOUCHER_ISSUED, VoucherIssued, reference, status_changed as key_of,
 };
 
 use crate::order::{OrderRow, Status};
@@ -18,6 +18,13 @@ pub fn order_created(order: &OrderRow) -> OutboxMessage {
 /// `order.<status>` for an order that just moved to `status`.
 pub fn status_changed(order: &OrderRow, status: Status) -> OutboxMessage {
     outbox_event(EVENTS, SOURCE, key_of(status), order_data(order))
+}
+
+/// `order.delivered`, with each seller's payout.
+pub fn delivered(order: &OrderRow, payouts: &[Payout]) -> OutboxMessage {
+    let mut data = order_data(order);
+    data.payouts = payouts.to_vec();
+    outbox_event(EVENTS, SOURCE, ORDER_DELIVERED, data)
 }
 
 pub fn payment_requested(order: &OrderRow) -> OutboxMessage {
@@ -48,5 +55,6 @@ fn order_data(order: &OrderRow) -> OrderChanged {
         voucher_code: order.voucher_code.clone(),
         payment_transaction_id: order.payment_transaction_id,
         refund_transaction_id: order.refund_transaction_id,
+        payouts: Vec::new(),
     }
 }

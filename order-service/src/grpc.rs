@@ -12,8 +12,10 @@ use uuid::Uuid;
 
 use crate::error::OrderError;
 use crate::order::{self, Item, NewOrder, Order, Transition};
-use crate::orders;
+use crate::product::{self, NewProduct, Product, ProductChange, ProductRequest};
+use crate::sales::{self, Sale};
 use crate::vouchers::{self, Voucher};
+use crate::{idempotency, orders, products};
 
 pub struct OrderApi {
     pub outbox: Outbox,
@@ -29,23 +31,23 @@ impl OrderService for OrderApi {
     ) -> Result<Response<pb::Order>, Status> {
         let request = request.into_inner();
         let user_id = parse_user(&request.user_id)?;
-        let items = request
-            .items
+        let lines = request
+            .lines
             .into_iter()
-            .map(|item| Item {
-                sku: item.sku,
-                name: item.name,
-                unit_price: item.unit_price,
-                quantity: item.quantity,
-            })
+            .map(|line| (line.product_id, line.quantity))
             .collect();
         let new = NewOrder::parse(
             user_id,
-            items,
+            lines,
             request.currency.as_deref(),
             request.voucher_code,
         )?;
-        let order = orders::create(&self.outbox, &new, self.payment_timeout).await?;
+        let key = request.idempotency_key;
+        if let Some(key) = &key {
+            idempotency::check(key)?;
+        }
+        let order =
+            orders::create(&self.outbox, &new, key.as_deref(), self.payment_timeout).await?;
         Ok(Response::new(message(order)))
     }
 
@@ -72,25 +74,19 @@ impl OrderService for OrderApi {
     ) -> Result<Response<pb::ListOrdersResponse>, Status> {
         let request = request.into_inner();
         let user_id = parse_user(&request.user_id)?;
-        let mut violations = Vec::new();
-        let status = match request.status.map(order::Status::try_from).transpose() {
-            Ok(status) => status,
-            Err(error) => {
-                violations.push(("status", error.to_string()));
-                None
-            }
-        };
-        let page = PageRequest::parse(request.limit, request.cursor.as_deref())
-            .map_err(|more| violations.extend(more))
-            .ok();
-        let Some(page) = page.filter(|_| violations.is_empty()) else {
-            return Err(OrderError::Invalid(violations).into());
-        };
-        let (items, next_cursor) = orders::list(self.outbox.pool(), user_id, status, &page).await?;
-        Ok(Response::new(pb::ListOrdersResponse {
-            items: items.into_iter().map(message).collect(),
-            next_cursor,
-        }))
+        self.list(Some(user_id), request.status, request.limit, request.cursor)
+            .await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_all_orders(
+        &self,
+        request: Request<pb::ListAllOrdersRequest>,
+    ) -> Result<Response<pb::ListOrdersResponse>, Status> {
+        let request = request.into_inner();
+        let user_id = request.user_id.as_deref().map(parse_user).transpose()?;
+        self.list(user_id, request.status, request.limit, request.cursor)
+            .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -153,9 +149,170 @@ impl OrderService for OrderApi {
             next_cursor,
         }))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_product(
+        &self,
+        request: Request<pb::CreateProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        let request = request.into_inner();
+        let seller_id = parse_user(&request.seller_id)?;
+        let new = NewProduct::parse(
+            seller_id,
+            ProductRequest {
+                name: request.name,
+                description: request.description,
+                price: request.price,
+                currency: request.currency,
+                stock: request.stock,
+                sku: request.sku,
+            },
+        )?;
+        let product = products::create(self.outbox.pool(), &new).await?;
+        Ok(Response::new(product_message(product)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_product(
+        &self,
+        request: Request<pb::ProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        let id = parse_product(&request.into_inner().product_id)?;
+        let product = products::get(self.outbox.pool(), id).await?;
+        Ok(Response::new(product_message(product)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_products(
+        &self,
+        request: Request<pb::ListProductsRequest>,
+    ) -> Result<Response<pb::ListProductsResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Vec::new();
+        let seller_id = match request
+            .seller_id
+            .as_deref()
+            .map(Uuid::parse_str)
+            .transpose()
+        {
+            Ok(id) => id,
+            Err(_) => {
+                violations.push(("seller_id", "must be a UUID".to_owned()));
+                None
+            }
+        };
+        let status = match request.status.map(product::Status::try_from).transpose() {
+            Ok(status) => status,
+            Err(error) => {
+                violations.push(("status", error.to_string()));
+                None
+            }
+        };
+        let q = request.q.map(|q| q.trim().to_owned());
+        if q.as_ref()
+            .is_some_and(|q| q.chars().count() > 200 || q.chars().any(char::is_control))
+        {
+            violations.push((
+                "q",
+                "must be at most 200 characters, none a control character".into(),
+            ));
+        }
+        let page = PageRequest::parse(request.limit, request.cursor.as_deref())
+            .map_err(|more| violations.extend(more))
+            .ok();
+        let Some(page) = page.filter(|_| violations.is_empty()) else {
+            return Err(OrderError::Invalid(violations).into());
+        };
+        let filter = products::Filter {
+            q: q.filter(|q| !q.is_empty()),
+            seller_id,
+            status,
+        };
+        let (items, next_cursor) = products::list(self.outbox.pool(), &filter, &page).await?;
+        Ok(Response::new(pb::ListProductsResponse {
+            items: items.into_iter().map(product_message).collect(),
+            next_cursor,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_product(
+        &self,
+        request: Request<pb::UpdateProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        let request = request.into_inner();
+        let seller_id = parse_user(&request.seller_id)?;
+        let id = parse_product(&request.product_id)?;
+        let change = ProductChange::parse(
+            request.expected_version,
+            request.name,
+            request.description,
+            request.price,
+            request.stock,
+        )?;
+        let product = products::update(self.outbox.pool(), id, seller_id, &change).await?;
+        Ok(Response::new(product_message(product)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_sales(
+        &self,
+        request: Request<pb::ListSalesRequest>,
+    ) -> Result<Response<pb::ListSalesResponse>, Status> {
+        let request = request.into_inner();
+        let seller_id = parse_user(&request.seller_id)?;
+        let page = PageRequest::parse(request.limit, request.cursor.as_deref())
+            .map_err(OrderError::Invalid)?;
+        let (items, next_cursor) = sales::list(self.outbox.pool(), seller_id, &page).await?;
+        Ok(Response::new(pb::ListSalesResponse {
+            items: items.into_iter().map(sale_message).collect(),
+            next_cursor,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn withdraw_product(
+        &self,
+        request: Request<pb::ProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        let request = request.into_inner();
+        let seller_id = parse_user(&request.seller_id)?;
+        let id = parse_product(&request.product_id)?;
+        let product = products::withdraw(self.outbox.pool(), id, seller_id).await?;
+        Ok(Response::new(product_message(product)))
+    }
 }
 
 impl OrderApi {
+    /// One page of orders, the user's or (for `None`) everyone's.
+    async fn list(
+        &self,
+        user_id: Option<Uuid>,
+        status: Option<i32>,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<Response<pb::ListOrdersResponse>, Status> {
+        let mut violations = Vec::new();
+        let status = match status.map(order::Status::try_from).transpose() {
+            Ok(status) => status,
+            Err(error) => {
+                violations.push(("status", error.to_string()));
+                None
+            }
+        };
+        let page = PageRequest::parse(limit, cursor.as_deref())
+            .map_err(|more| violations.extend(more))
+            .ok();
+        let Some(page) = page.filter(|_| violations.is_empty()) else {
+            return Err(OrderError::Invalid(violations).into());
+        };
+        let (items, next_cursor) = orders::list(self.outbox.pool(), user_id, status, &page).await?;
+        Ok(Response::new(pb::ListOrdersResponse {
+            items: items.into_iter().map(message).collect(),
+            next_cursor,
+        }))
+    }
+
     /// Applies a caller's transition and answers with the order as it now is.
     async fn change(
         &self,
@@ -181,11 +338,38 @@ fn parse_order(raw: &str) -> Result<Uuid, OrderError> {
     Uuid::parse_str(raw).map_err(|_| OrderError::NotFound)
 }
 
+/// Likewise, an id that is not a UUID names no product.
+fn parse_product(raw: &str) -> Result<Uuid, OrderError> {
+    Uuid::parse_str(raw).map_err(|_| OrderError::ProductNotFound)
+}
+
 fn parse_order_request(request: pb::OrderRequest) -> Result<(Uuid, Uuid), OrderError> {
     Ok((
         parse_user(&request.user_id)?,
         parse_order(&request.order_id)?,
     ))
+}
+
+fn item_message(item: Item) -> pb::Item {
+    pb::Item {
+        sku: item.sku,
+        name: item.name,
+        unit_price: item.unit_price,
+        quantity: item.quantity,
+        product_id: item.product_id.map(|id| id.to_string()),
+        seller_id: item.seller_id.map(|id| id.to_string()),
+    }
+}
+
+fn sale_message(sale: Sale) -> pb::Sale {
+    pb::Sale {
+        order_id: sale.order_id.to_string(),
+        status: sale.status.into(),
+        items: sale.items.into_iter().map(item_message).collect(),
+        subtotal: sale.subtotal,
+        payout: sale.payout,
+        ordered_at: Some(to_proto(sale.ordered_at)),
+    }
 }
 
 fn message(order: Order) -> pb::Order {
@@ -194,16 +378,7 @@ fn message(order: Order) -> pb::Order {
         id: row.id.to_string(),
         user_id: row.user_id.to_string(),
         status: row.status.into(),
-        items: order
-            .items
-            .into_iter()
-            .map(|item| pb::Item {
-                sku: item.sku,
-                name: item.name,
-                unit_price: item.unit_price,
-                quantity: item.quantity,
-            })
-            .collect(),
+        items: order.items.into_iter().map(item_message).collect(),
         subtotal: row.subtotal,
         discount: row.discount,
         total: row.total,
@@ -221,6 +396,26 @@ fn message(order: Order) -> pb::Order {
                 at: Some(to_proto(change.at)),
             })
             .collect(),
+    }
+}
+
+fn product_message(product: Product) -> pb::Product {
+    pb::Product {
+        available: product.available(),
+        id: product.id.to_string(),
+        seller_id: product.seller_id.to_string(),
+        sku: product.sku,
+        name: product.name,
+        description: product.description,
+        price: product.price,
+        currency: product.currency,
+        stock: product.stock,
+        reserved: product.reserved,
+        sold: product.sold,
+        version: product.version,
+        status: product.status.into(),
+        created_at: Some(to_proto(product.created_at)),
+        updated_at: Some(to_proto(product.updated_at)),
     }
 }
 

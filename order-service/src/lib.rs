@@ -1,5 +1,6 @@
-//! order-service: orders paid from the wallet through events, and the vouchers large orders
-//! earn, over gRPC (`order.v1`) and RabbitMQ.
+//! order-service: a catalogue of products with server-set prices and stock, orders of them
+//! paid from the wallet through events, and the vouchers large orders earn, over gRPC
+//! (`order.v1`) and RabbitMQ.
 //!
 //! The payment story: creating an order queues `order.payment_requested` (outbox); the
 //! wallet makes the purchase and publishes `transaction.created` or `transaction.rejected`
@@ -10,7 +11,12 @@
 //!
 //! Layout:
 //! - [`order`]: the status machine, items and totals, as pure code.
-//! - [`orders`]: orders in PostgreSQL; every status change goes through one function.
+//! - [`orders`]: orders in PostgreSQL; every status change goes through one function;
+//!   [`idempotency`]: `Idempotency-Key` on new orders.
+//! - [`product`]: the catalogue's rules and an order's pricing, as pure code; [`products`]:
+//!   the catalogue in PostgreSQL and the stock orders reserve, sell and give back.
+//! - [`payout`]: how a delivered order's total is shared between its sellers; [`sales`]: a
+//!   seller's sales and payouts.
 //! - [`vouchers`]: issuing, redeeming and giving back vouchers.
 //! - [`events`]: what order-service publishes, always through the outbox.
 //! - [`payment_outcomes`], [`voucher_issuing`]: the consumers; [`messaging`]: topology,
@@ -22,10 +28,15 @@ pub mod error;
 pub mod events;
 pub mod expiry;
 pub mod grpc;
+pub mod idempotency;
 pub mod messaging;
 pub mod order;
 pub mod orders;
 pub mod payment_outcomes;
+pub mod payout;
+pub mod product;
+pub mod products;
+pub mod sales;
 pub mod voucher_issuing;
 pub mod vouchers;
 
@@ -68,6 +79,15 @@ pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Serv
         let outbox = expiring.clone();
         async move { expiry::sweep(&outbox).await }
     });
+    let pool = service.pool().clone();
+    service.every(
+        Duration::from_secs(3600),
+        "prune order idempotency keys",
+        move || {
+            let pool = pool.clone();
+            async move { idempotency::prune(&pool).await }
+        },
+    );
     let messaging = outbox.clone();
     service.on_broker(move |connection, shutdown| {
         messaging::run(messaging.clone(), connection, shutdown)

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::OrderError;
+use crate::product::{Line, parse_lines};
 
 pub const CURRENCY: &str = "EUR";
 /// The wallet's largest transaction, so the most an order can cost.
@@ -14,7 +15,7 @@ pub const MAX_QUANTITY: i64 = 1_000;
 pub const MAX_SKU_CHARS: usize = 64;
 pub const MAX_NAME_CHARS: usize = 200;
 /// Texts are one line, and PostgreSQL cannot store a NUL character in one.
-const NO_CONTROL_CHARACTERS: &str =
+pub const NO_CONTROL_CHARACTERS: &str =
     "must not contain control characters (such as NUL or a line break)";
 
 pub use proto::OrderStatus as Status;
@@ -79,85 +80,44 @@ impl Transition {
     }
 }
 
+/// An order's line as the catalogue priced it when the order was placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub sku: String,
     pub name: String,
     pub unit_price: i64,
     pub quantity: i64,
+    /// `None` on orders placed before the catalogue existed.
+    pub product_id: Option<Uuid>,
+    pub seller_id: Option<Uuid>,
 }
 
-/// A validated new order (before any voucher).
+/// A validated new order: which products, how many, and the voucher; the catalogue prices
+/// it inside the transaction that reserves the stock.
 #[derive(Debug, Clone)]
 pub struct NewOrder {
     pub user_id: Uuid,
-    pub items: Vec<Item>,
-    pub subtotal: i64,
+    pub lines: Vec<Line>,
     pub voucher_code: Option<String>,
 }
 
 impl NewOrder {
-    /// Checks the items, the currency and the voucher code's shape; every violation is named.
+    /// Checks the lines, the currency and the voucher code's shape; every violation is named.
     pub fn parse(
         user_id: Uuid,
-        items: Vec<Item>,
+        lines: Vec<(String, i64)>,
         currency: Option<&str>,
         voucher_code: Option<String>,
     ) -> Result<Self, OrderError> {
         let mut violations: Vec<(&'static str, String)> = Vec::new();
-        if items.is_empty() || items.len() > MAX_ITEMS {
-            violations.push(("items", format!("must hold 1 to {MAX_ITEMS} items")));
-        }
-        let mut subtotal: Option<i64> = Some(0);
-        for (index, item) in items.iter().enumerate() {
-            let position = index + 1;
-            let sku = item.sku.trim();
-            if sku.is_empty() || sku.chars().count() > MAX_SKU_CHARS {
-                violations.push((
-                    "items.sku",
-                    format!("item {position}: must be 1 to {MAX_SKU_CHARS} characters"),
-                ));
+        let lines = match parse_lines(lines) {
+            Ok(lines) => lines,
+            Err(OrderError::Invalid(more)) => {
+                violations.extend(more);
+                Vec::new()
             }
-            if sku.chars().any(char::is_control) {
-                violations.push((
-                    "items.sku",
-                    format!("item {position}: {NO_CONTROL_CHARACTERS}"),
-                ));
-            }
-            let name = item.name.trim();
-            if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-                violations.push((
-                    "items.name",
-                    format!("item {position}: must be 1 to {MAX_NAME_CHARS} characters"),
-                ));
-            }
-            if name.chars().any(char::is_control) {
-                violations.push((
-                    "items.name",
-                    format!("item {position}: {NO_CONTROL_CHARACTERS}"),
-                ));
-            }
-            if !(1..=MAX_TOTAL).contains(&item.unit_price) {
-                violations.push((
-                    "items.unit_price",
-                    format!("item {position}: must be 1 to {MAX_TOTAL} minor units (cents)"),
-                ));
-            }
-            if !(1..=MAX_QUANTITY).contains(&item.quantity) {
-                violations.push((
-                    "items.quantity",
-                    format!("item {position}: must be 1 to {MAX_QUANTITY}"),
-                ));
-            }
-            subtotal = subtotal
-                .and_then(|sum| sum.checked_add(item.unit_price.checked_mul(item.quantity)?));
-        }
-        if subtotal.is_none_or(|sum| sum > MAX_TOTAL) {
-            violations.push((
-                "items",
-                format!("the order must cost at most {MAX_TOTAL} minor units"),
-            ));
-        }
+            Err(other) => return Err(other),
+        };
         if let Some(currency) = currency
             && currency != CURRENCY
         {
@@ -183,17 +143,24 @@ impl NewOrder {
         }
         Ok(Self {
             user_id,
-            items: items
-                .into_iter()
-                .map(|item| Item {
-                    sku: item.sku.trim().to_owned(),
-                    name: item.name.trim().to_owned(),
-                    ..item
-                })
-                .collect(),
-            subtotal: subtotal.unwrap_or_default(),
+            lines,
             voucher_code,
         })
+    }
+
+    /// What identifies the request behind an `Idempotency-Key`: the same key with another
+    /// fingerprint is another request.
+    pub fn fingerprint(&self) -> String {
+        let lines: Vec<String> = self
+            .lines
+            .iter()
+            .map(|line| format!("{}x{}", line.product_id, line.quantity))
+            .collect();
+        format!(
+            "{}|{}",
+            lines.join(","),
+            self.voucher_code.as_deref().unwrap_or_default()
+        )
     }
 }
 
@@ -238,15 +205,6 @@ pub struct Order {
 mod tests {
     use super::*;
 
-    fn item(unit_price: i64, quantity: i64) -> Item {
-        Item {
-            sku: "SKU-1".into(),
-            name: "Coffee".into(),
-            unit_price,
-            quantity,
-        }
-    }
-
     fn fields(error: OrderError) -> Vec<&'static str> {
         match error {
             OrderError::Invalid(violations) => violations.iter().map(|(field, _)| *field).collect(),
@@ -255,54 +213,56 @@ mod tests {
     }
 
     #[test]
-    fn the_subtotal_is_the_sum_of_price_times_quantity() {
+    fn the_voucher_code_is_trimmed_and_upper_cased() {
         let order = NewOrder::parse(
             Uuid::nil(),
-            vec![item(250, 3), item(1000, 1)],
+            vec![(Uuid::now_v7().to_string(), 3)],
             Some("EUR"),
             Some(" abc ".into()),
         )
         .unwrap();
-        assert_eq!(order.subtotal, 1750);
+        assert_eq!(order.lines[0].quantity, 3);
         assert_eq!(order.voucher_code.as_deref(), Some("ABC"));
     }
 
     #[test]
     fn every_invalid_field_is_named() {
-        let mut bad = item(0, 0);
-        bad.sku = " ".into();
-        bad.name = "x".repeat(201);
-        let error = NewOrder::parse(Uuid::nil(), vec![bad], Some("USD"), None).unwrap_err();
+        let error = NewOrder::parse(
+            Uuid::nil(),
+            vec![("x".into(), 0)],
+            Some("USD"),
+            Some("A\u{0}".into()),
+        )
+        .unwrap_err();
         assert_eq!(
             fields(error),
             [
-                "items.sku",
-                "items.name",
-                "items.unit_price",
+                "items.product_id",
                 "items.quantity",
-                "currency"
+                "currency",
+                "voucher_code"
             ]
         );
         let error = NewOrder::parse(Uuid::nil(), vec![], None, None).unwrap_err();
         assert_eq!(fields(error), ["items"]);
-        let mut control = item(100, 1);
-        control.sku = "SKU\u{0}1".into();
-        control.name = "Coffee\r\nBcc: x".into();
-        let error =
-            NewOrder::parse(Uuid::nil(), vec![control], None, Some("A\u{0}".into())).unwrap_err();
-        assert_eq!(fields(error), ["items.sku", "items.name", "voucher_code"]);
     }
 
     #[test]
-    fn an_order_costing_more_than_the_wallet_can_pay_is_refused_without_overflow() {
-        let error =
-            NewOrder::parse(Uuid::nil(), vec![item(MAX_TOTAL, 1000)], None, None).unwrap_err();
-        assert_eq!(fields(error), ["items"]);
-        let many = vec![item(MAX_TOTAL, 1); 2];
-        assert_eq!(
-            fields(NewOrder::parse(Uuid::nil(), many, None, None).unwrap_err()),
-            ["items"]
-        );
+    fn the_fingerprint_tells_requests_apart() {
+        let id = Uuid::now_v7().to_string();
+        let order = |quantity, code: Option<&str>| {
+            NewOrder::parse(
+                Uuid::nil(),
+                vec![(id.clone(), quantity)],
+                None,
+                code.map(Into::into),
+            )
+            .unwrap()
+            .fingerprint()
+        };
+        assert_eq!(order(1, None), order(1, None));
+        assert_ne!(order(1, None), order(2, None));
+        assert_ne!(order(1, None), order(1, Some("ABC")));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! statuses this transition leaves from>)`), so two changes racing on one order (a payment
 //! and a cancellation, a ship and an expiry) are serialised on the row and the loser sees
 //! the winner's status. The same database transaction records the history row, queues the
-//! event and, for a cancellation or an expiry, gives the voucher back.
+//! event, moves the stock of the order's products (sold on payment, given back on a
+//! cancellation or an expiry) and, for a cancellation or an expiry, gives the voucher back.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,27 +17,76 @@ use uuid::Uuid;
 
 use crate::error::OrderError;
 use crate::events;
+use crate::idempotency::{self, Claim};
 use crate::order::{
     CURRENCY, Item, NewOrder, Order, OrderRow, Status, StatusChange, Transition, discount,
 };
-use crate::vouchers;
+use crate::product::price_lines;
+use crate::{payout, products, vouchers};
+use proto::messaging::order::Payout;
 
 const COLUMNS: &str = "id, user_id, status, currency, subtotal, discount, total, voucher_code, payment_attempt, payment_transaction_id, refund_transaction_id, created_at, updated_at";
 
-/// Creates an order in `pending_payment`, redeeming its voucher, and queues `order.created`
-/// and the first `order.payment_requested`. An order a voucher pays entirely is paid at once.
+/// Creates an order in `pending_payment` from the catalogue, reserving its stock and
+/// redeeming its voucher, and queues `order.created` and the first `order.payment_requested`.
+/// An order a voucher pays entirely is paid at once. With an `Idempotency-Key`, the first
+/// request's outcome (the order, or the rule it broke) answers the same request again
+/// ([`idempotency`]).
 pub async fn create(
     outbox: &Outbox,
     new: &NewOrder,
+    idempotency_key: Option<&str>,
     payment_timeout: Duration,
 ) -> Result<Order, OrderError> {
-    let id = Uuid::now_v7();
     let mut tx = outbox.begin().await?;
+    let Some(key) = idempotency_key else {
+        let id = place(&mut tx, new, payment_timeout).await?;
+        let order = load_one(&mut tx, id, None).await?;
+        tx.commit().await?;
+        return Ok(order);
+    };
+    match idempotency::claim(&mut tx, new, key).await? {
+        Claim::New => {}
+        // Nothing changes: the transaction (which only read) ends without a commit.
+        Claim::Placed(id) => return load_one(&mut tx, id, Some(new.user_id)).await,
+        Claim::Refused(error) => return Err(error),
+    }
+    match place(&mut tx, new, payment_timeout).await {
+        Ok(id) => {
+            idempotency::record_order(&mut tx, new.user_id, key, id).await?;
+            let order = load_one(&mut tx, id, None).await?;
+            tx.commit().await?;
+            Ok(order)
+        }
+        Err(error) => {
+            // A broken rule is found before anything is written (see `place`), so the
+            // transaction holds only the key, which now keeps the refusal.
+            if let Some((reason, message)) = error.remembered() {
+                idempotency::record_refusal(&mut tx, new.user_id, key, reason, &message).await?;
+                tx.commit().await?;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Places the order inside the caller's transaction; returns its id. Every rule is checked
+/// (the products locked in id order, priced and counted; the voucher locked) before the
+/// first write.
+async fn place(
+    tx: &mut outbox::Transaction,
+    new: &NewOrder,
+    payment_timeout: Duration,
+) -> Result<Uuid, OrderError> {
+    let id = Uuid::now_v7();
+    let product_ids: Vec<Uuid> = new.lines.iter().map(|line| line.product_id).collect();
+    let products = products::lock_for_order(tx, &product_ids).await?;
+    let (items, subtotal) = price_lines(new.user_id, &new.lines, &products)?;
     let voucher_amount = match &new.voucher_code {
-        Some(code) => vouchers::lock_for_redemption(&mut tx, new.user_id, code).await?,
+        Some(code) => vouchers::lock_for_redemption(tx, new.user_id, code).await?,
         None => 0,
     };
-    let discount = discount(new.subtotal, voucher_amount);
+    let discount = discount(subtotal, voucher_amount);
     let timeout = chrono::Duration::from_std(payment_timeout)
         .map_err(|error| OrderError::Internal(error.into()))?;
     let row: OrderRow = sqlx::query_as(&format!(
@@ -48,17 +98,18 @@ pub async fn create(
     .bind(new.user_id)
     .bind(Status::PendingPayment)
     .bind(CURRENCY)
-    .bind(new.subtotal)
+    .bind(subtotal)
     .bind(discount)
-    .bind(new.subtotal - discount)
+    .bind(subtotal - discount)
     .bind(&new.voucher_code)
     .bind(timeout)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
-    for (position, item) in (1..).zip(&new.items) {
+    for (position, item) in (1..).zip(&items) {
         sqlx::query(
-            "insert into order_items (order_id, position, sku, name, unit_price, quantity)
-             values ($1, $2, $3, $4, $5, $6)",
+            "insert into order_items (order_id, position, sku, name, unit_price, quantity,
+                 product_id, seller_id, stock_state)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, 'reserved')",
         )
         .bind(id)
         .bind(position)
@@ -66,22 +117,25 @@ pub async fn create(
         .bind(&item.name)
         .bind(item.unit_price)
         .bind(item.quantity)
-        .execute(&mut *tx)
+        .bind(item.product_id)
+        .bind(item.seller_id)
+        .execute(&mut **tx)
         .await?;
     }
-    if let Some(code) = &new.voucher_code {
-        vouchers::redeem(&mut tx, code, id).await?;
+    for line in &new.lines {
+        products::reserve(tx, line.product_id, line.quantity).await?;
     }
-    record_status(&mut tx, id, Status::PendingPayment).await?;
+    if let Some(code) = &new.voucher_code {
+        vouchers::redeem(tx, code, id).await?;
+    }
+    record_status(tx, id, Status::PendingPayment).await?;
     tx.enqueue(&events::order_created(&row)).await?;
     if row.total > 0 {
         tx.enqueue(&events::payment_requested(&row)).await?;
     } else {
-        transition(&mut tx, id, None, Transition::Pay, None).await?;
+        transition(tx, id, None, Transition::Pay, None).await?;
     }
-    let order = load_one(&mut tx, id, None).await?;
-    tx.commit().await?;
-    Ok(order)
+    Ok(id)
 }
 
 /// Moves an order (the owner's, when `owner` is given) along `transition`, inside the
@@ -131,13 +185,47 @@ pub async fn transition(
     record_status(conn, id, to).await?;
     let event = match transition {
         Transition::RetryPayment => events::payment_requested(&row),
+        Transition::Deliver => events::delivered(&row, &record_payouts(conn, &row).await?),
         _ => events::status_changed(&row, to),
     };
     conn.enqueue(&event).await?;
-    if matches!(transition, Transition::Cancel | Transition::Expire) {
-        vouchers::release(conn, id).await?;
+    match transition {
+        Transition::Pay => products::sell_reserved(conn, id).await?,
+        // Products before the voucher, as when an order is placed: locks taken in one order
+        // everywhere cannot deadlock.
+        Transition::Cancel | Transition::Expire => {
+            products::give_back(conn, id).await?;
+            vouchers::release(conn, id).await?;
+        }
+        _ => {}
     }
     Ok(row)
+}
+
+/// Shares a delivered order's total between its sellers ([`payout::split`]) and records the
+/// shares, which `order.delivered` carries to the wallet. Orders placed before the catalogue
+/// have no sellers, and pay no one.
+async fn record_payouts(conn: &mut PgConnection, order: &OrderRow) -> sqlx::Result<Vec<Payout>> {
+    let items: Vec<(Uuid, i64)> = sqlx::query_as(
+        "select seller_id, unit_price * quantity from order_items
+         where order_id = $1 and seller_id is not null",
+    )
+    .bind(order.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let shares = payout::split(order.total, &items);
+    for (seller_id, amount) in &shares {
+        sqlx::query("insert into order_payouts (order_id, seller_id, amount) values ($1, $2, $3)")
+            .bind(order.id)
+            .bind(seller_id)
+            .bind(amount)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(shares
+        .into_iter()
+        .map(|(seller_id, amount)| Payout { seller_id, amount })
+        .collect())
 }
 
 /// A payment that arrived after its order was cancelled or expired: it is recorded and the
@@ -201,6 +289,8 @@ pub async fn expire_due(outbox: &Outbox, batch: i64) -> Result<usize, OrderError
     if due.is_empty() {
         return Ok(0);
     }
+    // The products of the whole batch first, in id order (see `products`).
+    products::lock_products_of_orders(&mut tx, &due).await?;
     for id in &due {
         transition(&mut tx, *id, None, Transition::Expire, None).await?;
     }
@@ -235,16 +325,17 @@ pub async fn load_one(
     Ok(with_details(conn, vec![row]).await?.remove(0))
 }
 
-/// One page of the user's orders, newest first, and the next page's cursor.
+/// One page of the user's orders (every user's, for `None`: admins), newest first, and the
+/// next page's cursor.
 pub async fn list(
     pool: &PgPool,
-    user_id: Uuid,
+    user_id: Option<Uuid>,
     status: Option<Status>,
     page: &PageRequest,
 ) -> Result<(Vec<Order>, Option<String>), OrderError> {
     let mut rows: Vec<OrderRow> = sqlx::query_as(&format!(
         "select {COLUMNS} from orders
-         where user_id = $1
+         where ($1::uuid is null or user_id = $1)
            and ($2::text is null or status = $2::text)
            and ($3::timestamptz is null or (created_at, id) < ($3, $4))
          order by created_at desc, id desc
@@ -274,8 +365,9 @@ async fn record_status(conn: &mut PgConnection, id: Uuid, status: Status) -> sql
 /// Reads the items and history of `rows` in two queries.
 async fn with_details(conn: &mut PgConnection, rows: Vec<OrderRow>) -> sqlx::Result<Vec<Order>> {
     let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-    let items: Vec<(Uuid, String, String, i64, i64)> = sqlx::query_as(
-        "select order_id, sku, name, unit_price, quantity from order_items
+    type ItemRow = (Uuid, String, String, i64, i64, Option<Uuid>, Option<Uuid>);
+    let items: Vec<ItemRow> = sqlx::query_as(
+        "select order_id, sku, name, unit_price, quantity, product_id, seller_id from order_items
          where order_id = any($1) order by order_id, position",
     )
     .bind(&ids)
@@ -288,12 +380,14 @@ async fn with_details(conn: &mut PgConnection, rows: Vec<OrderRow>) -> sqlx::Res
     .fetch_all(&mut *conn)
     .await?;
     let mut items_of: HashMap<Uuid, Vec<Item>> = HashMap::new();
-    for (order_id, sku, name, unit_price, quantity) in items {
+    for (order_id, sku, name, unit_price, quantity, product_id, seller_id) in items {
         items_of.entry(order_id).or_default().push(Item {
             sku,
             name,
             unit_price,
             quantity,
+            product_id,
+            seller_id,
         });
     }
     let mut history_of: HashMap<Uuid, Vec<StatusChange>> = HashMap::new();

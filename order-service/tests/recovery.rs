@@ -42,6 +42,7 @@ async fn unpaid_orders_expire_even_when_their_time_came_while_the_service_was_do
     for id in &ids {
         assert_eq!(services.order_status(*id).await, "pending_payment");
     }
+    assert_eq!(services.reserved_units().await, 3);
 
     services.start_order_service().await;
     for id in &ids {
@@ -58,6 +59,8 @@ async fn unpaid_orders_expire_even_when_their_time_came_while_the_service_was_do
     .await
     .unwrap();
     assert_eq!((history, events), (3, 3));
+    // Each order's unit is back on sale.
+    assert_eq!(services.reserved_units().await, 0);
     services.stop().await;
 }
 

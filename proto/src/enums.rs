@@ -1,8 +1,9 @@
-//! The platform's closed vocabularies: transaction types and sources, order and statement job
-//! statuses, user roles. Each is one Rust enum used everywhere the value travels: gRPC (converted to and
-//! from the protobuf enum, whose `*_UNSPECIFIED = 0` and unknown numbers are refused), event
-//! payloads and HTTP bodies (serde, by its lowercase name), and database rows (`sqlx`, as
-//! text, with the `sqlx` feature). Nothing compares these values as strings.
+//! The platform's closed vocabularies: transaction types and sources, order, product and
+//! statement job statuses, user roles. Each is one Rust enum used everywhere the value
+//! travels: gRPC (converted to and from the protobuf enum, whose `*_UNSPECIFIED = 0` and
+//! unknown numbers are refused), event payloads and HTTP bodies (serde, by its lowercase
+//! name), and database rows (`sqlx`, as text, with the `sqlx` feature). Nothing compares
+//! these values as strings.
 
 use std::fmt;
 use std::str::FromStr;
@@ -155,6 +156,15 @@ contract_enum! {
 }
 
 contract_enum! {
+    /// Whether a product is on sale.
+    ProductStatus as crate::order::v1::ProductStatus {
+        Active = "active",
+        /// Off sale: no new orders; orders already placed are unaffected.
+        Withdrawn = "withdrawn",
+    }
+}
+
+contract_enum! {
     /// Where a statement job is.
     JobStatus as crate::statement::v1::JobStatus {
         Pending = "pending",
@@ -216,6 +226,7 @@ mod tests {
         assert_serde_names(TransactionType::ALL);
         assert_serde_names(TransactionSource::ALL);
         assert_serde_names(OrderStatus::ALL);
+        assert_serde_names(ProductStatus::ALL);
         assert_serde_names(JobStatus::ALL);
         assert_serde_names(Role::ALL);
         assert_eq!(OrderStatus::PendingPayment.as_str(), "pending_payment");

@@ -10,7 +10,9 @@
 pub mod enums;
 pub mod messaging;
 
-pub use enums::{JobStatus, OrderStatus, Role, TransactionSource, TransactionType, UnknownValue};
+pub use enums::{
+    JobStatus, OrderStatus, ProductStatus, Role, TransactionSource, TransactionType, UnknownValue,
+};
 
 /// Generated code: lints are the generator's business.
 #[allow(clippy::all, clippy::pedantic)]

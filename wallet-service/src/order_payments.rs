@@ -1,4 +1,4 @@
-//! Order payments and refunds, consumed from `order.events`.
+//! Order payments, refunds and payouts, consumed from `order.events`.
 //!
 //! `order.payment_requested` becomes a `purchase` with reference `order:<id>`, once per
 //! payment attempt: the request id `order:<id>:payment:<attempt>` goes through the same inbox
@@ -6,13 +6,17 @@
 //! `order.cancelled` or `order.expired` that carries the order's payment becomes a
 //! `cancellation` of that purchase (a refund), once per order. The outcome is the usual
 //! `transaction.created` or `transaction.rejected` (whose `request_id` names the attempt).
+//! `order.delivered` credits each seller their payout: a `deposit` with reference
+//! `order:<id>:payout:<seller_id>`, which is also its request id, so each (order, seller) is
+//! paid once however often the event arrives.
 
 use lapin::message::Delivery;
 use platform::cloud_event::ReceivedEvent;
 use platform::consumer::BatchHandler;
 use platform::outbox::Outbox;
 use proto::messaging::order::{
-    ORDER_CANCELLED, ORDER_EXPIRED, OrderChanged, OrderRequest, PAYMENT_REQUESTED, PaymentRequested,
+    ORDER_CANCELLED, ORDER_DELIVERED, ORDER_EXPIRED, OrderChanged, OrderRequest, PAYMENT_REQUESTED,
+    PaymentRequested, payout_reference,
 };
 use proto::messaging::wallet::ORDER_PAYMENTS;
 use proto::{TransactionSource, TransactionType};
@@ -25,18 +29,49 @@ pub struct OrderPaymentHandler {
 }
 
 impl BatchHandler for OrderPaymentHandler {
-    /// The request the event asks for, if any.
-    type Message = Option<Request>;
+    /// The requests the event asks for: none, one, or a payout per seller.
+    type Message = Vec<Request>;
 
-    fn read(&self, delivery: &Delivery) -> Result<Option<Request>, String> {
+    fn read(&self, delivery: &Delivery) -> Result<Vec<Request>, String> {
         let event: ReceivedEvent<serde_json::Value> = serde_json::from_slice(&delivery.data)
             .map_err(|error| format!("not an order event: {error}"))?;
-        request_for(event)
+        if event.kind == ORDER_DELIVERED {
+            return payouts_for(event);
+        }
+        Ok(request_for(event)?.into_iter().collect())
     }
 
-    async fn apply(&self, requests: &[Option<Request>]) -> anyhow::Result<()> {
+    async fn apply(&self, requests: &[Vec<Request>]) -> anyhow::Result<()> {
         requests::apply_all(&self.outbox, ORDER_PAYMENTS.name, requests.iter().flatten()).await
     }
+}
+
+/// The deposits `order.delivered` asks for: one per seller's payout.
+fn payouts_for(event: ReceivedEvent<serde_json::Value>) -> Result<Vec<Request>, String> {
+    let order: OrderChanged = serde_json::from_value(event.data)
+        .map_err(|error| format!("not an order event: {error}"))?;
+    Ok(order
+        .payouts
+        .iter()
+        .map(|payout| {
+            let reference = payout_reference(order.order_id, payout.seller_id);
+            Request {
+                message_id: reference.clone(),
+                user_id: payout.seller_id,
+                raw: RawRequest {
+                    kind: TransactionType::Deposit,
+                    amount: Some(payout.amount),
+                    currency: Some(order.currency.clone()),
+                    parent_transaction_id: None,
+                    description: Some(format!("Sale, order {}", order.order_id)),
+                    reference: Some(reference),
+                },
+                reply_to: None,
+                correlation_id: None,
+                source: TransactionSource::Order,
+            }
+        })
+        .collect())
 }
 
 /// The transaction request an order event asks for; `None` when it asks for none (an order
@@ -112,6 +147,7 @@ mod tests {
             voucher_code: None,
             payment_transaction_id: payment,
             refund_transaction_id: None,
+            payouts: Vec::new(),
         })
         .unwrap()
     }
@@ -145,6 +181,33 @@ mod tests {
         assert_eq!(refund.raw.parent_transaction_id, Some(payment.to_string()));
         let unpaid = request_for(event("order.expired", order(order_id, None)));
         assert!(matches!(unpaid, Ok(None)));
+    }
+
+    #[test]
+    fn a_delivered_order_credits_each_seller_once_under_its_own_request_id() {
+        let order_id = Uuid::now_v7();
+        let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut data = order(order_id, Some(Uuid::now_v7()));
+        data["status"] = "delivered".into();
+        data["payouts"] = serde_json::json!([
+            {"seller_id": first, "amount": 667},
+            {"seller_id": second, "amount": 333}
+        ]);
+        let payouts = payouts_for(event("order.delivered", data)).unwrap();
+        assert_eq!(payouts.len(), 2);
+        let reference = format!("order:{order_id}:payout:{first}");
+        assert_eq!(payouts[0].message_id, reference);
+        assert_eq!(payouts[0].user_id, first);
+        assert_eq!(payouts[0].raw.kind, TransactionType::Deposit);
+        assert_eq!(payouts[0].raw.amount, Some(667));
+        assert_eq!(payouts[0].raw.reference, Some(reference));
+        assert_eq!(payouts[0].source, TransactionSource::Order);
+        assert_eq!(payouts[1].raw.amount, Some(333));
+        // An event from before payouts existed pays no one.
+        let mut old = order(order_id, None);
+        old.as_object_mut().unwrap().remove("payouts");
+        let old = payouts_for(event("order.delivered", old)).unwrap();
+        assert!(old.is_empty());
     }
 
     #[test]

@@ -286,7 +286,7 @@ pub async fn me(
     Ok(axum::Json(self::user(found)?))
 }
 
-fn user(user: pb::User) -> Result<User, ApiError> {
+pub fn user(user: pb::User) -> Result<User, ApiError> {
     Ok(User {
         id: answer::id(&user.id)?,
         email: user.email,

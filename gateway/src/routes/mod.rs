@@ -1,8 +1,10 @@
 //! HTTP routes, one module per area. Handlers are thin: parse, call a service, map.
 
+pub mod admin;
 pub mod auth;
 pub mod operations;
 pub mod orders;
+pub mod products;
 pub mod statements;
 pub mod wallet;
 

@@ -1,7 +1,8 @@
-//! `/orders*` and `/vouchers`: orders paid from the wallet, and the vouchers large orders earn.
+//! `/orders*` and `/vouchers`: orders of catalogue products paid from the wallet, and the
+//! vouchers large orders earn.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use proto::order::v1 as pb;
 use proto::{OrderStatus, Role};
@@ -10,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::page_limit;
+use super::wallet::idempotency_key;
 use crate::answer;
 use crate::auth_user::AuthUser;
 use crate::json::Json;
@@ -17,36 +19,47 @@ use crate::problem::{ApiError, Problem};
 use crate::query::Query;
 use crate::state::AppState;
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+/// One line of a new order: which product and how many. Price, name, sku and seller come
+/// from the catalogue; a client cannot set them.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Item {
-    /// 1 to 64 characters, no control characters (such as NUL or a line break).
-    #[schema(min_length = 1, max_length = 64)]
-    pub sku: String,
-    /// 1 to 200 characters, no control characters.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-    /// Minor units (cents), 1 to 1,000,000,000.
-    #[schema(minimum = 1, maximum = 1_000_000_000)]
-    pub unit_price: i64,
-    /// 1 to 1,000.
+pub struct OrderLine {
+    /// A product's id (a string, so that a bad one is named in the problem's `errors`).
+    #[schema(format = Uuid)]
+    pub product_id: String,
+    /// 1 to 1,000, no more than the product has available.
     #[schema(minimum = 1, maximum = 1_000)]
     pub quantity: i64,
 }
 
-/// A new order: 1 to 100 items costing at most 1,000,000,000 minor units in all.
+/// A new order: 1 to 100 lines of distinct products, costing at most 1,000,000,000 minor
+/// units in all.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"items": [{"sku": "BOOK-42", "name": "A good book", "unit_price": 2500, "quantity": 2}], "currency": "EUR", "voucher_code": null}))]
+#[schema(example = json!({"items": [{"product_id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "quantity": 2}], "voucher_code": null}))]
 pub struct NewOrder {
     #[schema(min_items = 1, max_items = 100)]
-    pub items: Vec<Item>,
+    pub items: Vec<OrderLine>,
     /// Only `EUR`, the wallet's currency.
     pub currency: Option<String>,
     /// One of the caller's unredeemed vouchers: takes up to its amount off the total. No
     /// control characters.
     #[schema(min_length = 1, max_length = 64)]
     pub voucher_code: Option<String>,
+}
+
+/// An order's line as the catalogue priced it when the order was placed: later price changes
+/// do not touch it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Item {
+    pub sku: String,
+    pub name: String,
+    /// Minor units (cents).
+    pub unit_price: i64,
+    pub quantity: i64,
+    /// Null on orders placed before the catalogue existed.
+    pub product_id: Option<Uuid>,
+    pub seller_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -57,8 +70,9 @@ pub struct StatusChange {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
-    "id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "status": "paid",
-    "items": [{"sku": "BOOK-42", "name": "A good book", "unit_price": 2500, "quantity": 2}],
+    "id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "user_id": "0192f0b0-0000-7d2a-9a51-6c7c0b8f4e20", "status": "paid",
+    "items": [{"sku": "BOOK-42", "name": "A good book", "unit_price": 2500, "quantity": 2,
+        "product_id": "0192f0c0-1111-7d2a-9a51-6c7c0b8f4e20", "seller_id": "0192f0c0-0000-7d2a-9a51-6c7c0b8f4e20"}],
     "subtotal": 5000, "discount": 0, "total": 5000, "currency": "EUR", "voucher_code": null,
     "payment_transaction_id": "0192f0c1-7d00-7d2a-9a51-6c7c0b8f4e22", "refund_transaction_id": null,
     "created_at": "2026-11-21T18:00:00Z", "updated_at": "2026-11-21T18:00:00.2Z",
@@ -66,6 +80,8 @@ pub struct StatusChange {
 }))]
 pub struct Order {
     pub id: Uuid,
+    /// The buyer.
+    pub user_id: Uuid,
     pub status: OrderStatus,
     pub items: Vec<Item>,
     /// Sum of `unit_price × quantity`, minor units.
@@ -115,6 +131,35 @@ pub struct VoucherPage {
     pub next_cursor: Option<String>,
 }
 
+/// One order of the caller's products: what they sold in it and what they are paid.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "order_id": "0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21", "status": "delivered",
+    "items": [{"sku": "TICKET-R3", "name": "Concert ticket, row 3", "unit_price": 4500, "quantity": 1,
+        "product_id": "0192f0c0-1111-7d2a-9a51-6c7c0b8f4e20", "seller_id": "0192f0c0-0000-7d2a-9a51-6c7c0b8f4e20"}],
+    "subtotal": 4500, "payout": 4500, "ordered_at": "2026-11-21T18:00:00Z"
+}))]
+pub struct Sale {
+    pub order_id: Uuid,
+    /// The order's status.
+    pub status: OrderStatus,
+    /// The caller's items of the order.
+    pub items: Vec<Item>,
+    /// Sum of those items, before any voucher.
+    pub subtotal: i64,
+    /// The caller's share of what the buyer paid (a voucher's discount shared pro rata),
+    /// credited to their wallet once the order is delivered; null before.
+    pub payout: Option<i64>,
+    pub ordered_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SalePage {
+    pub items: Vec<Sale>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
@@ -138,50 +183,63 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-/// Place an order, paid from the caller's wallet.
+/// Place an order of catalogue products, paid from the caller's wallet.
 ///
-/// The answer is the order in `pending_payment`; the payment goes through the wallet by
-/// events and the order becomes `paid` or `payment_failed` (insufficient funds) within
-/// about a second. Unpaid orders expire after the payment timeout (15 minutes by default).
+/// Each product's price, name, sku and seller are copied into the order, and its units are
+/// reserved with the order, all or none. The answer is the order in `pending_payment`; the
+/// payment goes through the wallet by events and the order becomes `paid` or
+/// `payment_failed` (insufficient funds) within about a second. Unpaid orders expire after
+/// the payment timeout (15 minutes by default) and their units go back on sale. Send an
+/// `Idempotency-Key` to retry safely: the same key with the same body answers the order it
+/// placed; with a different body, 422.
 #[utoipa::path(post, path = "/orders", tag = "orders", security(("bearer" = [])),
     request_body = NewOrder,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; kept at least 24 hours, per user", pattern = "^[!-~]{1,255}$")),
     responses(
-        (status = 201, description = "Created, payment requested", body = Order),
+        (status = 201, description = "Created, stock reserved, payment requested", body = Order),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The voucher was already redeemed", body = Problem, content_type = "application/problem+json",
-            example = json!({"type": "/problems/voucher-already-redeemed", "title": "Conflict", "status": 409, "detail": "this voucher has already been redeemed"})),
+        (status = 409, description = "Out of stock, a withdrawn product, or the voucher was already redeemed", body = Problem, content_type = "application/problem+json",
+            examples(
+                ("out-of-stock" = (value = json!({"type": "/problems/out-of-stock", "title": "Conflict", "status": 409, "detail": "product 0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21 is out of stock: 0 available"}))),
+                ("product-withdrawn" = (value = json!({"type": "/problems/product-withdrawn", "title": "Conflict", "status": 409, "detail": "product 0192f0c1-7c1e-7d2a-9a51-6c7c0b8f4e21 has been withdrawn from sale"}))),
+                ("voucher-already-redeemed" = (value = json!({"type": "/problems/voucher-already-redeemed", "title": "Conflict", "status": 409, "detail": "this voucher has already been redeemed"}))),
+            )),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid items or currency, or an unknown voucher code", body = Problem, content_type = "application/problem+json",
+        (status = 422, description = "Invalid lines (a client price or name among them), an unknown product, the caller's own product, an unknown voucher code, or a reused Idempotency-Key", body = Problem, content_type = "application/problem+json",
             examples(
                 ("validation-failed" = (value = json!({"type": "/problems/validation-failed", "title": "Unprocessable Entity", "status": 422, "detail": "items.quantity: item 1: must be 1 to 1000", "errors": {"items.quantity": ["item 1: must be 1 to 1000"]}}))),
+                ("product-not-found" = (value = json!({"type": "/problems/product-not-found", "title": "Unprocessable Entity", "status": 422, "detail": "item 1: no such product"}))),
+                ("own-product" = (value = json!({"type": "/problems/own-product", "title": "Unprocessable Entity", "status": 422, "detail": "item 1: this is your own product; you cannot buy it"}))),
                 ("voucher-not-found" = (value = json!({"type": "/problems/voucher-not-found", "title": "Unprocessable Entity", "status": 422, "detail": "no such voucher"}))),
+                ("idempotency-key-reused" = (value = json!({"type": "/problems/idempotency-key-reused", "title": "Unprocessable Entity", "status": 422, "detail": "this Idempotency-Key was already used with a different request"}))),
             )),
     ))]
 pub async fn create_order(
     State(state): State<AppState>,
     user: AuthUser,
+    headers: HeaderMap,
     Json(body): Json<NewOrder>,
 ) -> Result<(StatusCode, axum::Json<Order>), ApiError> {
+    let idempotency_key = idempotency_key(&headers)?;
     let created = state
         .services
         .order
         .clone()
         .create_order(pb::CreateOrderRequest {
             user_id: user.id.to_string(),
-            items: body
+            lines: body
                 .items
                 .into_iter()
-                .map(|item| pb::Item {
-                    sku: item.sku,
-                    name: item.name,
-                    unit_price: item.unit_price,
-                    quantity: item.quantity,
+                .map(|line| pb::OrderLine {
+                    product_id: line.product_id,
+                    quantity: line.quantity,
                 })
                 .collect(),
             currency: body.currency,
             voucher_code: body.voucher_code,
+            idempotency_key,
         })
         .await?
         .into_inner();
@@ -392,6 +450,51 @@ pub async fn list_vouchers(
     }))
 }
 
+/// The caller's sales, newest first: each paid order of their products (a refunded one no
+/// longer counts), with their items, the order's status and, once delivered, their payout.
+#[utoipa::path(get, path = "/sales", tag = "orders", security(("bearer" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page", body = SalePage),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_sales(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<PageParams>,
+) -> Result<axum::Json<SalePage>, ApiError> {
+    let limit = page_limit(params.limit)?;
+    let page = state
+        .services
+        .order
+        .clone()
+        .list_sales(pb::ListSalesRequest {
+            seller_id: user.id.to_string(),
+            limit,
+            cursor: params.cursor,
+        })
+        .await?
+        .into_inner();
+    Ok(axum::Json(SalePage {
+        items: page
+            .items
+            .into_iter()
+            .map(|sale| {
+                Ok(Sale {
+                    order_id: answer::id(&sale.order_id)?,
+                    status: answer::value(sale.status)?,
+                    items: sale.items.into_iter().map(item).collect::<Result<_, _>>()?,
+                    subtotal: sale.subtotal,
+                    payout: sale.payout,
+                    ordered_at: answer::time(sale.ordered_at)?,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?,
+        next_cursor: page.next_cursor,
+    }))
+}
+
 fn require_admin(user: &AuthUser) -> Result<(), ApiError> {
     if user.roles.contains(&Role::Admin) {
         Ok(())
@@ -411,20 +514,16 @@ fn owned(user: &AuthUser, order_id: String) -> pb::OrderRequest {
     }
 }
 
-fn order(order: pb::Order) -> Result<Order, ApiError> {
+pub fn order(order: pb::Order) -> Result<Order, ApiError> {
     Ok(Order {
         id: answer::id(&order.id)?,
+        user_id: answer::id(&order.user_id)?,
         status: answer::value(order.status)?,
         items: order
             .items
             .into_iter()
-            .map(|item| Item {
-                sku: item.sku,
-                name: item.name,
-                unit_price: item.unit_price,
-                quantity: item.quantity,
-            })
-            .collect(),
+            .map(item)
+            .collect::<Result<_, _>>()?,
         subtotal: order.subtotal,
         discount: order.discount,
         total: order.total,
@@ -444,6 +543,17 @@ fn order(order: pb::Order) -> Result<Order, ApiError> {
                 })
             })
             .collect::<Result<_, ApiError>>()?,
+    })
+}
+
+fn item(item: pb::Item) -> Result<Item, ApiError> {
+    Ok(Item {
+        sku: item.sku,
+        name: item.name,
+        unit_price: item.unit_price,
+        quantity: item.quantity,
+        product_id: answer::optional_id(item.product_id)?,
+        seller_id: answer::optional_id(item.seller_id)?,
     })
 }
 

@@ -155,21 +155,7 @@ pub async fn create_transaction(
     headers: HeaderMap,
     Json(body): Json<NewTransaction>,
 ) -> Result<(StatusCode, axum::Json<Transaction>), ApiError> {
-    let idempotency_key = match headers.get(IDEMPOTENCY_KEY) {
-        Some(value) => Some(
-            value
-                .to_str()
-                .map_err(|_| {
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "validation-failed",
-                        "Idempotency-Key must be visible ASCII",
-                    )
-                })?
-                .to_owned(),
-        ),
-        None => None,
-    };
+    let idempotency_key = idempotency_key(&headers)?;
     let created = state
         .services
         .wallet
@@ -186,6 +172,22 @@ pub async fn create_transaction(
         .await?
         .into_inner();
     Ok((StatusCode::CREATED, axum::Json(transaction(created)?)))
+}
+
+/// The `Idempotency-Key` header, if any (the service checks its length and characters).
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    headers
+        .get(IDEMPOTENCY_KEY)
+        .map(|value| {
+            value.to_str().map(str::to_owned).map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation-failed",
+                    "Idempotency-Key must be visible ASCII",
+                )
+            })
+        })
+        .transpose()
 }
 
 /// The caller's transactions, newest first.

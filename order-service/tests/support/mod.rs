@@ -230,6 +230,14 @@ impl Services {
             .unwrap()
     }
 
+    /// Units of all products held by unpaid orders.
+    pub async fn reserved_units(&self) -> i64 {
+        sqlx::query_scalar("select coalesce(sum(reserved), 0)::bigint from products")
+            .fetch_one(&self.order_pool)
+            .await
+            .unwrap()
+    }
+
     /// A connection to this test's vhost and a channel on it with publisher confirms.
     pub async fn publisher(&self) -> (Connection, lapin::Channel) {
         let broker = Connection::connect(
@@ -288,23 +296,61 @@ async fn bind(addr: SocketAddr) -> TcpListener {
     .await
 }
 
-/// `CreateOrder` of one item.
-pub async fn place_order(
+/// `CreateProduct` of a fresh seller's: `stock` units at `price`.
+pub async fn create_product(
     mut orders: OrderServiceClient<Authenticated>,
+    price: i64,
+    stock: i64,
+) -> order_pb::Product {
+    orders
+        .create_product(order_pb::CreateProductRequest {
+            seller_id: Uuid::new_v4().to_string(),
+            name: "Thing".into(),
+            price,
+            stock,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// `CreateOrder` of one unit of a new product priced `unit_price` (the catalogue sets the
+/// price, so each order gets a product of its own).
+pub async fn place_order(
+    orders: OrderServiceClient<Authenticated>,
     user: Uuid,
     unit_price: i64,
+) -> Result<order_pb::Order, tonic::Status> {
+    let mut creating = orders.clone();
+    let product = creating
+        .create_product(order_pb::CreateProductRequest {
+            seller_id: Uuid::new_v4().to_string(),
+            name: "Thing".into(),
+            price: unit_price,
+            stock: 1,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    order_product(orders, user, &product.id, 1).await
+}
+
+/// `CreateOrder` of `quantity` units of a product.
+pub async fn order_product(
+    mut orders: OrderServiceClient<Authenticated>,
+    user: Uuid,
+    product_id: &str,
+    quantity: i64,
 ) -> Result<order_pb::Order, tonic::Status> {
     orders
         .create_order(order_pb::CreateOrderRequest {
             user_id: user.to_string(),
-            items: vec![order_pb::Item {
-                sku: "SKU-1".into(),
-                name: "Thing".into(),
-                unit_price,
-                quantity: 1,
+            lines: vec![order_pb::OrderLine {
+                product_id: product_id.to_owned(),
+                quantity,
             }],
-            currency: None,
-            voucher_code: None,
+            ..Default::default()
         })
         .await
         .map(tonic::Response::into_inner)

@@ -74,6 +74,20 @@ pub struct OrderChanged {
     /// refunds it.
     pub payment_transaction_id: Option<Uuid>,
     pub refund_transaction_id: Option<Uuid>,
+    /// On `order.delivered`: each seller's share of `total`, which the wallet credits as a
+    /// `deposit` with reference [`payout_reference`], once per (order, seller). Empty on every
+    /// other event (and absent from events of earlier versions).
+    #[serde(default)]
+    pub payouts: Vec<Payout>,
+}
+
+/// A seller's share of a delivered order: the sellers' shares add up to the order's total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Payout {
+    pub seller_id: Uuid,
+    /// Minor units, more than 0.
+    pub amount: i64,
 }
 
 /// `order.payment_requested`: the wallet makes one `purchase` per `(order_id, attempt)`.
@@ -108,6 +122,12 @@ pub const REFERENCE_PREFIX: &str = "order:";
 /// The wallet reference of an order's payment and refund: `order:<id>`.
 pub fn reference(order_id: Uuid) -> String {
     format!("{REFERENCE_PREFIX}{order_id}")
+}
+
+/// The wallet reference, and request id, of a seller's payout for an order:
+/// `order:<id>:payout:<seller_id>`.
+pub fn payout_reference(order_id: Uuid, seller_id: Uuid) -> String {
+    format!("{}:payout:{seller_id}", reference(order_id))
 }
 
 /// The order a wallet reference names (`order:<uuid>`).
@@ -165,5 +185,9 @@ mod tests {
         }
         assert_eq!(OrderRequest::parse("abc"), None);
         assert_eq!(order_of_reference(&reference(order_id)), Some(order_id));
+        // A payout is not the order's payment: its reference names no order.
+        let payout = payout_reference(order_id, Uuid::now_v7());
+        assert_eq!(order_of_reference(&payout), None);
+        assert_eq!(OrderRequest::parse(&payout), None);
     }
 }

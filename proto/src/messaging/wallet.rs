@@ -43,7 +43,7 @@ pub const LEGACY_REQUESTS: Queue = Queue {
     kind: QueueKind::PlainDurable,
 };
 
-/// Order payments and refunds, from `order.events`.
+/// Order payments, refunds and payouts to sellers, from `order.events`.
 pub const ORDER_PAYMENTS: Queue = Queue {
     name: "wallet.order-payments",
     exchange: Some(super::order::EVENTS),
@@ -51,6 +51,7 @@ pub const ORDER_PAYMENTS: Queue = Queue {
         super::order::PAYMENT_REQUESTED,
         super::order::ORDER_CANCELLED,
         super::order::ORDER_EXPIRED,
+        super::order::ORDER_DELIVERED,
     ],
     publishers: Publishers::Platform,
     kind: QueueKind::Quorum,

@@ -71,10 +71,11 @@ async fn each_service_works_as_a_role_that_owns_only_its_own_database() {
         (body["lines"].as_array().unwrap().len() == 1).then_some(())
     })
     .await;
+    let pen = app.product(100, 2).await;
     let order = app
         .post_json(
             "/orders",
-            &json!({"items": [{"sku": "pen", "name": "Pen", "unit_price": 100, "quantity": 2}]}),
+            &json!({"items": [{"product_id": pen["id"], "quantity": 2}]}),
             Some(&user.token),
         )
         .await;

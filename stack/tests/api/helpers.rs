@@ -14,6 +14,8 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub stack: TestStack,
     pub client: reqwest::Client,
+    /// A user who sells the products tests order, signed up at the first need.
+    seller: tokio::sync::OnceCell<User>,
 }
 
 impl TestApp {
@@ -28,6 +30,7 @@ impl TestApp {
         Self {
             stack,
             client: reqwest::Client::new(),
+            seller: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -120,6 +123,31 @@ impl TestApp {
             email,
             token: body["access_token"].as_str().expect("a token").to_owned(),
         }
+    }
+
+    /// The test's seller, who puts up the products [`TestApp::product`] creates.
+    pub async fn seller(&self) -> &User {
+        self.seller.get_or_init(|| self.user()).await
+    }
+
+    /// `POST /products` by `seller`, whatever the answer.
+    pub async fn create_product(&self, seller: &User, body: &Value) -> Response {
+        self.post_json("/products", body, Some(&seller.token)).await
+    }
+
+    /// A product of the test's seller, `stock` units at `price`, that must be created;
+    /// returns its body.
+    pub async fn product(&self, price: i64, stock: i64) -> Value {
+        let seller = self.seller().await;
+        self.product_of(seller, price, stock).await
+    }
+
+    /// A product of `seller` that must be created; returns its body.
+    pub async fn product_of(&self, seller: &User, price: i64, stock: i64) -> Value {
+        let body = json!({"name": "A good book", "price": price, "stock": stock});
+        let response = self.create_product(seller, &body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{body}");
+        response.json().await.expect("JSON")
     }
 
     /// `POST /wallet/transactions` with an optional `Idempotency-Key`.

@@ -163,18 +163,20 @@ async fn a_nul_character_in_any_text_is_422_naming_the_field() {
     let app = TestApp::spawn().await;
     let user = app.user().await;
     let nul = "a\u{0}b";
-    let book = |sku: &str, name: &str| json!([{"sku": sku, "name": name, "unit_price": 100, "quantity": 1}]);
+    let book = |sku: &str, name: &str, description: &str| json!({"sku": sku, "name": name, "description": description, "price": 100, "stock": 1});
+    let line = json!([{"product_id": uuid::Uuid::new_v4(), "quantity": 1}]);
     let cases = [
         (
             "/wallet/transactions",
             json!({"type": "deposit", "amount": 100, "description": nul}),
             "description",
         ),
-        ("/orders", json!({"items": book(nul, "book")}), "items.sku"),
-        ("/orders", json!({"items": book("B-1", nul)}), "items.name"),
+        ("/products", book(nul, "book", ""), "sku"),
+        ("/products", book("B-1", nul, ""), "name"),
+        ("/products", book("B-1", "book", nul), "description"),
         (
             "/orders",
-            json!({"items": book("B-1", "book"), "voucher_code": nul}),
+            json!({"items": line, "voucher_code": nul}),
             "voucher_code",
         ),
     ];
@@ -195,5 +197,7 @@ async fn a_nul_character_in_any_text_is_422_naming_the_field() {
     assert_eq!(app.balance(&user.token).await, 0);
     let orders: Value = app.get_json("/orders", Some(&user.token)).await;
     assert_eq!(orders["items"], json!([]));
+    let products: Value = app.get_json("/products", None).await;
+    assert_eq!(products["items"], json!([]));
     app.stop().await;
 }

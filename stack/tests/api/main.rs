@@ -4,6 +4,7 @@
 // A test (and its helpers) should panic on anything unexpected.
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod auth;
 mod credential;
 mod database_roles;
@@ -15,6 +16,8 @@ mod instances;
 mod logs;
 mod operations;
 mod orders;
+mod payouts;
+mod products;
 mod smtp_sink;
 mod statements;
 mod tokens;

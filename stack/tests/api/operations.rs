@@ -39,6 +39,8 @@ async fn the_openapi_document_is_3_1_and_names_every_route_with_bearer_security(
     assert_eq!(
         paths,
         [
+            "/admin/orders",
+            "/admin/users",
             "/auth/me",
             "/auth/sign-in",
             "/auth/sign-out",
@@ -51,7 +53,10 @@ async fn the_openapi_document_is_3_1_and_names_every_route_with_bearer_security(
             "/orders/{id}/deliver",
             "/orders/{id}/pay",
             "/orders/{id}/ship",
+            "/products",
+            "/products/{id}",
             "/readyz",
+            "/sales",
             "/statements",
             "/statements/jobs/{id}",
             "/statements/jobs/{id}/download",
@@ -67,6 +72,12 @@ async fn the_openapi_document_is_3_1_and_names_every_route_with_bearer_security(
     );
     assert_eq!(
         document["paths"]["/auth/me"]["get"]["security"][0]["bearer"],
+        serde_json::json!([])
+    );
+    // The catalogue is public to read; changing it needs a token.
+    assert!(document["paths"]["/products"]["get"]["security"].is_null());
+    assert_eq!(
+        document["paths"]["/products/{id}"]["patch"]["security"][0]["bearer"],
         serde_json::json!([])
     );
     // Error responses are documented as problem details.

@@ -30,8 +30,11 @@ async fn spawn_with_admin_and(customize: impl FnOnce(&mut stack::StackConfig)) -
     (app, admin)
 }
 
-fn one_item(unit_price: i64, quantity: i64) -> Value {
-    json!({"items": [{"sku": "BOOK-42", "name": "A good book", "unit_price": unit_price, "quantity": quantity}]})
+/// An order of `quantity` units of a new product of the test's seller, priced `unit_price`
+/// (with stock for many such orders).
+async fn one_item(app: &TestApp, unit_price: i64, quantity: i64) -> Value {
+    let product = app.product(unit_price, 10_000).await;
+    json!({"items": [{"product_id": product["id"], "quantity": quantity}]})
 }
 
 /// `POST /orders` that must be accepted; returns the order.
@@ -89,7 +92,7 @@ fn statuses(order: &Value) -> Vec<&str> {
 /// Places and ships an order of `total` for `user`, and returns it once sent.
 async fn shipped_order(app: &TestApp, admin: &User, user: &User, total: i64) -> Value {
     deposit(app, user, total).await;
-    let placed = place(app, user, &one_item(total, 1)).await;
+    let placed = place(app, user, &one_item(app, total, 1).await).await;
     let id = placed["id"].as_str().unwrap();
     settled(app, user, id, "paid").await;
     let response = act(app, admin, id, "ship").await;
@@ -110,12 +113,14 @@ async fn an_order_with_funds_is_paid_once_and_shows_in_the_statement() {
     let user = app.user().await;
     deposit(&app, &user, 10_000).await;
 
+    let book = app.product(2_500, 5).await;
+    let pen = app.product(150, 1).await;
     let placed = place(
         &app,
         &user,
         &json!({"items": [
-            {"sku": "BOOK-42", "name": "A good book", "unit_price": 2_500, "quantity": 2},
-            {"sku": "PEN-1", "name": "A pen", "unit_price": 150, "quantity": 1}
+            {"product_id": book["id"], "quantity": 2},
+            {"product_id": pen["id"], "quantity": 1}
         ], "currency": "EUR"}),
     )
     .await;
@@ -159,7 +164,7 @@ async fn an_order_with_funds_is_paid_once_and_shows_in_the_statement() {
 async fn an_order_without_funds_fails_and_is_paid_after_a_deposit() {
     let app = TestApp::spawn().await;
     let user = app.user().await;
-    let placed = place(&app, &user, &one_item(1_200, 1)).await;
+    let placed = place(&app, &user, &one_item(&app, 1_200, 1).await).await;
     let id = placed["id"].as_str().unwrap();
     let failed = settled(&app, &user, id, "payment_failed").await;
     assert_eq!(failed["payment_transaction_id"], Value::Null);
@@ -191,7 +196,7 @@ async fn cancelling_a_paid_order_refunds_it_exactly() {
     let app = TestApp::spawn().await;
     let user = app.user().await;
     deposit(&app, &user, 7_777).await;
-    let placed = place(&app, &user, &one_item(3_333, 2)).await;
+    let placed = place(&app, &user, &one_item(&app, 3_333, 2).await).await;
     let id = placed["id"].as_str().unwrap();
     let paid = settled(&app, &user, id, "paid").await;
     assert_eq!(app.balance(&user.token).await, 7_777 - 6_666);
@@ -391,7 +396,7 @@ async fn a_voucher_takes_500_off_once_and_comes_back_when_its_order_is_cancelled
     let code = voucher_for(&app, &admin, &user).await;
     deposit(&app, &user, 5_000).await;
 
-    let mut body = one_item(2_000, 1);
+    let mut body = one_item(&app, 2_000, 1).await;
     body["voucher_code"] = json!(code.to_lowercase());
     let discounted = place(&app, &user, &body).await;
     assert_eq!(discounted["subtotal"], 2_000);
@@ -429,7 +434,7 @@ async fn a_voucher_on_an_order_cheaper_than_it_pays_the_whole_order() {
     let user = app.user().await;
     let code = voucher_for(&app, &admin, &user).await;
     let balance = app.balance(&user.token).await;
-    let mut body = one_item(300, 1);
+    let mut body = one_item(&app, 300, 1).await;
     body["voucher_code"] = json!(code);
     let free = place(&app, &user, &body).await;
     assert_eq!(
@@ -447,7 +452,7 @@ async fn of_two_orders_racing_for_one_voucher_exactly_one_wins() {
     let (app, admin) = spawn_with_admin().await;
     let user = app.user().await;
     let code = voucher_for(&app, &admin, &user).await;
-    let mut body = one_item(2_000, 1);
+    let mut body = one_item(&app, 2_000, 1).await;
     body["voucher_code"] = json!(code);
 
     let attempts = (0..8).map(|_| app.post_json("/orders", &body, Some(&user.token)));
@@ -478,7 +483,7 @@ async fn a_voucher_comes_back_when_its_order_expires() {
     let code = voucher_for(&app, &admin, &user).await;
     let (broker, mut events) = watch_order_events(&app).await;
     // The wallet is empty now: the order cannot be paid and expires.
-    let mut body = one_item(50_000, 1);
+    let mut body = one_item(&app, 50_000, 1).await;
     body["voucher_code"] = json!(code);
     let placed = place(&app, &user, &body).await;
     let id = placed["id"].as_str().unwrap();
@@ -513,7 +518,7 @@ async fn customers_cannot_ship_or_deliver_and_see_only_their_own_orders() {
     let user = app.user().await;
     let other = app.user().await;
     deposit(&app, &user, 1_000).await;
-    let placed = place(&app, &user, &one_item(1_000, 1)).await;
+    let placed = place(&app, &user, &one_item(&app, 1_000, 1).await).await;
     let id = placed["id"].as_str().unwrap();
     settled(&app, &user, id, "paid").await;
 
@@ -563,7 +568,7 @@ async fn illegal_transitions_are_409() {
     problem(act(&app, &admin, id, "deliver").await, StatusCode::CONFLICT).await;
 
     // Unpaid orders cannot be shipped.
-    let unpaid = place(&app, &user, &one_item(99_999, 1)).await;
+    let unpaid = place(&app, &user, &one_item(&app, 99_999, 1).await).await;
     let unpaid_id = unpaid["id"].as_str().unwrap();
     settled(&app, &user, unpaid_id, "payment_failed").await;
     problem(
@@ -593,18 +598,24 @@ async fn illegal_transitions_are_409() {
 async fn invalid_orders_get_a_problem_naming_each_field() {
     let app = TestApp::spawn().await;
     let user = app.user().await;
+    let book = app.product(100, 10_000).await;
+    let dear = app.product(1_000_000_000, 10).await;
+    let line = |product: &Value, quantity: i64| json!({"items": [{"product_id": product["id"], "quantity": quantity}]});
     let cases = [
         (json!({"items": []}), "items"),
-        (one_item(0, 1), "items.unit_price"),
-        (one_item(100, 0), "items.quantity"),
-        (one_item(100, 1001), "items.quantity"),
-        (one_item(1_000_000_000, 2), "items"),
+        (line(&book, 0), "items.quantity"),
+        (line(&book, 1001), "items.quantity"),
+        (line(&dear, 2), "items"),
         (
-            json!({"items": [{"sku": "", "name": "x", "unit_price": 1, "quantity": 1}]}),
-            "items.sku",
+            json!({"items": [{"product_id": "not-a-uuid", "quantity": 1}]}),
+            "items.product_id",
         ),
         (
-            json!({"items": [{"sku": "A", "name": "x", "unit_price": 1, "quantity": 1}], "currency": "USD"}),
+            json!({"items": [{"product_id": book["id"], "quantity": 1}, {"product_id": book["id"], "quantity": 2}]}),
+            "items.product_id",
+        ),
+        (
+            json!({"items": [{"product_id": book["id"], "quantity": 1}], "currency": "USD"}),
             "currency",
         ),
     ];
@@ -613,7 +624,7 @@ async fn invalid_orders_get_a_problem_naming_each_field() {
         let refused = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert!(refused["errors"][field].is_array(), "{body}: {refused}");
     }
-    let mut unknown_voucher = one_item(100, 1);
+    let mut unknown_voucher = line(&book, 1);
     unknown_voucher["voucher_code"] = json!("NOSUCHVOUCHER123");
     let refused = problem(
         app.post_json("/orders", &unknown_voucher, Some(&user.token))
@@ -622,8 +633,42 @@ async fn invalid_orders_get_a_problem_naming_each_field() {
     )
     .await;
     assert_eq!(refused["type"], "/problems/voucher-not-found");
+    // The catalogue sets prices: a client's price or name is refused, not ignored.
+    for field in ["unit_price", "name"] {
+        let mut body = line(&book, 1);
+        body["items"][0][field] = json!(1);
+        let refused = problem(
+            app.post_json("/orders", &body, Some(&user.token)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(refused["type"], "/problems/validation-failed");
+        assert!(
+            refused["detail"].as_str().unwrap().contains(field),
+            "{refused}"
+        );
+    }
+    let unknown = json!({"items": [{"product_id": uuid::Uuid::new_v4(), "quantity": 1}]});
+    let refused = problem(
+        app.post_json("/orders", &unknown, Some(&user.token)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(refused["type"], "/problems/product-not-found");
+    let seller = app.seller().await;
+    let refused = problem(
+        app.post_json("/orders", &line(&book, 1), Some(&seller.token))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(refused["type"], "/problems/own-product");
     let listed: Value = app.get_json("/orders", Some(&user.token)).await;
     assert_eq!(listed["items"], json!([]));
+    let untouched: Value = app
+        .get_json(&format!("/products/{}", book["id"].as_str().unwrap()), None)
+        .await;
+    assert_eq!(untouched["reserved"], 0);
     app.stop().await;
 }
 
@@ -659,7 +704,7 @@ async fn each_order_event_is_published_as_its_change_commits() {
     let user = app.user().await;
     let (broker, mut events) = watch_order_events(&app).await;
     deposit(&app, &user, 10_001).await;
-    let placed = place(&app, &user, &one_item(10_001, 1)).await;
+    let placed = place(&app, &user, &one_item(&app, 10_001, 1).await).await;
     let id = placed["id"].as_str().unwrap().to_owned();
     for kind in ["order.created", "order.payment_requested", "order.paid"] {
         assert_eq!(next_event(&mut events).await, (kind.to_owned(), id.clone()));
