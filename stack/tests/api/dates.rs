@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tonic::Code;
 
-use crate::helpers::{TestApp, problem};
+use crate::helpers::{TestApp, problem, unique_email};
 
 /// Dates no route may accept: outside 1970 to 9999 (UTC), beyond what `chrono` or PostgreSQL
 /// can hold, or not dates at all.
@@ -282,8 +282,11 @@ fn cursor(micros: i64) -> String {
 
 #[tokio::test]
 async fn a_cursor_holding_a_time_outside_1970_to_9999_is_422_on_every_list() {
-    let app = TestApp::spawn().await;
-    let user = app.user().await;
+    // An admin, so that the admin lists are reached too.
+    let email = unique_email();
+    let listed = email.clone();
+    let app = TestApp::spawn_with(|config| config.auth.admin_emails = vec![listed]).await;
+    let user = app.user_with_email(email).await;
     let document: Value = app.get_json("/openapi.json", None).await;
     let lists: Vec<String> = document["paths"]
         .as_object()

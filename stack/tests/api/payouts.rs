@@ -274,9 +274,11 @@ async fn publish(channel: &lapin::Channel, data: &Value) {
             "order.delivered".into(),
             BasicPublishOptions::default(),
             &serde_json::to_vec(&event).unwrap(),
+            // As the platform's own producer: the wallet's queue takes only its messages.
             BasicProperties::default()
                 .with_message_id(id.into())
-                .with_content_type("application/json".into()),
+                .with_content_type("application/json".into())
+                .with_user_id(platform::testing::platform_user().into()),
         )
         .await
         .unwrap()
