@@ -149,7 +149,57 @@ async fn three_instances_of_every_program_start_together_and_give_exactly_one_in
     });
     let expected = futures_util::future::join_all(requests).await;
 
+    // Then each user orders one unit of a seller's product, half through each gateway:
+    // reserved, paid through the broker by whichever wallet instance takes the request.
+    let seller = sign_up(&client, &gateways[0]).await;
+    let product: Value = client
+        .post(format!("{}/products", gateways[0]))
+        .bearer_auth(&seller.token)
+        .json(&json!({"name": "A ticket", "price": 250, "stock": 10}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut orders = Vec::new();
+    for (u, user) in users.iter().enumerate() {
+        let response = client
+            .post(format!("{}/orders", gateways[u % 2]))
+            .bearer_auth(&user.token)
+            .json(&json!({"items": [{"product_id": product["id"], "quantity": 1}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let order: Value = response.json().await.unwrap();
+        orders.push(order["id"].as_str().unwrap().to_owned());
+    }
+    for (user, order) in users.iter().zip(&orders) {
+        eventually(Duration::from_secs(30), "the order to be paid", || async {
+            let body = get_json(&client, &gateways[1], &format!("/orders/{order}"), user).await;
+            (body["status"] == "paid").then_some(())
+        })
+        .await;
+    }
+    let stock = get_json(
+        &client,
+        &gateways[2],
+        &format!("/products/{}", product["id"].as_str().unwrap()),
+        &seller,
+    )
+    .await;
+    assert_eq!(
+        (
+            stock["stock"].clone(),
+            stock["reserved"].clone(),
+            stock["sold"].clone()
+        ),
+        (json!(4), json!(0), json!(6))
+    );
+
     for (user, expected) in users.iter().zip(expected) {
+        let expected = expected - 250;
         for gateway in &gateways {
             let body = get_json(&client, gateway, "/wallet/balance", user).await;
             assert_eq!(body["balance"], expected);
@@ -157,9 +207,9 @@ async fn three_instances_of_every_program_start_together_and_give_exactly_one_in
         let audit = audit(&nodes, user).await;
         assert_eq!(
             (audit.balance, audit.ledger_sum, audit.transactions),
-            (expected, expected, 16)
+            (expected, expected, 17)
         );
-        statement_lines(&client, &gateways[2], user, 16).await;
+        statement_lines(&client, &gateways[2], user, 17).await;
     }
     nodes.stop().await.unwrap();
 }
