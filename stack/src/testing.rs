@@ -171,6 +171,7 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
             listen_addr: loopback,
             metrics_addr: None,
             trusted_proxies: gateway::client_address::TrustedProxies::default(),
+            cors_allowed_origins: gateway::cors::AllowedOrigins::default(),
             // Filled in with the services' real ports at start.
             auth_addr: String::new(),
             wallet_addr: String::new(),
@@ -194,6 +195,7 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
         auth: auth_service::Config {
             service: service("auth"),
             token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             token_issuer: auth_service::DEFAULT_ISSUER.to_owned(),
             token_audience: auth_service::DEFAULT_AUDIENCE.to_owned(),
             admin_emails: Vec::new(),

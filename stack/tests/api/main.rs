@@ -15,6 +15,7 @@ mod instances;
 mod logs;
 mod operations;
 mod orders;
+mod refresh;
 mod smtp_sink;
 mod statements;
 mod tokens;
