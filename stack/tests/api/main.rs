@@ -20,3 +20,4 @@ mod smtp_sink;
 mod statements;
 mod tokens;
 mod wallet;
+mod web;
