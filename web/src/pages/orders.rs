@@ -152,7 +152,7 @@ fn order_view(order: &Order, csrf: &str, error: Option<&str>, done: Option<&str>
         (notice(done))
         section.card aria-labelledby="order-heading" {
             h2 id="order-heading" { "Status: " span data-testid="order-status" { (label(&order.status)) } }
-            div.table-scroll {
+            div.table-scroll tabindex="0" role="region" aria-label="Items table" {
                 table {
                     caption.visually-hidden { "Items" }
                     thead { tr {
@@ -274,7 +274,7 @@ pub async fn vouchers_page(
                 @if page.items.is_empty() {
                     p { "No vouchers yet." }
                 } @else {
-                    div.table-scroll {
+                    div.table-scroll tabindex="0" role="region" aria-label="Vouchers table" {
                         table {
                             caption.visually-hidden { "Vouchers, newest first" }
                             thead { tr {

@@ -88,7 +88,7 @@ fn lines(statement: &Statement) -> Markup {
             @if statement.lines.is_empty() {
                 p { "No transactions in this period." }
             } @else {
-                div.table-scroll {
+                div.table-scroll tabindex="0" role="region" aria-label="Statement lines table" {
                     table {
                         caption.visually-hidden { "Statement lines, oldest first" }
                         thead { tr {

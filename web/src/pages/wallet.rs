@@ -218,7 +218,7 @@ fn transactions_section(
             @if page.items.is_empty() {
                 p { "No transactions." }
             } @else {
-                div.table-scroll {
+                div.table-scroll tabindex="0" role="region" aria-label="Transactions table" {
                     table {
                         caption.visually-hidden { "Transactions, newest first" }
                         thead { tr {
