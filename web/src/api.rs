@@ -216,14 +216,28 @@ impl Api {
         format!("{}{path}", self.base)
     }
 
-    pub async fn sign_up(&self, email: &str, password: &str) -> Result<Tokens, Problem> {
+    /// `forwarded_for`: the browser's address chain (see [`forwarded_for`]), so that the
+    /// gateway's per-address limits count each person rather than this app.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: &str,
+        forwarded_for: &str,
+    ) -> Result<Tokens, Problem> {
         let body = json!({"email": email, "password": password});
-        read(self.http.post(self.url("/auth/sign-up")).json(&body)).await
+        let request = self.http.post(self.url("/auth/sign-up"));
+        read(request.header("x-forwarded-for", forwarded_for).json(&body)).await
     }
 
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Tokens, Problem> {
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        forwarded_for: &str,
+    ) -> Result<Tokens, Problem> {
         let body = json!({"email": email, "password": password});
-        read(self.http.post(self.url("/auth/sign-in")).json(&body)).await
+        let request = self.http.post(self.url("/auth/sign-in"));
+        read(request.header("x-forwarded-for", forwarded_for).json(&body)).await
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, Problem> {
@@ -344,6 +358,24 @@ impl Api {
     }
 }
 
+/// The `X-Forwarded-For` this app sends: the chain it was given, with the address of the
+/// peer that connected to it appended, as any proxy does. The gateway believes only the
+/// hops its `TRUSTED_PROXIES` vouch for, reading from the right, so nothing a browser
+/// writes here can pick its own address unless the operator trusts it.
+pub fn forwarded_for(incoming: &axum::http::HeaderMap, peer: std::net::IpAddr) -> String {
+    let mut hops: Vec<String> = incoming
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|hop| !hop.is_empty())
+        .map(str::to_owned)
+        .collect();
+    hops.push(peer.to_canonical().to_string());
+    hops.join(", ")
+}
+
 /// Sends, and turns anything but a 2xx into a [`Problem`].
 async fn send(request: RequestBuilder) -> Result<reqwest::Response, Problem> {
     let response = request.send().await.map_err(|error| {
@@ -376,6 +408,22 @@ async fn body<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, Pro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_peer_is_appended_to_the_forwarded_chain() {
+        let mut headers = axum::http::HeaderMap::new();
+        let peer = std::net::IpAddr::from([10, 0, 0, 7]);
+        assert_eq!(forwarded_for(&headers, peer), "10.0.0.7");
+        headers.append(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.1".parse().unwrap(),
+        );
+        headers.append("x-forwarded-for", "192.0.2.4".parse().unwrap());
+        assert_eq!(
+            forwarded_for(&headers, peer),
+            "203.0.113.9, 198.51.100.1, 192.0.2.4, 10.0.0.7"
+        );
+    }
 
     #[test]
     fn a_problem_reads_as_a_sentence_with_its_field_errors() {

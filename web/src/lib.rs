@@ -77,7 +77,12 @@ impl Application {
     /// period).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "web app ready");
-        let served = axum::serve(self.listener, self.router)
+        // The peer's address goes to the gateway with sign-ins and sign-ups (its limits
+        // count per address).
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let grace = self.shutdown_grace;
         tokio::select! {

@@ -510,3 +510,49 @@ async fn an_order_that_could_not_be_paid_is_paid_again_and_cancelled_from_its_pa
     assert!(page.contains("data-testid=\"order-status\">cancelled</span>"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn sign_ups_through_the_web_app_are_limited_per_browser_address_not_for_the_app() {
+    let app = TestApp::spawn_with(|config| {
+        config.gateway.sign_up_limits.per_address = 1;
+        // The web app (and the test, its "proxy") connect from loopback.
+        config.gateway.trusted_proxies =
+            gateway::client_address::TrustedProxies::parse("127.0.0.1").unwrap();
+    })
+    .await;
+    let sign_up_from = |client: &'static str| {
+        let app = &app;
+        async move {
+            let mut browser = Browser::new(app);
+            let csrf = browser.csrf("/sign-up").await;
+            browser
+                .client
+                .post(format!("{}/sign-up", browser.base))
+                .header(COOKIE, browser.cookie_header())
+                .header("x-forwarded-for", client)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("email", &unique_email()),
+                    ("password", PASSWORD),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        sign_up_from("203.0.113.1").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    // Another person through the same web app is not held back by the first.
+    assert_eq!(
+        sign_up_from("203.0.113.2").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    // The first again: the gateway's limit, as a sentence on the form.
+    let refused = sign_up_from("203.0.113.1").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains(r#"<p class="error" role="alert">"#), "{page}");
+    app.stop().await;
+}

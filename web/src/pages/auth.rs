@@ -1,7 +1,9 @@
 //! Sign up, sign in, sign out.
 
 use axum::Form;
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -110,26 +112,30 @@ pub async fn sign_up_page(session: Session, Query(query): Query<Next>) -> Respon
 
 pub async fn sign_in(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     headers: HeaderMap,
     Form(credentials): Form<Credentials>,
 ) -> Response {
+    let forwarded_for = crate::api::forwarded_for(&headers, peer.ip());
     let result = state
         .api
-        .sign_in(&credentials.email, &credentials.password)
+        .sign_in(&credentials.email, &credentials.password, &forwarded_for)
         .await;
     signed_in(Kind::SignIn, result, &session, &headers, &credentials)
 }
 
 pub async fn sign_up(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     headers: HeaderMap,
     Form(credentials): Form<Credentials>,
 ) -> Response {
+    let forwarded_for = crate::api::forwarded_for(&headers, peer.ip());
     let result = state
         .api
-        .sign_up(&credentials.email, &credentials.password)
+        .sign_up(&credentials.email, &credentials.password, &forwarded_for)
         .await;
     signed_in(Kind::SignUp, result, &session, &headers, &credentials)
 }
