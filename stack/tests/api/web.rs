@@ -403,7 +403,7 @@ async fn a_long_statement_is_prepared_with_progress_and_downloaded_as_csv() {
     assert!(job_page.starts_with("/statements/jobs/"), "{job_page}");
     let page = page_until(&mut browser, &job_page, "Download CSV").await;
     assert!(
-        page.contains(r#"<p data-testid="job-status">Ready: 1 lines.</p>"#),
+        page.contains(r#"<p data-testid="job-status">Ready: 1 line.</p>"#),
         "{page}"
     );
 

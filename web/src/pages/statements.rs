@@ -161,7 +161,7 @@ fn job_view(job: &Job) -> Markup {
             div role="status" aria-live="polite" {
                 @match job.status.as_str() {
                     "done" => {
-                        p data-testid="job-status" { "Ready: " (job.line_count.unwrap_or(0)) " lines." }
+                        p data-testid="job-status" { "Ready: " (line_count(job.line_count.unwrap_or(0))) "." }
                         p { a.button href=(format!("/statements/jobs/{}/download", job.job_id)) download { "Download CSV" } }
                     }
                     "failed" => {
@@ -175,6 +175,14 @@ fn job_view(job: &Job) -> Markup {
             }
             p { a href="/statements" { "Another period" } }
         }
+    }
+}
+
+fn line_count(count: i64) -> String {
+    if count == 1 {
+        "1 line".to_owned()
+    } else {
+        format!("{count} lines")
     }
 }
 

@@ -159,9 +159,10 @@ async function main() {
     await page.waitForURL(/\/statements\/jobs\/[0-9a-f-]+$/);
     const jobUrl = page.url();
     // The page reloads itself (a Refresh header) until the file is ready.
-    await page.getByRole("link", { name: "Download CSV" }).waitFor();
+    // (A generous deadline: CI runs this beside every other test on two cores.)
+    await page.getByRole("link", { name: "Download CSV" }).waitFor({ timeout: 60_000 });
     const ready = await page.getByTestId("job-status").textContent();
-    check(ready === "Ready: 1 lines.", `the job says ${ready}`);
+    check(ready === "Ready: 1 line.", `the job says ${ready}`);
     await inspect(page, "statement-job");
     const [download] = await Promise.all([
       page.waitForEvent("download"),
