@@ -1,10 +1,10 @@
 # syntax=docker/dockerfile:1
 #
-# One Dockerfile for the five programs. Pick one with `--target`:
+# One Dockerfile for the six programs. Pick one with `--target`:
 #
 #   docker build --target auth-service -t wallet-platform/auth-service .
 #
-# docker-compose.yml does this for every program. The builder stage compiles all five
+# docker-compose.yml does this for every program. The builder stage compiles all six
 # binaries in one cargo invocation, so building several targets (as `docker compose build`
 # does) compiles the workspace once. BuildKit is required (the default since Docker 23).
 
@@ -27,10 +27,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release --locked \
-        -p gateway -p auth-service -p wallet-service -p statement-service -p order-service \
+        -p gateway -p auth-service -p wallet-service -p statement-service -p order-service -p web \
     && mkdir -p /out \
     && cp target/release/gateway target/release/auth-service target/release/wallet-service \
-          target/release/statement-service target/release/order-service /out/
+          target/release/statement-service target/release/order-service target/release/web /out/
 
 # --- runtime base -------------------------------------------------------------------------
 # Shared by every program: CA certificates (for TLS to SMTP or a managed broker/database)
@@ -80,6 +80,15 @@ EXPOSE 50054
 HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 \
     CMD ["/usr/local/bin/order-service", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/order-service"]
+
+# The web app for people: pages over the gateway's HTTP API (GATEWAY_URL). It checks
+# itself with GET /healthz on WEB_ADDR's port.
+FROM runtime AS web
+COPY --from=builder /out/web /usr/local/bin/web
+EXPOSE 3000
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/web", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/web"]
 
 # Last, so that a plain `docker build .` produces the gateway.
 FROM runtime AS gateway

@@ -27,6 +27,9 @@ pub struct Claims<'a> {
 pub struct IssuedToken {
     pub token: String,
     pub expires_in: i64,
+    /// Its id and expiry, so that its refresh token can revoke it with its family.
+    pub jti: Uuid,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Signs access tokens for users.
@@ -85,19 +88,28 @@ impl TokenIssuer {
         now: DateTime<Utc>,
     ) -> anyhow::Result<IssuedToken> {
         let expires_in = i64::try_from(self.ttl.as_secs())?;
+        let jti = Uuid::new_v4();
+        let exp = now.timestamp() + expires_in;
         let claims = Claims {
             sub: user_id,
             iat: now.timestamp(),
-            exp: now.timestamp() + expires_in,
+            exp,
             iss: &self.issuer,
             aud: &self.audience,
-            jti: Uuid::new_v4(),
+            jti,
             roles,
         };
         let key = self.active();
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &key.encoding_key)?;
-        Ok(IssuedToken { token, expires_in })
+        let expires_at = DateTime::from_timestamp(exp, 0)
+            .ok_or_else(|| anyhow::anyhow!("token expiry out of range"))?;
+        Ok(IssuedToken {
+            token,
+            expires_in,
+            jti,
+            expires_at,
+        })
     }
 }

@@ -70,7 +70,7 @@ pub async fn sign_up(
     Ok((user, token))
 }
 
-/// Checks an email and password and signs a token. A wrong password and an unknown (or
+/// Checks an email and password and signs a token for the user it returns. A wrong password and an unknown (or
 /// malformed) email give the same error after the same amount of work.
 ///
 /// The roles are worked out again from `admin_emails` at every sign-in and stored when they
@@ -83,7 +83,7 @@ pub async fn sign_in(
     hash_wait: Duration,
     raw_email: &str,
     raw_password: &str,
-) -> Result<IssuedToken, AuthError> {
+) -> Result<(Uuid, IssuedToken), AuthError> {
     let account: Option<(Uuid, String, Vec<Role>, String)> = match Email::parse(raw_email) {
         Ok(email) => {
             sqlx::query_as("select id, email, roles, password_hash from users where email = $1")
@@ -110,11 +110,11 @@ pub async fn sign_in(
             .await?;
         tracing::info!(%user_id, ?roles, "roles changed with ADMIN_EMAILS");
     }
-    Ok(issuer.issue(user_id, &roles, Utc::now())?)
+    Ok((user_id, issuer.issue(user_id, &roles, Utc::now())?))
 }
 
 /// `customer` for everyone, and `admin` for the (lowercased) emails in `admin_emails`.
-fn roles_of(email: &str, admin_emails: &[String]) -> Vec<Role> {
+pub(crate) fn roles_of(email: &str, admin_emails: &[String]) -> Vec<Role> {
     let mut roles = vec![Role::Customer];
     if admin_emails.iter().any(|admin| admin == email) {
         roles.push(Role::Admin);

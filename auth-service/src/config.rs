@@ -13,6 +13,8 @@ pub struct Config {
     pub service: ServiceSettings,
     /// Lifetime of an access token.
     pub token_ttl: Duration,
+    /// Lifetime of a refresh token (a session without activity ends after it).
+    pub refresh_token_ttl: Duration,
     /// `iss` of the tokens this service signs.
     pub token_issuer: String,
     /// `aud` of the tokens this service signs.
@@ -30,13 +32,15 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads `AUTH_DATABASE_URL`, `AUTH_GRPC_ADDR`, `ACCESS_TOKEN_TTL_SECS`, `ADMIN_EMAILS`,
+    /// Reads `AUTH_DATABASE_URL`, `AUTH_GRPC_ADDR`, `ACCESS_TOKEN_TTL_SECS`,
+    /// `REFRESH_TOKEN_TTL_SECS`, `ADMIN_EMAILS`,
     /// `PASSWORD_HASH_MAX_WAIT_MS`, `AUTH_KEY_ENCRYPTION_KEY`, `SIGNING_KEY_ACTIVATION_SECS`,
     /// ...; the internal credential is read by the caller (see [`InternalToken::from_env`]).
     pub fn from_env(internal_token: InternalToken) -> Result<Self, ConfigError> {
         Ok(Self {
             service: ServiceSettings::from_env("AUTH", "auth", 50051, internal_token)?,
             token_ttl: config::seconds_or("ACCESS_TOKEN_TTL_SECS", 900)?,
+            refresh_token_ttl: config::seconds_or("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             token_issuer: config::string_or("TOKEN_ISSUER", crate::DEFAULT_ISSUER),
             token_audience: config::string_or("TOKEN_AUDIENCE", crate::DEFAULT_AUDIENCE),
             admin_emails: config::lowercase_list("ADMIN_EMAILS"),

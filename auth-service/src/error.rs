@@ -12,6 +12,9 @@ pub enum AuthError {
     /// Wrong password and unknown email alike, so the answer reveals nothing.
     #[error("wrong email or password")]
     InvalidCredentials,
+    /// Unknown, expired, revoked or already used (all alike to the caller).
+    #[error("the refresh token is invalid, expired or already used")]
+    InvalidRefreshToken,
     #[error("no such user")]
     UserNotFound,
     /// No password hashing slot came free in time.
@@ -44,6 +47,11 @@ impl From<AuthError> for Status {
             AuthError::InvalidCredentials => status(
                 Code::Unauthenticated,
                 "invalid-credentials",
+                error.to_string(),
+            ),
+            AuthError::InvalidRefreshToken => status(
+                Code::Unauthenticated,
+                "invalid-refresh-token",
                 error.to_string(),
             ),
             AuthError::UserNotFound => status(Code::NotFound, "not-found", error.to_string()),

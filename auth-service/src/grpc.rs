@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::access_token::{IssuedToken, TokenIssuer};
 use crate::accounts::{self, User};
 use crate::error::AuthError;
-use crate::{revocations, signing_keys};
+use crate::{refresh_tokens, revocations, signing_keys};
 
 /// Most revocations handed out in one answer; the gateway asks again for the rest.
 const REVOCATION_PAGE: i64 = 1000;
@@ -25,6 +25,8 @@ pub struct AuthApi {
     pub admin_emails: Arc<[String]>,
     /// The longest a request waits for a password hashing slot.
     pub hash_wait: Duration,
+    /// Lifetime of a refresh token.
+    pub refresh_ttl: Duration,
 }
 
 #[tonic::async_trait]
@@ -44,9 +46,11 @@ impl AuthService for AuthApi {
             &request.password,
         )
         .await?;
+        let refresh = refresh_tokens::start(&self.pool, user.id, &token, self.refresh_ttl).await?;
         Ok(Response::new(pb::SignUpResponse {
             user: Some(user_message(user)),
             access_token: Some(token_message(token)),
+            refresh_token: refresh.token,
         }))
     }
 
@@ -56,7 +60,7 @@ impl AuthService for AuthApi {
         request: Request<pb::SignInRequest>,
     ) -> Result<Response<pb::SignInResponse>, Status> {
         let request = request.into_inner();
-        let token = accounts::sign_in(
+        let (user_id, token) = accounts::sign_in(
             &self.pool,
             &self.issuer,
             &self.admin_emails,
@@ -65,8 +69,29 @@ impl AuthService for AuthApi {
             &request.password,
         )
         .await?;
+        let refresh = refresh_tokens::start(&self.pool, user_id, &token, self.refresh_ttl).await?;
         Ok(Response::new(pb::SignInResponse {
             access_token: Some(token_message(token)),
+            refresh_token: refresh.token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::RefreshResponse>, Status> {
+        let (token, refresh) = refresh_tokens::refresh(
+            &self.pool,
+            &self.issuer,
+            &self.admin_emails,
+            self.refresh_ttl,
+            &request.into_inner().refresh_token,
+        )
+        .await?;
+        Ok(Response::new(pb::RefreshResponse {
+            access_token: Some(token_message(token)),
+            refresh_token: refresh.token,
         }))
     }
 
@@ -84,6 +109,7 @@ impl AuthService for AuthApi {
         revocations::revoke(&self.pool, jti, expires_at)
             .await
             .map_err(AuthError::from)?;
+        refresh_tokens::revoke_family_of(&self.pool, jti).await?;
         Ok(Response::new(pb::SignOutResponse {}))
     }
 

@@ -6,6 +6,7 @@
 //! - [`signing_keys`], [`access_token`]: the Ed25519 keys this service owns (sealed at rest,
 //!   rotated by `auth-service rotate-keys`) and the JWTs it signs.
 //! - [`accounts`]: sign-up, sign-in, look-up. [`revocations`]: signed-out tokens.
+//!   [`refresh_tokens`]: rotating, single-use refresh tokens in families.
 //! - [`grpc`]: the thin gRPC layer; [`error`]: domain errors mapped to gRPC statuses once.
 
 pub mod access_token;
@@ -15,6 +16,7 @@ pub mod email;
 pub mod error;
 pub mod grpc;
 pub mod password;
+pub mod refresh_tokens;
 pub mod revocations;
 pub mod signing_keys;
 
@@ -75,12 +77,22 @@ pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Serv
             async move { revocations::prune_expired(&pool).await }
         },
     );
+    let pruned = pool.clone();
+    service.every(
+        Duration::from_secs(3600),
+        "prune expired refresh tokens",
+        move || {
+            let pool = pruned.clone();
+            async move { refresh_tokens::prune_expired(&pool).await }
+        },
+    );
     service.grpc(tonic::service::Routes::new(AuthServiceServer::new(
         grpc::AuthApi {
             pool,
             issuer,
             admin_emails: config.admin_emails.into(),
             hash_wait: config.hash_wait,
+            refresh_ttl: config.refresh_token_ttl,
         },
     )));
     Ok(service)

@@ -2,7 +2,7 @@
 """Checks the Helm chart without a cluster: lints it, renders it for each values file, validates
 every rendered object against the Kubernetes 1.30 schemas, and checks the rules the chart
 promises (probes, resources and a locked-down security context on every container; no secret
-in a ConfigMap; only the gateway reachable from outside the release).
+in a ConfigMap; only the gateway and the web app reachable from outside the release).
 
     tools/check-chart            # installs what it needs, then runs this
 
@@ -33,7 +33,9 @@ OPERATOR_KINDS = {
 }
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|INTERNAL_API_TOKEN|ENCRYPTION_KEY|_URL$")
 CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]+:[^/@\s]+@")
-PROGRAMS = {"gateway", "auth-service", "wallet-service", "statement-service", "order-service"}
+PROGRAMS = {"gateway", "auth-service", "wallet-service", "statement-service", "order-service", "web"}
+# The entry points: the API and the web app for people.
+PUBLIC = {"gateway", "web"}
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -116,8 +118,10 @@ def check_pods(obj):
             for variable in container.get("env", []):
                 if SECRET_NAME.search(variable["name"]) and "value" in variable:
                     value = variable["value"]
-                    # A URL built from a secret variable ($(...)) holds no secret itself.
-                    if "$(" not in value:
+                    # A URL built from a secret variable ($(...)) holds no secret itself,
+                    # nor does one without credentials (the web app's GATEWAY_URL).
+                    plain_url = variable["name"].endswith("_URL") and not CREDENTIALS_IN_URL.search(value)
+                    if "$(" not in value and not plain_url:
                         problems.append(f"{where}: {variable['name']} is a literal secret")
     return problems
 
@@ -133,7 +137,7 @@ def check_config_maps(obj):
 
 
 def check_exposure(objects):
-    """Only the gateway is reachable from outside the release."""
+    """Only the gateway and the web app are reachable from outside the release."""
     problems = []
     for _, obj in objects:
         kind, name = obj["kind"], obj["metadata"]["name"]
@@ -143,13 +147,13 @@ def check_exposure(objects):
             for rule in obj["spec"]["rules"]:
                 for path in rule["http"]["paths"]:
                     target = path["backend"]["service"]["name"]
-                    if not target.endswith("-gateway"):
+                    if not target.endswith(("-gateway", "-web")):
                         problems.append(f"Ingress {name}: routes to {target}")
         if kind == "NetworkPolicy":
             program = obj["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
             for rule in obj["spec"].get("ingress", []):
                 sources = rule.get("from")
-                if program != "gateway" and not sources:
+                if program not in PUBLIC and not sources:
                     problems.append(f"NetworkPolicy {name}: {program} open to everyone")
                 for source in sources or []:
                     caller = source.get("podSelector", {}).get("matchLabels", {})

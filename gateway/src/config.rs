@@ -8,6 +8,7 @@ use platform::grpc::InternalToken;
 use platform::telemetry::LogFormat;
 
 use crate::client_address::TrustedProxies;
+use crate::cors::AllowedOrigins;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -16,6 +17,8 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// Proxies whose `X-Forwarded-For` is believed for the client address; none by default.
     pub trusted_proxies: TrustedProxies,
+    /// Origins whose browser apps may call the API (CORS); none by default.
+    pub cors_allowed_origins: AllowedOrigins,
     /// Where each service is dialed, as `host:port` (a `0.0.0.0` host means this machine).
     pub auth_addr: String,
     pub wallet_addr: String,
@@ -61,6 +64,11 @@ impl Config {
                 .transpose()?,
             trusted_proxies: TrustedProxies::parse(&config::string_or("TRUSTED_PROXIES", ""))
                 .map_err(|reason| ConfigError::new("TRUSTED_PROXIES", reason))?,
+            cors_allowed_origins: AllowedOrigins::parse(&config::string_or(
+                "CORS_ALLOWED_ORIGINS",
+                "",
+            ))
+            .map_err(|reason| ConfigError::new("CORS_ALLOWED_ORIGINS", reason))?,
             auth_addr: service_addr("AUTH_GRPC_ADDR", 50051)?,
             wallet_addr: service_addr("WALLET_GRPC_ADDR", 50052)?,
             statement_addr: service_addr("STATEMENT_GRPC_ADDR", 50053)?,

@@ -12,6 +12,7 @@
 //! - [`sign_in_limiter`]: sign-in and sign-up counting, per client address as
 //!   [`client_address`] finds it; [`services`]: the gRPC clients;
 //!   [`answer`]: what the services answer, checked against their contract.
+//! - [`cors`]: CORS for the origins in `CORS_ALLOWED_ORIGINS` (none by default).
 //! - [`request_metrics`]: request counts and latencies for `/metrics` (on the main address,
 //!   or on `METRICS_ADDR` alone).
 
@@ -19,6 +20,7 @@ pub mod answer;
 pub mod auth_user;
 pub mod client_address;
 pub mod config;
+pub mod cors;
 pub mod json;
 pub mod openapi;
 pub mod problem;
@@ -94,6 +96,7 @@ impl Application {
             metrics_on_main: metrics_listener.is_none(),
             trusted_proxies: Arc::new(config.trusted_proxies),
             request_timeout: config.request_timeout,
+            cors_allowed_origins: Arc::new(config.cors_allowed_origins),
         };
         Ok(Self {
             listener,
@@ -168,6 +171,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(routes::auth::sign_up))
         .routes(routes!(routes::auth::sign_in))
+        .routes(routes!(routes::auth::refresh))
         .routes(routes!(routes::auth::sign_out))
         .routes(routes!(routes::auth::me))
         .routes(routes!(routes::wallet::balance))
@@ -214,7 +218,10 @@ fn api_router() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> axum::Router {
     let request_id = axum::http::HeaderName::from_static(REQUEST_ID_HEADER);
     let (api, document) = api_router().split_for_parts();
-    api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+    // Outside the request id and problem layers: a preflight is answered here, before any
+    // route (which would refuse OPTIONS), and every answer, errors too, carries the headers.
+    let cors = (!state.cors_allowed_origins.is_empty()).then(|| state.cors_allowed_origins.layer());
+    let router = api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async {
             ApiError::new(axum::http::StatusCode::NOT_FOUND, "not-found", "no such route")
         })
@@ -244,7 +251,11 @@ pub fn router(state: AppState) -> axum::Router {
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 /// Passes the request id (set by the request-id layer) on to every gRPC call the request

@@ -21,4 +21,6 @@ pub struct AppState {
     pub metrics_on_main: bool,
     pub trusted_proxies: Arc<TrustedProxies>,
     pub request_timeout: std::time::Duration,
+    /// Origins answered with CORS headers; none by default.
+    pub cors_allowed_origins: Arc<crate::cors::AllowedOrigins>,
 }

@@ -1,7 +1,7 @@
-//! stack: the whole platform, all five programs, in one process.
+//! stack: the whole platform, all six programs, in one process.
 //!
 //! - [`RunningStack`] builds every program (each service creates and migrates its database),
-//!   starts them, and stops them together: the native quick start (`cargo run -p stack`).
+//!   starts them with the web app, and stops them together: the native quick start (`cargo run -p stack`).
 //! - [`testing`] starts the same stack on free ports with fresh databases and a fresh
 //!   RabbitMQ vhost, for the black-box tests.
 
@@ -24,6 +24,8 @@ pub struct StackConfig {
     pub wallet: wallet_service::Config,
     pub statement: statement_service::Config,
     pub order: order_service::Config,
+    /// The web app; its `gateway_url` is replaced by the gateway started here.
+    pub web: web::Config,
 }
 
 impl StackConfig {
@@ -37,13 +39,16 @@ impl StackConfig {
             wallet: wallet_service::Config::from_env(token.clone())?,
             statement: statement_service::Config::from_env(token.clone())?,
             order: order_service::Config::from_env(token)?,
+            web: web::Config::from_env()?,
         })
     }
 }
 
-/// The five programs, running.
+/// The six programs, running.
 pub struct RunningStack {
     pub gateway_addr: SocketAddr,
+    /// Where the web app serves its pages.
+    pub web_addr: SocketAddr,
     /// Where the gateway serves `/metrics` apart (`METRICS_ADDR`), if it does.
     pub metrics_addr: Option<SocketAddr>,
     pub auth_addr: SocketAddr,
@@ -71,6 +76,14 @@ impl RunningStack {
         let statement_listener = TcpListener::bind(config.statement.service.grpc_addr).await?;
         let order_listener = TcpListener::bind(config.order.service.grpc_addr).await?;
         let gateway_listener = TcpListener::bind(config.gateway.listen_addr).await?;
+        let web_listener = TcpListener::bind(config.web.listen_addr)
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot listen on WEB_ADDR {}: {error}",
+                    config.web.listen_addr
+                )
+            })?;
 
         let auth_addr = auth_listener.local_addr()?;
         let wallet_addr = wallet_listener.local_addr()?;
@@ -92,6 +105,11 @@ impl RunningStack {
             gateway::Application::build_with_listener(config.gateway, gateway_listener).await?;
         let gateway_addr = gateway.local_addr()?;
         let metrics_addr = gateway.metrics_addr();
+        // The web app calls the gateway started here (an unspecified address is this
+        // machine).
+        config.web.gateway_url = format!("http://{}", platform::grpc::dial_address(gateway_addr));
+        let web = web::Application::build_with_listener(config.web, web_listener)?;
+        let web_addr = web.local_addr()?;
 
         let mut programs = JoinSet::new();
         let stop = shutdown.clone();
@@ -105,9 +123,12 @@ impl RunningStack {
         programs.spawn(async move { ("order-service", order.run_until_stopped(stop).await) });
         let stop = shutdown.clone();
         programs.spawn(async move { ("gateway", gateway.run_until_stopped(stop).await) });
+        let stop = shutdown.clone();
+        programs.spawn(async move { ("web", web.run_until_stopped(stop).await) });
 
         Ok(Self {
             gateway_addr,
+            web_addr,
             metrics_addr,
             auth_addr,
             wallet_addr,

@@ -1,4 +1,4 @@
-//! `cargo run --release -p stack`: all five programs in one process on their standard ports.
+//! `cargo run --release -p stack`: all six programs in one process on their standard ports.
 
 use stack::{RunningStack, StackConfig};
 
@@ -9,8 +9,9 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = platform::shutdown::on_signal();
     let stack = RunningStack::start(config, shutdown).await?;
     tracing::info!(
-        "the platform is up: API at http://{0}, Swagger UI at http://{0}/docs",
-        platform::grpc::dial_address(stack.gateway_addr)
+        "the platform is up: the web app at http://{1}, API at http://{0}, Swagger UI at http://{0}/docs",
+        platform::grpc::dial_address(stack.gateway_addr),
+        platform::grpc::dial_address(stack.web_addr)
     );
     stack.wait().await
 }

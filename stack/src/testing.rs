@@ -1,4 +1,4 @@
-//! The platform for black-box tests: all five programs on free loopback ports, each service
+//! The platform for black-box tests: all six programs on free loopback ports, each service
 //! with a fresh database and all of them on a fresh RabbitMQ vhost (see
 //! [`platform::testing`]), so tests run in parallel without seeing each other.
 //! [`TestStack::stop`] stops the programs and removes both.
@@ -17,6 +17,8 @@ use crate::{RunningStack, StackConfig};
 pub struct TestStack {
     /// `http://127.0.0.1:<port>` of the gateway.
     pub base_url: String,
+    /// `http://127.0.0.1:<port>` of the web app.
+    pub web_url: String,
     /// The configuration the programs were started with (after `customize`).
     pub config: StackConfig,
     pub stack: RunningStack,
@@ -32,8 +34,10 @@ pub async fn spawn(customize: impl FnOnce(&mut StackConfig)) -> anyhow::Result<T
     customize(&mut config);
     let stack = RunningStack::start(config.clone(), CancellationToken::new()).await?;
     let base_url = format!("http://{}", stack.gateway_addr);
+    let web_url = format!("http://{}", stack.web_addr);
     let test_stack = TestStack {
         base_url,
+        web_url,
         config,
         stack,
         vhost,
@@ -171,6 +175,7 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
             listen_addr: loopback,
             metrics_addr: None,
             trusted_proxies: gateway::client_address::TrustedProxies::default(),
+            cors_allowed_origins: gateway::cors::AllowedOrigins::default(),
             // Filled in with the services' real ports at start.
             auth_addr: String::new(),
             wallet_addr: String::new(),
@@ -194,6 +199,7 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
         auth: auth_service::Config {
             service: service("auth"),
             token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             token_issuer: auth_service::DEFAULT_ISSUER.to_owned(),
             token_audience: auth_service::DEFAULT_AUDIENCE.to_owned(),
             admin_emails: Vec::new(),
@@ -218,6 +224,14 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
         order: order_service::Config {
             service: service("orders"),
             payment_timeout: Duration::from_secs(900),
+        },
+        web: web::Config {
+            listen_addr: loopback,
+            // Filled in with the gateway's real port at start.
+            gateway_url: String::new(),
+            log_format: LogFormat::Text,
+            request_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
         },
     }
 }

@@ -1,4 +1,4 @@
-//! `/auth/*`: sign up, sign in, sign out, who am I.
+//! `/auth/*`: sign up, sign in, refresh, sign out, who am I.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -55,8 +55,8 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9...", "token_type": "Bearer", "expires_in": 900}))]
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9...", "token_type": "Bearer", "expires_in": 900, "refresh_token": "q3Jw6oVd0y2yQm3bYQ0m2Xo5Y0s7Qv6wH8b4cTqfE1k"}))]
 pub struct AccessToken {
     /// A JWT (EdDSA) to send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
@@ -64,14 +64,35 @@ pub struct AccessToken {
     pub token_type: String,
     /// Seconds until the token expires.
     pub expires_in: i64,
+    /// Opaque and single use: exchange it at `POST /auth/refresh` for a new pair before or
+    /// after the access token expires. Keep it secret; it lives 30 days by default.
+    pub refresh_token: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// Never prints the tokens.
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct SignedUp {
     pub user: User,
     pub access_token: String,
     pub token_type: String,
     pub expires_in: i64,
+    /// As in [`AccessToken`].
+    pub refresh_token: String,
+}
+
+/// A refresh token to exchange.
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// The `refresh_token` of the last sign-in, sign-up or refresh.
+    pub refresh_token: String,
 }
 
 /// Create an account.
@@ -119,7 +140,7 @@ pub async fn sign_up(
         .await
         .map_err(busy_or_error)?
         .into_inner();
-    let token = access_token(response.access_token);
+    let token = access_token(response.access_token, response.refresh_token);
     let user = user(response.user.ok_or_else(missing_field)?)?;
     Ok((
         StatusCode::CREATED,
@@ -128,6 +149,7 @@ pub async fn sign_up(
             access_token: token.access_token,
             token_type: token.token_type,
             expires_in: token.expires_in,
+            refresh_token: token.refresh_token,
         }),
     ))
 }
@@ -179,7 +201,11 @@ pub async fn sign_in(
     match outcome {
         Ok(response) => {
             attempt.succeeded();
-            Ok(axum::Json(access_token(response.into_inner().access_token)))
+            let response = response.into_inner();
+            Ok(axum::Json(access_token(
+                response.access_token,
+                response.refresh_token,
+            )))
         }
         Err(status) if status.code() == Code::Unauthenticated => {
             attempt.failed();
@@ -231,12 +257,49 @@ fn busy_or_error(status: tonic::Status) -> ApiError {
     .retry_after(1)
 }
 
-/// Revoke the access token used for this request.
+/// Exchange a refresh token for a new access token and a new refresh token.
+///
+/// Rotating and single use: the refresh token given is spent, and the answer holds the next
+/// one. Presenting a spent refresh token again revokes its whole family (every refresh token
+/// descended from the same sign-in, and the access tokens issued with them), since only a
+/// copy can be presented twice. Signing out revokes the family too.
+#[utoipa::path(
+    post, path = "/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new access token and refresh token", body = AccessToken),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown, expired, revoked or already used refresh token (a reused one also revokes its family)", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/invalid-refresh-token", "title": "Unauthorized", "status": 401, "detail": "the refresh token is invalid, expired or already used"})),
+        (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A missing field", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn refresh(
+    State(state): State<AppState>,
+    Json(request): Json<RefreshRequest>,
+) -> Result<axum::Json<AccessToken>, ApiError> {
+    let response = state
+        .services
+        .auth
+        .clone()
+        .refresh(pb::RefreshRequest {
+            refresh_token: request.refresh_token,
+        })
+        .await?
+        .into_inner();
+    Ok(axum::Json(access_token(
+        response.access_token,
+        response.refresh_token,
+    )))
+}
+
+/// Revoke the access token used for this request, and the refresh tokens of its sign-in.
 #[utoipa::path(
     post, path = "/auth/sign-out", tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "Signed out; the token is refused from now on"),
+        (status = 204, description = "Signed out; the token and its refresh token are refused from now on"),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -299,12 +362,13 @@ pub fn user(user: pb::User) -> Result<User, ApiError> {
     })
 }
 
-fn access_token(token: Option<pb::AccessToken>) -> AccessToken {
+fn access_token(token: Option<pb::AccessToken>, refresh_token: String) -> AccessToken {
     let token = token.unwrap_or_default();
     AccessToken {
         access_token: token.token,
         token_type: token.token_type,
         expires_in: token.expires_in,
+        refresh_token,
     }
 }
 

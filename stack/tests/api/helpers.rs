@@ -94,6 +94,15 @@ impl TestApp {
             .expect("the gateway answers")
     }
 
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json(
+            "/auth/refresh",
+            &json!({"refresh_token": refresh_token}),
+            None,
+        )
+        .await
+    }
+
     pub async fn me(&self, token: &str) -> Response {
         self.get("/auth/me", Some(token)).await
     }

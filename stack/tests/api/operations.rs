@@ -42,6 +42,7 @@ async fn the_openapi_document_is_3_1_and_names_every_route_with_bearer_security(
             "/admin/orders",
             "/admin/users",
             "/auth/me",
+            "/auth/refresh",
             "/auth/sign-in",
             "/auth/sign-out",
             "/auth/sign-up",

@@ -1,11 +1,20 @@
 {{/*
-The five programs: port, environment prefix, database (and its role), whether it uses the
-broker, and which programs may call it (for the NetworkPolicies).
+The six programs: port, environment prefix, database (and its role), whether it uses the
+broker, whether it serves HTTP (probed over HTTP) and is public (anyone may connect: the
+entry points), and which programs may call it (for the NetworkPolicies).
 */}}
 {{- define "wp.programs" -}}
 gateway:
   port: 8080
   addrVariable: GATEWAY_ADDR
+  http: true
+  public: true
+  callers: []
+web:
+  port: 3000
+  addrVariable: WEB_ADDR
+  http: true
+  public: true
   callers: []
 auth-service:
   port: 50051

@@ -1,0 +1,441 @@
+//! The gateway's public HTTP API, as this app uses it: one method per call, typed answers,
+//! and every refusal as a [`Problem`] to show next to the form that caused it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use reqwest::{RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+/// What the API said no with (RFC 9457), or why it could not be asked.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub status: u16,
+    #[serde(default)]
+    pub detail: String,
+    /// Field → messages, for validation failures.
+    #[serde(default)]
+    pub errors: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Problem {
+    fn unavailable() -> Self {
+        Self {
+            kind: "/problems/unavailable".into(),
+            status: 503,
+            detail: "the service is not reachable right now; try again in a moment".into(),
+            errors: Default::default(),
+        }
+    }
+
+    /// The access token was refused: the person has to sign in again.
+    pub fn is_unauthorized(&self) -> bool {
+        self.status == 401
+    }
+
+    /// One readable sentence, with the field errors when there are any.
+    pub fn message(&self) -> String {
+        let mut message = capitalized(&self.detail);
+        for (field, reasons) in &self.errors {
+            for reason in reasons {
+                message.push_str(&format!(" {}: {reason}.", field.replace('_', " ")));
+            }
+        }
+        message
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => {
+            let mut out: String = first.to_uppercase().collect();
+            out.push_str(chars.as_str());
+            if !out.ends_with('.') {
+                out.push('.');
+            }
+            out
+        }
+        None => "Something went wrong.".into(),
+    }
+}
+
+/// The tokens of a sign-in, sign-up or refresh.
+#[derive(Clone, Deserialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Balance {
+    pub balance: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Transaction {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub amount: i64,
+    pub currency: String,
+    pub balance_after: i64,
+    pub parent_transaction_id: Option<Uuid>,
+    pub description: Option<String>,
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Filters and paging of `GET /wallet/transactions`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TransactionFilter {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Statement {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub currency: String,
+    pub opening_balance: i64,
+    pub closing_balance: i64,
+    pub lines: Vec<StatementLine>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatementLine {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub description: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Job {
+    pub job_id: Uuid,
+    pub status: String,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub line_count: Option<i64>,
+    pub failure_reason: Option<String>,
+}
+
+/// `GET /statements` answers at once, or with a job for a long period.
+pub enum StatementAnswer {
+    Now(Statement),
+    Job(Job),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderItem {
+    pub sku: String,
+    pub name: String,
+    pub unit_price: i64,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatusChange {
+    pub status: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Order {
+    pub id: Uuid,
+    pub status: String,
+    pub items: Vec<OrderItem>,
+    pub subtotal: i64,
+    pub discount: i64,
+    pub total: i64,
+    pub currency: String,
+    pub voucher_code: Option<String>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub status_history: Vec<StatusChange>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Voucher {
+    pub code: String,
+    pub amount: i64,
+    pub currency: String,
+    pub issued_at: DateTime<Utc>,
+    pub redeemed_at: Option<DateTime<Utc>>,
+}
+
+/// The gateway, reached over HTTP like any client reaches it.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    pub fn new(base: String, timeout: Duration) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(3))
+            .build()?;
+        Ok(Self { http, base })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `forwarded_for`: the browser's address chain (see [`forwarded_for`]), so that the
+    /// gateway's per-address limits count each person rather than this app.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: &str,
+        forwarded_for: &str,
+    ) -> Result<Tokens, Problem> {
+        let body = json!({"email": email, "password": password});
+        let request = self.http.post(self.url("/auth/sign-up"));
+        read(request.header("x-forwarded-for", forwarded_for).json(&body)).await
+    }
+
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        forwarded_for: &str,
+    ) -> Result<Tokens, Problem> {
+        let body = json!({"email": email, "password": password});
+        let request = self.http.post(self.url("/auth/sign-in"));
+        read(request.header("x-forwarded-for", forwarded_for).json(&body)).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, Problem> {
+        let body = json!({"refresh_token": refresh_token});
+        read(self.http.post(self.url("/auth/refresh")).json(&body)).await
+    }
+
+    pub async fn sign_out(&self, token: &str) -> Result<(), Problem> {
+        send(
+            self.http
+                .post(self.url("/auth/sign-out"))
+                .bearer_auth(token),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn me(&self, token: &str) -> Result<User, Problem> {
+        read(self.http.get(self.url("/auth/me")).bearer_auth(token)).await
+    }
+
+    pub async fn balance(&self, token: &str) -> Result<Balance, Problem> {
+        read(
+            self.http
+                .get(self.url("/wallet/balance"))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    pub async fn transactions(
+        &self,
+        token: &str,
+        filter: &TransactionFilter,
+    ) -> Result<Page<Transaction>, Problem> {
+        let request = self.http.get(self.url("/wallet/transactions"));
+        read(request.query(filter).bearer_auth(token)).await
+    }
+
+    /// `POST /wallet/transactions`; `key` makes a re-posted form harmless.
+    pub async fn transact(
+        &self,
+        token: &str,
+        body: &serde_json::Value,
+        key: &str,
+    ) -> Result<Transaction, Problem> {
+        let request = self.http.post(self.url("/wallet/transactions"));
+        let request = request.header("idempotency-key", key).json(body);
+        read(request.bearer_auth(token)).await
+    }
+
+    pub async fn statement(
+        &self,
+        token: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<StatementAnswer, Problem> {
+        let request = self.http.get(self.url("/statements"));
+        let response = send(
+            request
+                .query(&[("from", from), ("to", to)])
+                .bearer_auth(token),
+        )
+        .await?;
+        if response.status() == StatusCode::ACCEPTED {
+            let job: Job = body(response).await?;
+            return Ok(StatementAnswer::Job(job));
+        }
+        Ok(StatementAnswer::Now(body(response).await?))
+    }
+
+    pub async fn job(&self, token: &str, id: Uuid) -> Result<Job, Problem> {
+        let path = format!("/statements/jobs/{id}");
+        read(self.http.get(self.url(&path)).bearer_auth(token)).await
+    }
+
+    /// The CSV of a finished job, as the gateway streams it.
+    pub async fn download(&self, token: &str, id: Uuid) -> Result<reqwest::Response, Problem> {
+        let path = format!("/statements/jobs/{id}/download");
+        send(self.http.get(self.url(&path)).bearer_auth(token)).await
+    }
+
+    pub async fn orders(
+        &self,
+        token: &str,
+        status: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Order>, Problem> {
+        let mut query = vec![("limit", "20")];
+        query.extend(status.map(|status| ("status", status)));
+        query.extend(cursor.map(|cursor| ("cursor", cursor)));
+        let request = self.http.get(self.url("/orders")).query(&query);
+        read(request.bearer_auth(token)).await
+    }
+
+    pub async fn order(&self, token: &str, id: Uuid) -> Result<Order, Problem> {
+        let path = format!("/orders/{id}");
+        read(self.http.get(self.url(&path)).bearer_auth(token)).await
+    }
+
+    /// `POST /orders/{id}/{action}` (`pay`, `cancel`).
+    pub async fn order_action(&self, token: &str, id: Uuid, action: &str) -> Result<(), Problem> {
+        let path = format!("/orders/{id}/{action}");
+        send(self.http.post(self.url(&path)).bearer_auth(token))
+            .await
+            .map(drop)
+    }
+
+    pub async fn vouchers(
+        &self,
+        token: &str,
+        cursor: Option<&str>,
+    ) -> Result<Page<Voucher>, Problem> {
+        let mut query = vec![("limit", "50")];
+        query.extend(cursor.map(|cursor| ("cursor", cursor)));
+        let request = self.http.get(self.url("/vouchers")).query(&query);
+        read(request.bearer_auth(token)).await
+    }
+}
+
+/// The `X-Forwarded-For` this app sends: the chain it was given, with the address of the
+/// peer that connected to it appended, as any proxy does. The gateway believes only the
+/// hops its `TRUSTED_PROXIES` vouch for, reading from the right, so nothing a browser
+/// writes here can pick its own address unless the operator trusts it.
+pub fn forwarded_for(incoming: &axum::http::HeaderMap, peer: std::net::IpAddr) -> String {
+    let mut hops: Vec<String> = incoming
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|hop| !hop.is_empty())
+        .map(str::to_owned)
+        .collect();
+    hops.push(peer.to_canonical().to_string());
+    hops.join(", ")
+}
+
+/// Sends, and turns anything but a 2xx into a [`Problem`].
+async fn send(request: RequestBuilder) -> Result<reqwest::Response, Problem> {
+    let response = request.send().await.map_err(|error| {
+        tracing::warn!(error = %error.without_url(), "the API did not answer");
+        Problem::unavailable()
+    })?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let mut problem = response
+        .json::<Problem>()
+        .await
+        .unwrap_or_else(|_| Problem::unavailable());
+    problem.status = status;
+    Err(problem)
+}
+
+async fn read<T: DeserializeOwned>(request: RequestBuilder) -> Result<T, Problem> {
+    body(send(request).await?).await
+}
+
+async fn body<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, Problem> {
+    response.json().await.map_err(|error| {
+        tracing::error!(error = %error.without_url(), "the API answered something unexpected");
+        Problem::unavailable()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peer_is_appended_to_the_forwarded_chain() {
+        let mut headers = axum::http::HeaderMap::new();
+        let peer = std::net::IpAddr::from([10, 0, 0, 7]);
+        assert_eq!(forwarded_for(&headers, peer), "10.0.0.7");
+        headers.append(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.1".parse().unwrap(),
+        );
+        headers.append("x-forwarded-for", "192.0.2.4".parse().unwrap());
+        assert_eq!(
+            forwarded_for(&headers, peer),
+            "203.0.113.9, 198.51.100.1, 192.0.2.4, 10.0.0.7"
+        );
+    }
+
+    #[test]
+    fn a_problem_reads_as_a_sentence_with_its_field_errors() {
+        let problem: Problem = serde_json::from_value(json!({
+            "type": "/problems/validation-failed", "status": 422,
+            "detail": "the request is invalid",
+            "errors": {"password": ["must be at least 8 characters"]}
+        }))
+        .unwrap_or_else(|_| Problem::unavailable());
+        assert_eq!(
+            problem.message(),
+            "The request is invalid. password: must be at least 8 characters."
+        );
+    }
+}

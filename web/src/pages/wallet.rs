@@ -1,0 +1,400 @@
+//! The wallet: balance, the 30-day chart, transactions with filters and paging, deposit and
+//! withdraw, cancel and reverse.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{Days, NaiveDate, Utc};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::api::{Balance, Page, Problem, Transaction, TransactionFilter};
+use crate::pages::layout::{self, Nav, PageError, csrf_field, form_error, notice};
+use crate::session::SignedIn;
+use crate::{chart, money};
+
+const PAGE_SIZE: u32 = 20;
+const CHART_DAYS: u64 = 30;
+const TYPES: [&str; 5] = [
+    "deposit",
+    "withdraw",
+    "purchase",
+    "cancellation",
+    "reversal",
+];
+
+#[derive(Default, Deserialize)]
+pub struct WalletQuery {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+    done: Option<String>,
+}
+
+impl WalletQuery {
+    fn filter(&self) -> TransactionFilter {
+        let given = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
+        TransactionFilter {
+            kind: given(&self.kind),
+            from: given(&self.from),
+            to: given(&self.to),
+            cursor: given(&self.cursor),
+            limit: Some(PAGE_SIZE),
+        }
+    }
+}
+
+/// Which form a problem belongs to.
+#[derive(Default)]
+struct FormErrors {
+    deposit: Option<String>,
+    withdraw: Option<String>,
+    undo: Option<String>,
+}
+
+pub async fn wallet_page(
+    State(state): State<AppState>,
+    user: SignedIn,
+    headers: HeaderMap,
+    Query(query): Query<WalletQuery>,
+) -> Result<Response, PageError> {
+    let page = render(&state, &user, &query, FormErrors::default())
+        .await
+        .map_err(|problem| PageError::from_problem(problem, "/wallet", &headers))?;
+    Ok(layout::html(page))
+}
+
+async fn render(
+    state: &AppState,
+    user: &SignedIn,
+    query: &WalletQuery,
+    errors: FormErrors,
+) -> Result<Markup, Problem> {
+    let filter = query.filter();
+    // A bad filter is the filter form's problem, not the page's.
+    let (balance, transactions, days) = tokio::join!(
+        state.api.balance(&user.token),
+        state.api.transactions(&user.token, &filter),
+        balance_by_day(state, &user.token),
+    );
+    let balance = balance?;
+    let (transactions, filter_error) = match transactions {
+        Ok(page) => (page, None),
+        Err(problem) if problem.status == 422 => (
+            Page {
+                items: Vec::new(),
+                next_cursor: None,
+            },
+            Some(problem.message()),
+        ),
+        Err(problem) => return Err(problem),
+    };
+    let days = days?;
+    let done = query.done.as_deref().map(|done| match done {
+        "deposit" => "Deposit made.",
+        "withdraw" => "Withdrawal made.",
+        _ => "Done.",
+    });
+    Ok(layout::page(
+        "Wallet",
+        Nav::Wallet,
+        Some(&user.csrf),
+        html! {
+            h1 { "Wallet" }
+            (notice(done))
+            section.card aria-labelledby="balance-heading" {
+                h2 id="balance-heading" { "Balance" }
+                p.balance data-testid="balance" { (money::format(balance.balance)) " " (balance.currency) }
+                h3 { "Last 30 days" }
+                (layout::raw(chart::balance_svg(&days, &balance.currency)))
+            }
+            div.forms {
+                (money_form("deposit", "Deposit", &user.csrf, errors.deposit.as_deref()))
+                (money_form("withdraw", "Withdraw", &user.csrf, errors.withdraw.as_deref()))
+            }
+            (transactions_section(&balance, &transactions, query, &user.csrf, filter_error.as_deref(), errors.undo.as_deref()))
+        },
+    ))
+}
+
+/// The balance at the end of each of the last 30 days: for each day, the newest
+/// transaction up to its end. One small query per day, so the cost does not grow with the
+/// number of transactions.
+async fn balance_by_day(state: &AppState, token: &str) -> Result<Vec<(NaiveDate, i64)>, Problem> {
+    let today = Utc::now().date_naive();
+    let first = today - Days::new(CHART_DAYS - 1);
+    let days: Vec<NaiveDate> = first.iter_days().take_while(|day| *day <= today).collect();
+    let asks = days.iter().map(|day| {
+        let filter = TransactionFilter {
+            to: Some(day.to_string()),
+            limit: Some(1),
+            ..TransactionFilter::default()
+        };
+        async move { state.api.transactions(token, &filter).await }
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    days.into_iter()
+        .zip(answers)
+        .map(|(day, answer)| {
+            let balance = answer?.items.first().map_or(0, |last| last.balance_after);
+            Ok((day, balance))
+        })
+        .collect()
+}
+
+fn money_form(kind: &str, label: &str, csrf: &str, error: Option<&str>) -> Markup {
+    let amount_id = format!("{kind}-amount");
+    let description_id = format!("{kind}-description");
+    html! {
+        section.card aria-labelledby=(format!("{kind}-heading")) {
+            h2 id=(format!("{kind}-heading")) { (label) }
+            form method="post" action=(format!("/wallet/{kind}")) {
+                (csrf_field(csrf))
+                // A fresh key per form shown: posting the same form twice moves money once.
+                input type="hidden" name="key" value=(Uuid::new_v4().to_string());
+                label for=(amount_id) { "Amount (EUR)" }
+                input id=(amount_id) name="amount" inputmode="decimal" required pattern="[0-9]+([.,][0-9]{1,2})?" placeholder="12.50";
+                label for=(description_id) { "Description (optional)" }
+                input id=(description_id) name="description" maxlength="500";
+                (form_error(error))
+                button type="submit" { (label) }
+            }
+        }
+    }
+}
+
+fn transactions_section(
+    balance: &Balance,
+    page: &Page<Transaction>,
+    query: &WalletQuery,
+    csrf: &str,
+    filter_error: Option<&str>,
+    undo_error: Option<&str>,
+) -> Markup {
+    let selected = query.kind.as_deref().unwrap_or("");
+    let next_page = page.next_cursor.as_ref().map(|cursor| {
+        let params = [
+            ("type", selected),
+            ("from", query.from.as_deref().unwrap_or("")),
+            ("to", query.to.as_deref().unwrap_or("")),
+            ("cursor", cursor.as_str()),
+        ];
+        format!(
+            "/wallet?{}",
+            serde_urlencoded::to_string(params).unwrap_or_default()
+        )
+    });
+    html! {
+        section.card aria-labelledby="transactions-heading" {
+            h2 id="transactions-heading" { "Transactions" }
+            form.filters method="get" action="/wallet" {
+                div {
+                    label for="filter-type" { "Type" }
+                    select id="filter-type" name="type" {
+                        option value="" selected[selected.is_empty()] { "All" }
+                        @for kind in TYPES {
+                            option value=(kind) selected[selected == kind] { (kind) }
+                        }
+                    }
+                }
+                div {
+                    label for="filter-from" { "From" }
+                    input id="filter-from" name="from" type="date" value=(query.from.as_deref().unwrap_or(""));
+                }
+                div {
+                    label for="filter-to" { "To" }
+                    input id="filter-to" name="to" type="date" value=(query.to.as_deref().unwrap_or(""));
+                }
+                button type="submit" { "Filter" }
+            }
+            (form_error(filter_error))
+            (form_error(undo_error))
+            @if page.items.is_empty() {
+                p { "No transactions." }
+            } @else {
+                div.table-scroll tabindex="0" role="region" aria-label="Transactions table" {
+                    table {
+                        caption.visually-hidden { "Transactions, newest first" }
+                        thead { tr {
+                            th scope="col" { "When (UTC)" }
+                            th scope="col" { "Type" }
+                            th scope="col" { "Description" }
+                            th scope="col" class="num" { "Amount" }
+                            th scope="col" class="num" { "Balance after" }
+                            th scope="col" { span.visually-hidden { "Actions" } }
+                        } }
+                        tbody {
+                            @for transaction in &page.items {
+                                tr {
+                                    td { (transaction.created_at.format("%Y-%m-%d %H:%M")) }
+                                    td { (transaction.kind) }
+                                    td { (transaction.description.as_deref().unwrap_or("")) }
+                                    td.num { (signed_amount(transaction)) " " (transaction.currency) }
+                                    td.num { (money::format(transaction.balance_after)) }
+                                    td { (undo_button(transaction, csrf)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            nav.pager aria-label="Transaction pages" {
+                @if query.cursor.is_some() { a href="/wallet" { "Newest" } }
+                @if let Some(next) = next_page { a href=(next) rel="next" { "Older" } }
+            }
+            p.hint { "Amounts in " (balance.currency) "." }
+        }
+    }
+}
+
+/// With the direction where the type tells it (a reversal goes either way: its type says so).
+fn signed_amount(transaction: &Transaction) -> String {
+    let sign = match transaction.kind.as_str() {
+        "withdraw" | "purchase" => "−",
+        "deposit" | "cancellation" => "+",
+        _ => "",
+    };
+    format!("{sign}{}", money::format(transaction.amount))
+}
+
+/// Cancel (a purchase) or reverse (a deposit or withdraw) — only for what was made through
+/// the API; the API refuses the rest, and the page does not offer it.
+fn undo_button(transaction: &Transaction, csrf: &str) -> Markup {
+    let action = match (transaction.kind.as_str(), transaction.source.as_str()) {
+        ("purchase", "api") => Some(("cancellation", "Cancel")),
+        ("deposit" | "withdraw", "api") => Some(("reversal", "Reverse")),
+        _ => None,
+    };
+    html! {
+        @if let Some((kind, label)) = action {
+            form.inline method="post" action=(format!("/wallet/transactions/{}/undo", transaction.id)) {
+                (csrf_field(csrf))
+                input type="hidden" name="kind" value=(kind);
+                input type="hidden" name="key" value=(Uuid::new_v4().to_string());
+                button.secondary type="submit" aria-label=(format!("{label} the {} of {}", transaction.kind, money::format(transaction.amount))) { (label) }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MoneyForm {
+    amount: String,
+    description: Option<String>,
+    key: String,
+}
+
+pub async fn deposit(
+    state: State<AppState>,
+    user: SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<MoneyForm>,
+) -> Result<Response, PageError> {
+    move_money(state, user, headers, "deposit", form).await
+}
+
+pub async fn withdraw(
+    state: State<AppState>,
+    user: SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<MoneyForm>,
+) -> Result<Response, PageError> {
+    move_money(state, user, headers, "withdraw", form).await
+}
+
+async fn move_money(
+    State(state): State<AppState>,
+    user: SignedIn,
+    headers: HeaderMap,
+    kind: &str,
+    form: MoneyForm,
+) -> Result<Response, PageError> {
+    let result = match money::parse(&form.amount) {
+        Ok(amount) => {
+            let description = form.description.filter(|text| !text.trim().is_empty());
+            let body = json!({"type": kind, "amount": amount, "currency": "EUR", "description": description});
+            state
+                .api
+                .transact(&user.token, &body, &form.key)
+                .await
+                .map(drop)
+        }
+        Err(reason) => Err(Problem {
+            kind: "/problems/validation-failed".into(),
+            status: 422,
+            detail: reason,
+            errors: Default::default(),
+        }),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/wallet?done={kind}")).into_response()),
+        Err(problem) if problem.is_unauthorized() => {
+            Err(PageError::from_problem(problem, "/wallet", &headers))
+        }
+        Err(problem) => {
+            let mut errors = FormErrors::default();
+            let message = Some(problem.message());
+            if kind == "deposit" {
+                errors.deposit = message;
+            } else {
+                errors.withdraw = message;
+            }
+            refused_form(&state, &user, &headers, errors, problem.status).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UndoForm {
+    kind: String,
+    key: String,
+}
+
+pub async fn undo(
+    State(state): State<AppState>,
+    user: SignedIn,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Form(form): Form<UndoForm>,
+) -> Result<Response, PageError> {
+    let kind = if form.kind == "cancellation" {
+        "cancellation"
+    } else {
+        "reversal"
+    };
+    let body = json!({"type": kind, "parent_transaction_id": id});
+    match state.api.transact(&user.token, &body, &form.key).await {
+        Ok(_) => Ok(Redirect::to("/wallet?done=undo").into_response()),
+        Err(problem) if problem.is_unauthorized() => {
+            Err(PageError::from_problem(problem, "/wallet", &headers))
+        }
+        Err(problem) => {
+            let errors = FormErrors {
+                undo: Some(problem.message()),
+                ..FormErrors::default()
+            };
+            refused_form(&state, &user, &headers, errors, problem.status).await
+        }
+    }
+}
+
+/// The wallet page again, with the problem next to the form that caused it.
+async fn refused_form(
+    state: &AppState,
+    user: &SignedIn,
+    headers: &HeaderMap,
+    errors: FormErrors,
+    status: u16,
+) -> Result<Response, PageError> {
+    let page = render(state, user, &WalletQuery::default(), errors)
+        .await
+        .map_err(|problem| PageError::from_problem(problem, "/wallet", headers))?;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    Ok((status, layout::html(page)).into_response())
+}
