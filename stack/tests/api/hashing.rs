@@ -46,16 +46,15 @@ async fn hashing_does_not_block_the_runtime() {
     for answer in sign_ins.await.unwrap() {
         assert_eq!(answer.unwrap().status(), StatusCode::UNAUTHORIZED);
     }
+    // Were hashing on the single worker, the four hashes would hold it one after the other
+    // and a probe could run only in the gaps between them: a handful at most (measured: the
+    // slowest probe then waited 1.1 hashes). On the blocking pool a probe takes about a
+    // millisecond, so dozens run while the hashes do. The count, not the slowest probe's
+    // time, decides: under a loaded machine a probe can be slow for reasons of its own.
     assert!(
-        probes >= 3,
-        "only {probes} health probes ran during the hashing"
-    );
-    // Were hashing on the single worker, the slowest of several probes would wait for a whole
-    // hash (measured: 1.1 hashes). On the blocking pool probes take about a millisecond, and
-    // about half a hash at worst while parallel tests load both cores (measured: 0.5 to 0.56).
-    assert!(
-        slowest < one_hash * 3 / 4,
-        "/healthz took {slowest:?} while hashing; one hash takes {one_hash:?}"
+        probes >= 10,
+        "only {probes} health probes ran during the hashing (slowest {slowest:?}; one hash \
+         takes {one_hash:?}): the runtime was blocked"
     );
     app.stop().await;
 }

@@ -436,7 +436,8 @@ async fn an_order_that_could_not_be_paid_is_paid_again_and_cancelled_from_its_pa
     browser.sign_up(&unique_email()).await;
     // The shop's pages are elsewhere: the order is placed through the API, as the person.
     let token = browser.cookies["wp_access"].clone();
-    let body = serde_json::json!({"items": [{"sku": "PEN-1", "name": "A pen", "unit_price": 1200, "quantity": 1}]});
+    let pen = app.product(1200, 5).await;
+    let body = serde_json::json!({"items": [{"product_id": pen["id"], "quantity": 1}]});
     let placed = app.post_json("/orders", &body, Some(&token)).await;
     assert_eq!(placed.status(), StatusCode::CREATED);
     let order: serde_json::Value = placed.json().await.unwrap();
