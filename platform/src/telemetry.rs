@@ -333,6 +333,93 @@ mod tests {
         .map_err(|error| error.to_string())
     }
 
+    /// Log output, kept for the test to read.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut captured) = self.0.lock() {
+                captured.extend_from_slice(bytes);
+            }
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The lines logged, in `json` or text, by an event in a span and one outside any.
+    fn lines_logged(json: bool) -> Vec<String> {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let lines = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || writer.clone());
+        let lines = if json {
+            lines
+                .json()
+                .flatten_event(true)
+                .map_event_format(|inner| WithTraceIds { inner, json: true })
+                .boxed()
+        } else {
+            lines
+                .map_event_format(|inner| WithTraceIds { inner, json: false })
+                .boxed()
+        };
+        // A provider without an exporter: spans get ids, and go nowhere.
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(lines);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info_span!("work").in_scope(|| tracing::info!("inside"));
+            tracing::info!("outside");
+        });
+        let bytes = captured
+            .0
+            .lock()
+            .map(|bytes| bytes.clone())
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn is_hex(text: &str, len: usize) -> bool {
+        text.len() == len && text.bytes().all(|byte| byte.is_ascii_hexdigit())
+    }
+
+    #[test]
+    fn json_log_lines_carry_the_trace_and_span_ids() {
+        let lines = lines_logged(true);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let inside: serde_json::Value = serde_json::from_str(&lines[0]).unwrap_or_default();
+        assert_eq!(inside["message"], "inside", "{lines:?}");
+        assert!(is_hex(inside["trace_id"].as_str().unwrap_or_default(), 32));
+        assert!(is_hex(inside["span_id"].as_str().unwrap_or_default(), 16));
+        let outside: serde_json::Value = serde_json::from_str(&lines[1]).unwrap_or_default();
+        assert_eq!(outside["message"], "outside");
+        assert!(outside.get("trace_id").is_none());
+    }
+
+    #[test]
+    fn text_log_lines_carry_the_trace_and_span_ids() {
+        let lines = lines_logged(false);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let field = |line: &str, key: &str| {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(&format!("{key}=")))
+                .map(str::to_owned)
+        };
+        assert!(lines[0].contains("inside"));
+        assert!(field(&lines[0], "trace_id").is_some_and(|id| is_hex(&id, 32)));
+        assert!(field(&lines[0], "span_id").is_some_and(|id| is_hex(&id, 16)));
+        assert!(!lines[1].contains("trace_id"), "{lines:?}");
+    }
+
     #[test]
     fn without_an_endpoint_nothing_is_exported() {
         let none = read("gateway", &[(TraceExport::SERVICE_NAME, "x")]);
