@@ -1,5 +1,6 @@
-//! One `tracing` subscriber per process, filtered by `RUST_LOG` (default `info`), writing log
-//! lines and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, exporting spans over OTLP/gRPC.
+//! One `tracing` subscriber per process, writing log lines filtered by `RUST_LOG` (default
+//! `info`) and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, exporting the spans from `info`
+//! up over OTLP/gRPC.
 //!
 //! Without the endpoint no exporter, no OpenTelemetry layer and no propagation is built: the
 //! programs cost what they did before tracing existed. With it, every span (the gateway's
@@ -19,6 +20,7 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
@@ -210,8 +212,12 @@ pub fn install(format: LogFormat, export: Option<&TraceExport>) -> anyhow::Resul
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let provider = export.map(TraceExport::provider).transpose()?;
     let exporting = provider.is_some();
+    // Spans are exported from `info` up whatever `RUST_LOG` says: a deployment that logs
+    // only warnings (as the benchmark does) still traces its requests.
     let spans = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
+            .with_filter(LevelFilter::INFO)
     });
     let lines = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
@@ -226,9 +232,8 @@ pub fn install(format: LogFormat, export: Option<&TraceExport>) -> anyhow::Resul
             .boxed(),
     };
     let installed = tracing_subscriber::registry()
-        .with(filter)
         .with(spans)
-        .with(lines)
+        .with(lines.with_filter(filter))
         .try_init();
     match (installed, provider) {
         (Ok(()), provider) => {
