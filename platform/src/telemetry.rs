@@ -19,8 +19,9 @@ use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing::Level;
 use tracing::{Event, Subscriber};
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
@@ -213,11 +214,25 @@ pub fn install(format: LogFormat, export: Option<&TraceExport>) -> anyhow::Resul
     let provider = export.map(TraceExport::provider).transpose()?;
     let exporting = provider.is_some();
     // Spans are exported from `info` up whatever `RUST_LOG` says: a deployment that logs
-    // only warnings (as the benchmark does) still traces its requests.
+    // only warnings (as the benchmark does) still traces its requests. Of the log events,
+    // only warnings and errors become span events (an error marks its span failed); the
+    // others are in the logs, which carry the trace and span ids. Code locations, threads
+    // and busy/idle times are not recorded: each cost every span something for little use
+    // (bench/tracing, docs/benchmarks.md).
     let spans = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
-            .with_filter(LevelFilter::INFO)
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_filter(filter_fn(|metadata| {
+                let most_verbose = if metadata.is_span() {
+                    Level::INFO
+                } else {
+                    Level::WARN
+                };
+                *metadata.level() <= most_verbose
+            }))
     });
     let lines = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
