@@ -13,7 +13,7 @@ fn main() -> anyhow::Result<()> {
 
 fn rotate_keys() -> anyhow::Result<()> {
     let config = auth_service::Config::from_env(platform::grpc::InternalToken::from_env()?)?;
-    platform::telemetry::init(config.service.log_format);
+    platform::telemetry::install(config.service.log_format, None)?;
     let kid = tokio::runtime::Runtime::new()?.block_on(auth_service::rotate_keys(&config))?;
     println!(
         "added signing key {kid}: new tokens are signed with it after {} s \

@@ -28,6 +28,8 @@
 //! - `journey URL USERS CONCURRENCY`: the many-users journey of the memory measure (see
 //!   `journey`): USERS users sign up, CONCURRENCY at a time, and each makes ten requests.
 //!   Prints `users requests failed_users seconds`; exits with an error if any user failed.
+//! - `otlp-sink ADDR`: an OTLP/gRPC trace receiver on ADDR that counts and drops spans, for
+//!   `bench/tracing`; prints the count when stopped (SIGTERM).
 
 // Rates and latencies are measurements, not money: floating point is right here.
 #![allow(clippy::float_arithmetic)]
@@ -38,6 +40,7 @@ mod fault_verdict;
 mod http_load;
 mod journey;
 mod latency;
+mod otlp_sink;
 mod pipeline;
 
 use anyhow::{Context, bail};
@@ -123,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
                 bail!("{problems} problems: see the summary above");
             }
         }
+        "otlp-sink" => otlp_sink::run(arg(1)?).await?,
         "journey" => {
             let url: hyper::Uri = arg(1)?.parse().context("URL")?;
             let authority = url.authority().context("the URL names no host")?;

@@ -221,9 +221,14 @@ pub fn router(state: AppState) -> axum::Router {
     // Outside the request id and problem layers: a preflight is answered here, before any
     // route (which would refuse OPTIONS), and every answer, errors too, carries the headers.
     let cors = (!state.cors_allowed_origins.is_empty()).then(|| state.cors_allowed_origins.layer());
-    let router = api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+    let router = api
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async {
-            ApiError::new(axum::http::StatusCode::NOT_FOUND, "not-found", "no such route")
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not-found",
+                "no such route",
+            )
         })
         .layer(DefaultBodyLimit::max(json::BODY_LIMIT_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -241,15 +246,29 @@ pub fn router(state: AppState) -> axum::Router {
         }))
         .layer(middleware::map_response(fill_bare_errors))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(tracing::Level::INFO)).make_span_with(|request: &Request| {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID_HEADER)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("-");
-            // The path only: query strings and headers (tokens!) stay out of logs.
-            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                .make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID_HEADER)
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or("-");
+                    // The path only: query strings and headers (tokens!) stay out of logs.
+                    let span = tracing::info_span!(
+                        "http",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                        service.name = "gateway",
+                        otel.kind = "server",
+                    );
+                    // The client's `traceparent` is continued; without one, a trace starts here.
+                    platform::trace_context::continue_from_headers(&span, request.headers());
+                    span
+                }),
+        )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state);
     match cors {
@@ -259,7 +278,8 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 /// Passes the request id (set by the request-id layer) on to every gRPC call the request
-/// makes.
+/// makes, and answers with the request's `traceparent` (its `http` span) when a trace is
+/// recorded, so that a client can find the trace of its request.
 async fn pass_request_id(request: Request, next: middleware::Next) -> axum::response::Response {
     let request_id = request
         .headers()
@@ -267,5 +287,7 @@ async fn pass_request_id(request: Request, next: middleware::Next) -> axum::resp
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    platform::grpc::with_request_id(request_id, next.run(request)).await
+    let mut response = platform::grpc::with_request_id(request_id, next.run(request)).await;
+    platform::trace_context::write_headers(response.headers_mut());
+    response
 }

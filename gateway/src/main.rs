@@ -3,13 +3,19 @@ use gateway::{Application, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env(platform::grpc::InternalToken::from_env()?)?;
-    platform::telemetry::init(config.log_format);
     if platform::healthcheck::requested() {
+        platform::telemetry::install(config.log_format, None)?;
         return platform::healthcheck::http(config.listen_addr, "/healthz").await;
     }
+    let telemetry = platform::telemetry::init(config.log_format, "gateway")?;
     let shutdown = platform::shutdown::on_signal();
-    Application::build(config)
-        .await?
-        .run_until_stopped(shutdown)
-        .await
+    let ran = async {
+        Application::build(config)
+            .await?
+            .run_until_stopped(shutdown)
+            .await
+    }
+    .await;
+    telemetry.shutdown().await;
+    ran
 }

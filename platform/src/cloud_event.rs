@@ -17,11 +17,26 @@ pub struct CloudEvent<T> {
     pub kind: String,
     pub time: String,
     pub datacontenttype: &'static str,
+    /// The distributed-tracing extension: the trace the event was written in (W3C
+    /// `traceparent`), absent when no trace was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
     pub data: T,
 }
 
 impl<T: Serialize> CloudEvent<T> {
+    /// A new event, in the trace of the current span (if one is recorded).
     pub fn new(id: Uuid, source: &str, kind: &str, time: DateTime<Utc>, data: T) -> Self {
+        let mut traceparent = None;
+        let mut tracestate = None;
+        for (key, value) in crate::trace_context::current() {
+            match key {
+                crate::trace_context::TRACEPARENT => traceparent = Some(value),
+                _ => tracestate = Some(value),
+            }
+        }
         Self {
             specversion: "1.0",
             id,
@@ -29,6 +44,8 @@ impl<T: Serialize> CloudEvent<T> {
             kind: kind.to_owned(),
             time: time.to_rfc3339_opts(SecondsFormat::Micros, true),
             datacontenttype: "application/json",
+            traceparent,
+            tracestate,
             data,
         }
     }

@@ -41,6 +41,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::amqp::{Publishers, Queue, dead_letter_queue};
 
@@ -153,25 +154,51 @@ pub async fn consume<H: Handler>(
     let channel = &channel;
     let processing = consumer
         .map_err(anyhow::Error::from)
-        .try_for_each_concurrent(usize::from(concurrency), |delivery| async move {
-            let verdict = match gate.refusal(&delivery) {
-                Some(reason) => Verdict::Invalid(reason),
-                None => match handle_until_done(handler, &delivery, shutdown).await {
-                    Some(verdict) => verdict,
-                    // Shutting down: leave it unacknowledged; RabbitMQ redelivers it.
-                    None => return Ok(()),
-                },
-            };
-            if let Verdict::Invalid(reason) = verdict {
-                dead_letter(channel, gate, &delivery, &reason).await?;
-            }
-            delivery.ack(BasicAckOptions::default()).await?;
-            Ok(())
+        .try_for_each_concurrent(usize::from(concurrency), |delivery| {
+            let span = consume_span(queue, 1);
+            crate::trace_context::continue_from_delivery(&span, &delivery);
+            handle_delivery(channel, gate, handler, delivery, shutdown).instrument(span)
         });
     tokio::select! {
         () = shutdown.cancelled() => Ok(()),
         result = processing => result.and(Err(anyhow::anyhow!("the consumer of {queue} was cancelled"))),
     }
+}
+
+/// The span of applying `count` messages of `queue`, made only when spans are exported.
+fn consume_span(queue: &str, count: usize) -> tracing::Span {
+    crate::trace_context::span_if_enabled(|| {
+        tracing::info_span!(
+            "consume",
+            service.name = crate::telemetry::program(),
+            messaging.destination.name = queue,
+            messaging.batch.message_count = count,
+            otel.kind = "consumer",
+        )
+    })
+}
+
+/// Handles one delivery of [`consume`], dead-letters it if it is invalid, and acknowledges it.
+async fn handle_delivery<H: Handler>(
+    channel: &lapin::Channel,
+    gate: &Gate<'_>,
+    handler: &H,
+    delivery: Delivery,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let verdict = match gate.refusal(&delivery) {
+        Some(reason) => Verdict::Invalid(reason),
+        None => match handle_until_done(handler, &delivery, shutdown).await {
+            Some(verdict) => verdict,
+            // Shutting down: leave it unacknowledged; RabbitMQ redelivers it.
+            None => return Ok(()),
+        },
+    };
+    if let Verdict::Invalid(reason) = verdict {
+        dead_letter(channel, gate, &delivery, &reason).await?;
+    }
+    delivery.ack(BasicAckOptions::default()).await?;
+    Ok(())
 }
 
 /// Consumes `queue` as [`consume`] does, but applies the messages in batches: all those
@@ -194,7 +221,10 @@ pub async fn consume_batches<H: BatchHandler>(
     let processing = async {
         while let Some(deliveries) = batches.next().await {
             let deliveries = deliveries.into_iter().collect::<Result<Vec<_>, _>>()?;
-            let Some(verdicts) = apply_batch(handler, gate, &deliveries, shutdown).await else {
+            let span = consume_span(queue, deliveries.len());
+            crate::trace_context::continue_from_deliveries(&span, &deliveries);
+            let applying = apply_batch(handler, gate, &deliveries, shutdown).instrument(span);
+            let Some(verdicts) = applying.await else {
                 // Shutting down: leave them unacknowledged; RabbitMQ redelivers them.
                 return Ok(());
             };

@@ -2,7 +2,8 @@
 //!
 //! Every service sits behind the internal credential: a call without the right
 //! `x-internal-token` metadata is refused with UNAUTHENTICATED before it reaches any handler,
-//! the health service included. Each call gets a span carrying the caller's request id.
+//! the health service included. Each call gets a span carrying the caller's request id and
+//! continuing the caller's trace.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -106,8 +107,10 @@ impl std::fmt::Debug for InternalToken {
     }
 }
 
-/// Serves `routes` plus the standard health service on `listener` until `shutdown`.
+/// Serves `routes` (of `program`) plus the standard health service on `listener` until
+/// `shutdown`. Each call's span continues the caller's trace (its `traceparent` metadata).
 pub async fn serve(
+    program: &'static str,
     listener: TcpListener,
     routes: Routes,
     health: tonic_health::pb::health_server::HealthServer<
@@ -131,13 +134,21 @@ pub async fn serve(
         }
     };
     tonic::transport::Server::builder()
-        .trace_fn(|request| {
+        .trace_fn(move |request| {
             let request_id = request
                 .headers()
                 .get(REQUEST_ID_HEADER)
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!("grpc", path = %request.uri().path(), request_id)
+            let span = tracing::info_span!(
+                "grpc",
+                path = %request.uri().path(),
+                request_id,
+                service.name = program,
+                otel.kind = "server",
+            );
+            crate::trace_context::continue_from_headers(&span, request.headers());
+            span
         })
         .layer(tonic::service::InterceptorLayer::new(check))
         .add_routes(routes)
@@ -188,8 +199,9 @@ pub async fn with_request_id<F: std::future::Future>(request_id: String, work: F
     REQUEST_ID.scope(request_id, work).await
 }
 
-/// Adds the internal credential to every outgoing call, and the request id of the HTTP
-/// request being served, if any (see [`with_request_id`]).
+/// Adds the internal credential to every outgoing call, the request id of the HTTP request
+/// being served, if any (see [`with_request_id`]), and the trace context of the current span
+/// (`traceparent`, see [`crate::trace_context`]).
 #[derive(Clone, Debug)]
 pub struct WithInternalToken(InternalToken);
 
@@ -209,6 +221,12 @@ impl tonic::service::Interceptor for WithInternalToken {
         request.metadata_mut().insert(INTERNAL_TOKEN_HEADER, value);
         if let Ok(Ok(request_id)) = REQUEST_ID.try_with(|id| id.parse()) {
             request.metadata_mut().insert(REQUEST_ID_HEADER, request_id);
+        }
+        // The call continues the trace of the span making it.
+        for (key, value) in crate::trace_context::current() {
+            if let Ok(value) = value.parse() {
+                request.metadata_mut().insert(key, value);
+            }
         }
         Ok(request)
     }

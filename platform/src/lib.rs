@@ -2,7 +2,8 @@
 //! live here (those stay in their service; the `proto` crate is the only shared contract).
 //!
 //! - [`config`]: reading typed settings from the environment with errors that name the variable.
-//! - [`telemetry`]: one `tracing` subscriber per process.
+//! - [`telemetry`]: one `tracing` subscriber per process, exporting spans over OTLP when
+//!   configured; [`trace_context`]: the W3C trace context across HTTP, gRPC and RabbitMQ.
 //! - [`shutdown`]: Ctrl-C / SIGTERM turned into a cancellation token every task watches.
 //! - [`database`]: "create the database if it is missing, then migrate".
 //! - [`amqp`]: a RabbitMQ connection that retries until the broker answers.
@@ -40,6 +41,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod timestamp;
+pub mod trace_context;
 
 /// The allocator of every program, of the all-in-one `stack`, and of the tests and bench
 /// binaries: declared here, in the crate they all link, so that none is left out. When only

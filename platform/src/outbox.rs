@@ -30,10 +30,12 @@ use anyhow::Context;
 use backon::BackoffBuilder;
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection};
 use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// How many rows one relay publishes per database transaction.
@@ -194,7 +196,8 @@ impl Transaction {
     /// Commits, and wakes the relays to publish what was added. Wake-ups that come while a
     /// relay is busy are merged into one more look.
     pub async fn commit(self) -> sqlx::Result<()> {
-        self.tx.commit().await?;
+        let span = crate::trace_context::span_if_enabled(|| tracing::info_span!("commit"));
+        self.tx.commit().instrument(span).await?;
         wake(&self.added);
         Ok(())
     }
@@ -293,6 +296,27 @@ async fn publish_batch(
         if let Some(correlation_id) = &row.correlation_id {
             properties = properties.with_correlation_id(correlation_id.as_str().into());
         }
+        // The publish continues the trace the event was written in (its CloudEvent's
+        // `traceparent`), and passes itself on in the `traceparent` header.
+        let span = match row.payload.get(crate::trace_context::TRACEPARENT) {
+            Some(_) => crate::trace_context::span_if_enabled(|| {
+                tracing::info_span!(
+                    "publish",
+                    service.name = crate::telemetry::program(),
+                    messaging.destination.name = %row.exchange,
+                    messaging.rabbitmq.destination.routing_key = %row.routing_key,
+                    messaging.message.id = %row.message_id,
+                    otel.kind = "producer",
+                )
+            }),
+            None => tracing::Span::none(),
+        };
+        crate::trace_context::continue_from_event(&span, &row.payload);
+        let mut headers = FieldTable::default();
+        span.in_scope(|| crate::trace_context::write_amqp_headers(&mut headers));
+        if !headers.inner().is_empty() {
+            properties = properties.with_headers(headers);
+        }
         let confirm = channel
             .basic_publish(
                 row.exchange.as_str().into(),
@@ -304,6 +328,7 @@ async fn publish_batch(
                 &body,
                 properties,
             )
+            .instrument(span)
             .await
             .context("cannot publish")
             .map_err(BatchError::Broker)?;

@@ -123,12 +123,12 @@ impl Service {
         let name = self.name;
         self.background.push(Box::new(move |shutdown| {
             let stop = shutdown.clone();
-            Box::pin(crate::amqp::supervise(
-                url,
-                name.to_owned(),
-                status,
-                shutdown,
-                move |connection| work(connection, stop.clone()),
+            // The consumers and the relay run in this task: their spans name the program.
+            Box::pin(crate::telemetry::in_program(
+                name,
+                crate::amqp::supervise(url, name.to_owned(), status, shutdown, move |connection| {
+                    work(connection, stop.clone())
+                }),
             ))
         }));
     }
@@ -159,6 +159,7 @@ impl Service {
         ));
         tracing::info!(addr = %self.listener.local_addr()?, "{} ready", self.name);
         let served = crate::grpc::serve(
+            self.name,
             self.listener,
             self.routes,
             health,
@@ -185,16 +186,24 @@ where
 {
     let config = config_from_env(InternalToken::from_env()?)?;
     let settings = settings_of(&config).clone();
-    crate::telemetry::init(settings.log_format);
     tokio::runtime::Runtime::new()?.block_on(async move {
         if crate::healthcheck::requested() {
+            crate::telemetry::install(settings.log_format, None)?;
             return crate::healthcheck::grpc(settings.grpc_addr, settings.internal_token).await;
         }
+        // Inside the runtime: the span exporter's channel lives on it.
+        let telemetry =
+            crate::telemetry::init(settings.log_format, &crate::telemetry::program_name())?;
         let shutdown = crate::shutdown::on_signal();
         let listener = TcpListener::bind(settings.grpc_addr).await?;
-        build(config, listener)
-            .await?
-            .run_until_stopped(shutdown)
-            .await
+        let ran = async {
+            build(config, listener)
+                .await?
+                .run_until_stopped(shutdown)
+                .await
+        }
+        .await;
+        telemetry.shutdown().await;
+        ran
     })
 }

@@ -3,13 +3,19 @@ use web::{Application, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    platform::telemetry::init(config.log_format);
     if platform::healthcheck::requested() {
+        platform::telemetry::install(config.log_format, None)?;
         return platform::healthcheck::http(config.listen_addr, "/healthz").await;
     }
+    let telemetry = platform::telemetry::init(config.log_format, "web")?;
     let shutdown = platform::shutdown::on_signal();
-    Application::build(config)
-        .await?
-        .run_until_stopped(shutdown)
-        .await
+    let ran = async {
+        Application::build(config)
+            .await?
+            .run_until_stopped(shutdown)
+            .await
+    };
+    let ran = ran.await;
+    telemetry.shutdown().await;
+    ran
 }

@@ -1,0 +1,233 @@
+//! One trace per request across HTTP, gRPC and RabbitMQ (issue 22): the stack exports its
+//! spans to a test OTLP receiver, and each request's spans share the caller's trace.
+//!
+//! The subscriber (with its exporter) is process-global: these tests rely on a process per
+//! test, as `cargo nextest` (CI) runs them.
+
+use std::time::Duration;
+
+use platform::telemetry::{LogFormat, Sampling, TraceExport};
+use platform::testing::eventually;
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+use crate::otlp_sink::{OtlpSink, ReceivedSpan};
+
+/// Spans are exported in batches every 5 s (the SDK's default), and a trace ends several hops
+/// after the request.
+const EXPORTED: Duration = Duration::from_secs(40);
+
+/// A stack exporting to a fresh receiver.
+async fn traced_app() -> (TestApp, OtlpSink) {
+    let (sink, endpoint) = OtlpSink::start().await;
+    let export = TraceExport {
+        endpoint,
+        service_name: "stack".to_owned(),
+        sampling: Sampling::default(),
+    };
+    let telemetry = platform::telemetry::install(LogFormat::Text, Some(&export)).unwrap();
+    assert!(
+        telemetry.is_exporting(),
+        "another subscriber was installed in this process first (run with cargo nextest)"
+    );
+    // Kept for the test's life: the exporter flushes on its schedule.
+    std::mem::forget(telemetry);
+    (TestApp::spawn().await, sink)
+}
+
+/// A caller's trace context: a fresh trace id and the caller's span id.
+fn caller_context() -> (String, String, String) {
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let span_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+    let traceparent = format!("00-{trace_id}-{span_id}-01");
+    (trace_id, span_id, traceparent)
+}
+
+/// Waits until trace `trace_id` holds a span of each of `programs` named as given, and
+/// checks that every span's parent is in the trace (or is `root_parent`, the caller's).
+async fn trace_with(
+    sink: &OtlpSink,
+    trace_id: &str,
+    root_parent: &str,
+    expected: &[(&str, &str)],
+) -> Vec<ReceivedSpan> {
+    let spans = eventually(EXPORTED, "the trace's spans", || async {
+        let spans = sink.trace(trace_id);
+        expected
+            .iter()
+            .all(|(program, name)| {
+                spans
+                    .iter()
+                    .any(|span| span.program == *program && span.name == *name)
+            })
+            .then_some(spans)
+    })
+    .await;
+    // Children may still be on their way: wait until every parent has arrived too.
+    eventually(EXPORTED, "every parent span", || async {
+        let spans = sink.trace(trace_id);
+        spans
+            .iter()
+            .all(|span| {
+                span.parent_span_id == root_parent
+                    || spans
+                        .iter()
+                        .any(|parent| parent.span_id == span.parent_span_id)
+            })
+            .then_some(())
+    })
+    .await;
+    spans
+}
+
+#[tokio::test]
+async fn a_deposit_is_one_trace_from_the_gateway_through_the_wallet_to_the_statement() {
+    let (app, sink) = traced_app().await;
+    let user = app.user().await;
+    let (trace_id, caller_span, traceparent) = caller_context();
+
+    let response = app
+        .client
+        .post(app.url("/wallet/transactions"))
+        .bearer_auth(&user.token)
+        .header("traceparent", &traceparent)
+        .json(&json!({"type": "deposit", "amount": 1_000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    // The answer names the gateway's span of the request, in the caller's trace.
+    let answered = response.headers()["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        answered.starts_with(&format!("00-{trace_id}-")),
+        "{answered}"
+    );
+    assert!(response.headers().contains_key("x-request-id"));
+
+    let spans = trace_with(
+        &sink,
+        &trace_id,
+        &caller_span,
+        &[
+            ("gateway", "http"),
+            ("wallet-service", "grpc"),
+            ("wallet-service", "publish"),
+            ("statement-service", "consume"),
+        ],
+    )
+    .await;
+    let http = spans.iter().find(|span| span.name == "http").unwrap();
+    assert_eq!(http.parent_span_id, caller_span);
+    assert_eq!(answered, format!("00-{trace_id}-{}-01", http.span_id));
+    let grpc = spans
+        .iter()
+        .find(|span| span.program == "wallet-service" && span.name == "grpc")
+        .unwrap();
+    assert!(
+        spans
+            .iter()
+            .any(|span| span.span_id == grpc.parent_span_id && span.program != "wallet-service"),
+        "the wallet's call continues the gateway's span"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_is_one_trace_across_the_gateway_the_order_service_and_the_wallet() {
+    let (app, sink) = traced_app().await;
+    let user = app.user().await;
+    app.transacted(&user.token, &json!({"type": "deposit", "amount": 10_000}))
+        .await;
+    let (trace_id, caller_span, traceparent) = caller_context();
+
+    let response = app
+        .client
+        .post(app.url("/orders"))
+        .bearer_auth(&user.token)
+        .header("traceparent", &traceparent)
+        .json(&json!({"items": [
+            {"sku": "BOOK-42", "name": "A good book", "unit_price": 2_500, "quantity": 1}
+        ], "currency": "EUR"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    // The saga: the order's call, its payment request published and consumed by the wallet,
+    // the wallet's outcome published and consumed by order-service.
+    trace_with(
+        &sink,
+        &trace_id,
+        &caller_span,
+        &[
+            ("gateway", "http"),
+            ("order-service", "grpc"),
+            ("order-service", "publish"),
+            ("wallet-service", "consume"),
+            ("wallet-service", "publish"),
+            ("order-service", "consume"),
+        ],
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_from_another_system_continues_the_trace_its_message_carries() {
+    let (app, sink) = traced_app().await;
+    let user = app.user().await;
+    let broker = lapin::Connection::connect(
+        app.stack.config.wallet.service.amqp_url.expose_secret(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = broker.create_channel().await.unwrap();
+    channel.confirm_select(Default::default()).await.unwrap();
+    let (trace_id, caller_span, traceparent) = caller_context();
+    let mut headers = lapin::types::FieldTable::default();
+    headers.insert(
+        "traceparent".into(),
+        lapin::types::AMQPValue::LongString(traceparent.as_str().into()),
+    );
+    let body: Value =
+        json!({"user_id": user.id, "type": "deposit", "amount": 700, "reference": "traced-1"});
+    channel
+        .basic_publish(
+            "".into(),
+            "wallet.transaction-requests".into(),
+            lapin::options::BasicPublishOptions::default(),
+            &serde_json::to_vec(&body).unwrap(),
+            lapin::BasicProperties::default()
+                .with_message_id(uuid::Uuid::new_v4().to_string().into())
+                .with_content_type("application/json".into())
+                .with_headers(headers),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let spans = trace_with(
+        &sink,
+        &trace_id,
+        &caller_span,
+        &[
+            ("wallet-service", "consume"),
+            ("wallet-service", "publish"),
+            ("statement-service", "consume"),
+        ],
+    )
+    .await;
+    let consume = spans
+        .iter()
+        .find(|span| span.program == "wallet-service" && span.name == "consume")
+        .unwrap();
+    assert_eq!(consume.parent_span_id, caller_span);
+    app.stop().await;
+}
