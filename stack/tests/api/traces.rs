@@ -143,6 +143,7 @@ async fn an_order_is_one_trace_across_the_gateway_the_order_service_and_the_wall
     let user = app.user().await;
     app.transacted(&user.token, &json!({"type": "deposit", "amount": 10_000}))
         .await;
+    let book = app.product(2_500, 3).await;
     let (trace_id, caller_span, traceparent) = caller_context();
 
     let response = app
@@ -150,9 +151,7 @@ async fn an_order_is_one_trace_across_the_gateway_the_order_service_and_the_wall
         .post(app.url("/orders"))
         .bearer_auth(&user.token)
         .header("traceparent", &traceparent)
-        .json(&json!({"items": [
-            {"sku": "BOOK-42", "name": "A good book", "unit_price": 2_500, "quantity": 1}
-        ], "currency": "EUR"}))
+        .json(&json!({"items": [{"product_id": book["id"], "quantity": 1}]}))
         .send()
         .await
         .unwrap();
