@@ -33,7 +33,7 @@ pub enum OrderError {
     },
     #[error("only the product's seller can change it")]
     NotTheSeller,
-    #[error("the product has changed since version {expected} (it is at version {current})")]
+    #[error("the product is at version {current}, not the one `If-Match` names")]
     VersionMismatch { expected: i64, current: i64 },
     #[error("stock cannot go below the {reserved} units orders have reserved")]
     StockBelowReserved { reserved: i64 },

@@ -285,28 +285,92 @@ pub fn limit_reached(reason: &str, message: impl Into<String>, retry_after: Dura
 /// returns as 422 with an `errors` map.
 pub fn invalid_fields(violations: &[(&str, String)]) -> Status {
     use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+    let kept = bounded_violations(violations);
     let mut details = ErrorDetails::with_error_info(
         "validation-failed",
         ERROR_DOMAIN,
         std::collections::HashMap::new(),
     );
     details.set_bad_request(
-        violations
-            .iter()
+        kept.iter()
             .map(|(field, description)| FieldViolation::new(*field, description.clone()))
             .collect::<Vec<_>>(),
     );
-    let summary = violations
+    let summary = kept
         .iter()
         .map(|(field, description)| format!("{field}: {description}"))
         .collect::<Vec<_>>()
         .join("; ");
-    Status::with_error_details(tonic::Code::InvalidArgument, summary, details)
+    Status::with_error_details(
+        tonic::Code::InvalidArgument,
+        cut(&summary, MAX_SUMMARY_BYTES),
+        details,
+    )
+}
+
+/// At most this many violations travel in one status, each described in at most
+/// [`MAX_DESCRIPTION_BYTES`]: the status goes in HTTP/2 headers (the message and the
+/// details, base64), whose size is limited (16 KiB by default), and an order of 100 lines
+/// each naming the same product once gave 99 violations, an oversized header and a 500.
+const MAX_VIOLATIONS: usize = 20;
+const MAX_DESCRIPTION_BYTES: usize = 256;
+/// The status message (percent-encoded in its header, up to three times longer) is a summary;
+/// the violations themselves travel in the details.
+const MAX_SUMMARY_BYTES: usize = 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn cut(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// The first [`MAX_VIOLATIONS`] violations, descriptions cut on a character boundary, and,
+/// when some were left out, how many on the last field kept.
+fn bounded_violations<'a>(violations: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+    let mut kept: Vec<(&str, String)> = violations
+        .iter()
+        .take(MAX_VIOLATIONS)
+        .map(|(field, description)| (*field, cut(description, MAX_DESCRIPTION_BYTES)))
+        .collect();
+    let left_out = violations.len().saturating_sub(MAX_VIOLATIONS);
+    if let (true, Some((field, _))) = (left_out > 0, kept.last()) {
+        let field = *field;
+        kept.push((field, format!("and {left_out} more problems like these")));
+    }
+    kept
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_of_many_long_violations_stays_small_and_says_how_many_were_left_out() {
+        let violations: Vec<(&str, String)> = (0..1000)
+            .map(|i| ("items.product_id", format!("item {i}: {}", "é".repeat(300))))
+            .collect();
+        let status = invalid_fields(&violations);
+        let details = tonic_types::StatusExt::get_error_details(&status);
+        let bad_request = details.bad_request().expect("the violations");
+        assert_eq!(bad_request.field_violations.len(), MAX_VIOLATIONS + 1);
+        assert!(
+            bad_request
+                .field_violations
+                .iter()
+                .all(|violation| violation.description.len() <= MAX_DESCRIPTION_BYTES)
+        );
+        assert_eq!(
+            bad_request.field_violations[MAX_VIOLATIONS].description,
+            "and 980 more problems like these"
+        );
+        // What goes into the HTTP/2 headers (16 KiB by default): the message, percent-encoded
+        // (at most three times longer), and the details in base64.
+        assert!(status.message().len() <= MAX_SUMMARY_BYTES);
+        assert!(status.message().len() * 3 + status.details().len() * 4 / 3 < 12 * 1024);
+    }
 
     #[test]
     fn the_placeholder_of_env_example_is_refused_without_echoing_it() {

@@ -235,7 +235,7 @@ pub async fn get_product(
         (status = 409, description = "Stock below what orders have reserved", body = Problem, content_type = "application/problem+json",
             example = json!({"type": "/problems/stock-below-reserved", "title": "Conflict", "status": 409, "detail": "stock cannot go below the 2 units orders have reserved"})),
         (status = 412, description = "The product changed since the `If-Match` version", body = Problem, content_type = "application/problem+json",
-            example = json!({"type": "/problems/version-mismatch", "title": "Precondition Failed", "status": 412, "detail": "the product has changed since version 1 (it is at version 2)"})),
+            example = json!({"type": "/problems/version-mismatch", "title": "Precondition Failed", "status": 412, "detail": "the product is at version 2, not the one `If-Match` names"})),
         (status = 422, description = "An invalid field, or none", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json",
             example = json!({"type": "/problems/precondition-required", "title": "Precondition Required", "status": 428, "detail": "send `If-Match` with the product's ETag"})),
@@ -293,8 +293,10 @@ pub async fn withdraw_product(
     Ok(with_etag(StatusCode::OK, product(withdrawn)?))
 }
 
-/// The version `If-Match` names: 428 without one; a value this API never gave out matches no
-/// version, so it is 412 like a stale one.
+/// The version `If-Match` names: 428 without one. A value this API never gave out is
+/// version 0, which no product has (versions start at 1), so it is 412 like a stale one; it
+/// is the service that says so, after checking the body, because the precondition comes
+/// after the request's own checks (RFC 9110, 13.2.1): a bad body is 422 whatever `If-Match`.
 fn if_match(headers: &HeaderMap) -> Result<i64, ApiError> {
     let value = headers.get(header::IF_MATCH).ok_or_else(|| {
         ApiError::new(
@@ -303,14 +305,15 @@ fn if_match(headers: &HeaderMap) -> Result<i64, ApiError> {
             "send `If-Match` with the product's ETag, so that no one else's change is overwritten",
         )
     })?;
-    value.to_str().ok().and_then(parse_etag).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "version-mismatch",
-            "`If-Match` matches no version of this product; send its current ETag",
-        )
-    })
+    Ok(value
+        .to_str()
+        .ok()
+        .and_then(parse_etag)
+        .unwrap_or(NO_VERSION))
 }
+
+/// The version an `If-Match` this API never gave out stands for.
+const NO_VERSION: i64 = 0;
 
 /// `"<version>"` back to the version (a weak `W/` ETag never matches, as RFC 9110 says for
 /// `If-Match`).

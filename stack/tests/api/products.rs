@@ -198,6 +198,13 @@ async fn two_patches_with_one_if_match_are_one_200_and_one_412_and_none_is_428()
             StatusCode::PRECONDITION_FAILED,
         )
         .await;
+        // The request's own checks come before the precondition (RFC 9110, 13.2.1).
+        let invalid = problem(
+            patch(&app, seller, id, Some(etag), &json!({"stock": -1})).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert!(invalid["errors"]["stock"].is_array(), "{invalid}");
     }
 
     // Stock never goes below what orders hold.
@@ -531,5 +538,25 @@ async fn an_idempotency_key_places_one_order_reserves_once_and_remembers_a_refus
         send(&too_many, "order-3").await.unwrap().status(),
         StatusCode::CREATED
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_naming_one_product_a_hundred_times_is_a_bounded_422_not_a_500() {
+    let app = TestApp::spawn().await;
+    let buyer = app.user().await;
+    let product = app.product(100, 5).await;
+    let items: Vec<Value> = (0..100)
+        .map(|_| json!({"product_id": product["id"], "quantity": 1}))
+        .collect();
+    let response = app
+        .post_json("/orders", &json!({"items": items}), Some(&buyer.token))
+        .await;
+    let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    // 99 repeats: the first 20 are named, then how many more (a status naming all 99 was
+    // too large for HTTP/2's headers and ended as a 500).
+    let named = body["errors"]["items.product_id"].as_array().unwrap();
+    assert_eq!(named.len(), 21);
+    assert_eq!(named[20], "and 79 more problems like these");
     app.stop().await;
 }
