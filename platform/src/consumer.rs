@@ -384,8 +384,9 @@ async fn dead_letter(
     }
 }
 
-/// `text` cut to at most `max` bytes, on a character boundary.
-fn truncate(text: &str, max: usize) -> &str {
+/// `text` cut to at most `max` bytes, on a character boundary (dead-letter reasons, gRPC
+/// validation statuses).
+pub(crate) fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

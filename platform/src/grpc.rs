@@ -303,7 +303,7 @@ pub fn invalid_fields(violations: &[(&str, String)]) -> Status {
         .join("; ");
     Status::with_error_details(
         tonic::Code::InvalidArgument,
-        cut(&summary, MAX_SUMMARY_BYTES),
+        crate::consumer::truncate(&summary, MAX_SUMMARY_BYTES).to_owned(),
         details,
     )
 }
@@ -318,22 +318,18 @@ const MAX_DESCRIPTION_BYTES: usize = 256;
 /// the violations themselves travel in the details.
 const MAX_SUMMARY_BYTES: usize = 1024;
 
-/// `text` cut to at most `max` bytes on a character boundary.
-fn cut(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
-}
-
 /// The first [`MAX_VIOLATIONS`] violations, descriptions cut on a character boundary, and,
 /// when some were left out, how many on the last field kept.
 fn bounded_violations<'a>(violations: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
     let mut kept: Vec<(&str, String)> = violations
         .iter()
         .take(MAX_VIOLATIONS)
-        .map(|(field, description)| (*field, cut(description, MAX_DESCRIPTION_BYTES)))
+        .map(|(field, description)| {
+            (
+                *field,
+                crate::consumer::truncate(description, MAX_DESCRIPTION_BYTES).to_owned(),
+            )
+        })
         .collect();
     let left_out = violations.len().saturating_sub(MAX_VIOLATIONS);
     if let (true, Some((field, _))) = (left_out > 0, kept.last()) {
