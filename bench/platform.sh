@@ -1,11 +1,11 @@
 # Sourced by bench/run, bench/memory, bench/faults and bench/deposit-cpu: builds the release
-# binaries and runs the five programs natively, as separate processes, on throwaway databases
+# binaries and runs the six programs natively, as separate processes, on throwaway databases
 # and a throwaway vhost that are removed on exit. Needs PostgreSQL and RabbitMQ as for the
 # tests. It also holds the memory measure (at the end of this file), which runs the
 # all-in-one `stack` too, on databases and a vhost of its own.
 #
 # Instance i (0, 1, ...) of each program listens on its own ports: gRPC 2805x + 10 i, the
-# gateway on 28080 + i. The gateway of instance i talks to the services of instance i; every
+# gateway on 28080 + i, the web app on 28090 + i. The gateway of instance i talks to the services of instance i; every
 # instance shares the databases and the vhost, so the instances of a service compete for the
 # same queues, as replicas do in production.
 #
@@ -22,11 +22,12 @@ amqp=amqp://guest:guest@127.0.0.1:5672/$id
 db() { echo "postgres://postgres@127.0.0.1:5432/${id}_$1"; }
 gateway_url() { echo "http://127.0.0.1:$((28080 + $1))"; }
 api=$(gateway_url 0)
+web=http://127.0.0.1:28090
 bin=target/release
 programs_bin=${BENCH_PROGRAMS:-$bin}
 logs=target/bench-logs/$id
 mkdir -p "$logs"
-programs=(auth-service wallet-service statement-service order-service gateway)
+programs=(auth-service wallet-service statement-service order-service gateway web)
 
 # The settling checks read the queues through RabbitMQ's management API.
 if ! curl -fsS -o /dev/null -u guest:guest http://127.0.0.1:15672/api/overview; then
@@ -38,7 +39,7 @@ fi
 if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
     echo "building (release)"
     cargo build -q --release --locked -p gateway -p auth-service -p wallet-service \
-        -p statement-service -p order-service -p stack -p bench
+        -p statement-service -p order-service -p web -p stack -p bench
 fi
 
 rabbitmqctl -q add_vhost "$id" >/dev/null
@@ -74,7 +75,8 @@ start() {
     local settings=(
         AUTH_GRPC_ADDR=127.0.0.1:$((base + 1)) WALLET_GRPC_ADDR=127.0.0.1:$((base + 2))
         STATEMENT_GRPC_ADDR=127.0.0.1:$((base + 3)) ORDER_GRPC_ADDR=127.0.0.1:$((base + 4))
-        GATEWAY_ADDR=127.0.0.1:$((28080 + instance))
+        GATEWAY_ADDR=127.0.0.1:$((28080 + instance)) GATEWAY_URL="$(gateway_url "$instance")"
+        WEB_ADDR=127.0.0.1:$((28090 + instance))
         AUTH_DATABASE_URL="$(db auth)" WALLET_DATABASE_URL="$(db wallet)"
         STATEMENT_DATABASE_URL="$(db statement)" ORDER_DATABASE_URL="$(db orders)"
     )

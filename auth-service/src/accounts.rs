@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use platform::pagination::{PageRequest, finish_page};
+use platform::pagination::{PageRequest, contains_pattern};
 use proto::Role;
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -137,29 +137,21 @@ pub async fn list_users(
     q: Option<&str>,
     page: &PageRequest,
 ) -> Result<(Vec<User>, Option<String>), AuthError> {
-    // `q` is a plain substring: LIKE's own wildcards in it match themselves.
-    let pattern = q.map(|q| {
-        format!(
-            "%{}%",
-            q.to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
+    // Emails are stored lowercased.
+    let pattern = q.map(|q| contains_pattern(&q.to_lowercase()));
+    let (users, next) = page
+        .fetch_page(
+            sqlx::query_as(
+                "select id, email, roles, created_at from users
+              where ($1::text is null or email like $1)
+                and ($2::timestamptz is null or (created_at, id) < ($2, $3))
+              order by created_at desc, id desc
+              limit $4",
+            )
+            .bind(pattern),
+            pool,
+            |user: &User| (user.created_at, user.id),
         )
-    });
-    let mut users: Vec<User> = sqlx::query_as(
-        "select id, email, roles, created_at from users
-          where ($1::text is null or email like $1)
-            and ($2::timestamptz is null or (created_at, id) < ($2, $3))
-          order by created_at desc, id desc
-          limit $4",
-    )
-    .bind(pattern)
-    .bind(page.after.map(|(at, _)| at))
-    .bind(page.after.map(|(_, id)| id))
-    .bind(page.fetch())
-    .fetch_all(pool)
-    .await?;
-    let next = finish_page(&mut users, page, |user| (user.created_at, user.id));
+        .await?;
     Ok((users, next))
 }

@@ -31,7 +31,6 @@ pub struct AuthApi {
 
 #[tonic::async_trait]
 impl AuthService for AuthApi {
-    #[tracing::instrument(skip_all)]
     async fn sign_up(
         &self,
         request: Request<pb::SignUpRequest>,
@@ -54,7 +53,6 @@ impl AuthService for AuthApi {
         }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn sign_in(
         &self,
         request: Request<pb::SignInRequest>,
@@ -76,7 +74,6 @@ impl AuthService for AuthApi {
         }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn refresh(
         &self,
         request: Request<pb::RefreshRequest>,
@@ -95,7 +92,6 @@ impl AuthService for AuthApi {
         }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn sign_out(
         &self,
         request: Request<pb::SignOutRequest>,
@@ -113,7 +109,6 @@ impl AuthService for AuthApi {
         Ok(Response::new(pb::SignOutResponse {}))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn get_user(
         &self,
         request: Request<pb::GetUserRequest>,
@@ -183,7 +178,6 @@ impl AuthService for AuthApi {
         }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn list_users(
         &self,
         request: Request<pb::ListUsersRequest>,

@@ -68,23 +68,10 @@ pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Serv
             anyhow::Ok(())
         }
     });
-    let pruned = pool.clone();
-    service.every(
-        Duration::from_secs(3600),
-        "prune expired revocations",
-        move || {
-            let pool = pruned.clone();
-            async move { revocations::prune_expired(&pool).await }
-        },
-    );
-    let pruned = pool.clone();
-    service.every(
-        Duration::from_secs(3600),
+    service.prune_hourly("prune expired revocations", revocations::PRUNE_EXPIRED);
+    service.prune_hourly(
         "prune expired refresh tokens",
-        move || {
-            let pool = pruned.clone();
-            async move { refresh_tokens::prune_expired(&pool).await }
-        },
+        refresh_tokens::PRUNE_EXPIRED,
     );
     service.grpc(tonic::service::Routes::new(AuthServiceServer::new(
         grpc::AuthApi {

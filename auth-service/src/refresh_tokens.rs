@@ -110,14 +110,9 @@ pub async fn revoke_family_of(pool: &PgPool, access_jti: Uuid) -> Result<(), Aut
     Ok(())
 }
 
-/// Forgets refresh tokens that have expired anyway.
-pub async fn prune_expired(pool: &PgPool) -> sqlx::Result<u64> {
-    let done =
-        sqlx::query("delete from refresh_tokens where expires_at < now() - interval '1 hour'")
-            .execute(pool)
-            .await?;
-    Ok(done.rows_affected())
-}
+/// Forgets refresh tokens that have expired anyway (run hourly).
+pub const PRUNE_EXPIRED: &str =
+    "delete from refresh_tokens where expires_at < now() - interval '1 hour'";
 
 async fn revoke_family(db: &mut PgConnection, family: Uuid) -> sqlx::Result<()> {
     sqlx::query(

@@ -141,11 +141,6 @@ pub async fn list_after_seq(
     .await
 }
 
-/// Forgets revocations of tokens that have expired anyway.
-pub async fn prune_expired(pool: &PgPool) -> sqlx::Result<u64> {
-    let done =
-        sqlx::query("delete from revoked_tokens where expires_at < now() - interval '1 hour'")
-            .execute(pool)
-            .await?;
-    Ok(done.rows_affected())
-}
+/// Forgets revocations of tokens that have expired anyway (run hourly).
+pub const PRUNE_EXPIRED: &str =
+    "delete from revoked_tokens where expires_at < now() - interval '1 hour'";

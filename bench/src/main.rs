@@ -28,6 +28,9 @@
 //! - `journey URL USERS CONCURRENCY`: the many-users journey of the memory measure (see
 //!   `journey`): USERS users sign up, CONCURRENCY at a time, and each makes ten requests.
 //!   Prints `users requests failed_users seconds`; exits with an error if any user failed.
+//! - `pages WEB_URL API_URL STATEMENT_DATABASE_URL TRANSACTIONS ROUNDS PATHS`: a new user
+//!   gets TRANSACTIONS deposits, then each of the comma-separated PATHS of the web app is
+//!   fetched ROUNDS times, signed in (see `pages`). Prints `path p50_ms max_ms` per page.
 //! - `otlp-sink ADDR`: an OTLP/gRPC trace receiver on ADDR that counts and drops spans, for
 //!   `bench/tracing`; prints the count when stopped (SIGTERM).
 
@@ -41,6 +44,7 @@ mod http_load;
 mod journey;
 mod latency;
 mod otlp_sink;
+mod pages;
 mod pipeline;
 
 use anyhow::{Context, bail};
@@ -124,6 +128,14 @@ async fn main() -> anyhow::Result<()> {
             let problems = fault_verdict::check(&sources, &sent).await?;
             if problems > 0 {
                 bail!("{problems} problems: see the summary above");
+            }
+        }
+        "pages" => {
+            let rounds = usize::try_from(number(5)?)?;
+            let paths = list(arg(6)?);
+            let timings = pages::run(arg(1)?, arg(2)?, arg(3)?, number(4)?, rounds, &paths).await?;
+            for page in timings {
+                println!("{} {:.1} {:.1}", page.path, page.p50_ms, page.max_ms);
             }
         }
         "otlp-sink" => otlp_sink::run(arg(1)?).await?,

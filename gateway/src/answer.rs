@@ -2,7 +2,7 @@
 //! missing time or an enum value outside the contract is a broken service, not data. It is
 //! logged once, here, and the client gets a 500 (never a nil UUID or the epoch).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::problem::ApiError;
@@ -31,6 +31,11 @@ pub fn optional_id(raw: Option<String>) -> Result<Option<Uuid>, ApiError> {
 pub fn time(at: Option<prost_types::Timestamp>) -> Result<DateTime<Utc>, ApiError> {
     at.and_then(platform::timestamp::from_proto)
         .ok_or_else(|| broken("a time", "missing or out of range"))
+}
+
+/// A day (`YYYY-MM-DD`) a service sent.
+pub fn date(raw: &str) -> Result<NaiveDate, ApiError> {
+    raw.parse().map_err(|error| broken("a date", error))
 }
 
 /// A protobuf enum value a service sent (`proto::TransactionType`, `proto::OrderStatus`, ...).

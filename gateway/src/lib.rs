@@ -175,6 +175,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::auth::sign_out))
         .routes(routes!(routes::auth::me))
         .routes(routes!(routes::wallet::balance))
+        .routes(routes!(routes::wallet::balance_history))
         .routes(routes!(
             routes::wallet::create_transaction,
             routes::wallet::list_transactions

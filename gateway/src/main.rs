@@ -7,15 +7,11 @@ async fn main() -> anyhow::Result<()> {
         platform::telemetry::install(config.log_format, None)?;
         return platform::healthcheck::http(config.listen_addr, "/healthz").await;
     }
-    let telemetry = platform::telemetry::init(config.log_format, "gateway")?;
-    let shutdown = platform::shutdown::on_signal();
-    let ran = async {
+    platform::lifecycle::run_program(config.log_format, "gateway", |shutdown| async move {
         Application::build(config)
             .await?
             .run_until_stopped(shutdown)
             .await
-    }
-    .await;
-    telemetry.shutdown().await;
-    ran
+    })
+    .await
 }

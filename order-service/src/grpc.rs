@@ -24,7 +24,6 @@ pub struct OrderApi {
 
 #[tonic::async_trait]
 impl OrderService for OrderApi {
-    #[tracing::instrument(skip_all)]
     async fn create_order(
         &self,
         request: Request<pb::CreateOrderRequest>,
@@ -51,7 +50,6 @@ impl OrderService for OrderApi {
         Ok(Response::new(message(order)))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn get_order(
         &self,
         request: Request<pb::OrderRequest>,
@@ -67,7 +65,6 @@ impl OrderService for OrderApi {
         Ok(Response::new(message(order)))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn list_orders(
         &self,
         request: Request<pb::ListOrdersRequest>,
@@ -78,7 +75,6 @@ impl OrderService for OrderApi {
             .await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn list_all_orders(
         &self,
         request: Request<pb::ListAllOrdersRequest>,
@@ -89,7 +85,6 @@ impl OrderService for OrderApi {
             .await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn pay_order(
         &self,
         request: Request<pb::OrderRequest>,
@@ -101,7 +96,6 @@ impl OrderService for OrderApi {
         ))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn cancel_order(
         &self,
         request: Request<pb::OrderRequest>,
@@ -112,7 +106,6 @@ impl OrderService for OrderApi {
         ))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn ship_order(
         &self,
         request: Request<pb::FulfilmentRequest>,
@@ -123,7 +116,6 @@ impl OrderService for OrderApi {
         ))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn deliver_order(
         &self,
         request: Request<pb::FulfilmentRequest>,
@@ -134,7 +126,6 @@ impl OrderService for OrderApi {
         ))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn list_vouchers(
         &self,
         request: Request<pb::ListVouchersRequest>,
@@ -150,7 +141,6 @@ impl OrderService for OrderApi {
         }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn create_product(
         &self,
         request: Request<pb::CreateProductRequest>,
@@ -172,7 +162,6 @@ impl OrderService for OrderApi {
         Ok(Response::new(product_message(product)))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn get_product(
         &self,
         request: Request<pb::ProductRequest>,
@@ -182,7 +171,6 @@ impl OrderService for OrderApi {
         Ok(Response::new(product_message(product)))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn list_products(
         &self,
         request: Request<pb::ListProductsRequest>,
@@ -235,7 +223,6 @@ impl OrderService for OrderApi {
         }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn update_product(
         &self,
         request: Request<pb::UpdateProductRequest>,
@@ -254,7 +241,6 @@ impl OrderService for OrderApi {
         Ok(Response::new(product_message(product)))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn list_sales(
         &self,
         request: Request<pb::ListSalesRequest>,
@@ -270,7 +256,6 @@ impl OrderService for OrderApi {
         }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn withdraw_product(
         &self,
         request: Request<pb::ProductRequest>,

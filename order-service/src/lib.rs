@@ -79,15 +79,7 @@ pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Serv
         let outbox = expiring.clone();
         async move { expiry::sweep(&outbox).await }
     });
-    let pool = service.pool().clone();
-    service.every(
-        Duration::from_secs(3600),
-        "prune order idempotency keys",
-        move || {
-            let pool = pool.clone();
-            async move { idempotency::prune(&pool).await }
-        },
-    );
+    service.prune_hourly("prune order idempotency keys", idempotency::PRUNE);
     let messaging = outbox.clone();
     service.on_broker(move |connection, shutdown| {
         messaging::run(messaging.clone(), connection, shutdown)

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use platform::outbox::{self, Outbox};
-use platform::pagination::{PageRequest, finish_page};
+use platform::pagination::PageRequest;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -333,22 +333,22 @@ pub async fn list(
     status: Option<Status>,
     page: &PageRequest,
 ) -> Result<(Vec<Order>, Option<String>), OrderError> {
-    let mut rows: Vec<OrderRow> = sqlx::query_as(&format!(
-        "select {COLUMNS} from orders
-         where ($1::uuid is null or user_id = $1)
-           and ($2::text is null or status = $2::text)
-           and ($3::timestamptz is null or (created_at, id) < ($3, $4))
-         order by created_at desc, id desc
-         limit $5"
-    ))
-    .bind(user_id)
-    .bind(status)
-    .bind(page.after.map(|(at, _)| at))
-    .bind(page.after.map(|(_, id)| id))
-    .bind(page.fetch())
-    .fetch_all(pool)
-    .await?;
-    let next = finish_page(&mut rows, page, |row| (row.created_at, row.id));
+    let (rows, next) = page
+        .fetch_page(
+            sqlx::query_as(&format!(
+                "select {COLUMNS} from orders
+             where ($1::uuid is null or user_id = $1)
+               and ($2::text is null or status = $2::text)
+               and ($3::timestamptz is null or (created_at, id) < ($3, $4))
+             order by created_at desc, id desc
+             limit $5"
+            ))
+            .bind(user_id)
+            .bind(status),
+            pool,
+            |row: &OrderRow| (row.created_at, row.id),
+        )
+        .await?;
     let mut conn = pool.acquire().await?;
     Ok((with_details(&mut conn, rows).await?, next))
 }

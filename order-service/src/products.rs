@@ -8,7 +8,7 @@
 //! against a bug here. Products are locked in id order, and before any voucher, so that two
 //! orders of the same products never deadlock.
 
-use platform::pagination::{PageRequest, finish_page};
+use platform::pagination::{PageRequest, contains_pattern};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -66,33 +66,25 @@ pub async fn list(
     filter: &Filter,
     page: &PageRequest,
 ) -> Result<(Vec<Product>, Option<String>), OrderError> {
-    // `q` is a plain substring: LIKE's own wildcards in it match themselves.
-    let pattern = filter.q.as_ref().map(|q| {
-        format!(
-            "%{}%",
-            q.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
+    let pattern = filter.q.as_deref().map(contains_pattern);
+    let (rows, next) = page
+        .fetch_page(
+            sqlx::query_as(&format!(
+                "select {COLUMNS} from products
+             where status = $1
+               and ($2::text is null or name ilike $2)
+               and ($3::uuid is null or seller_id = $3)
+               and ($4::timestamptz is null or (created_at, id) < ($4, $5))
+             order by created_at desc, id desc
+             limit $6"
+            ))
+            .bind(filter.status.unwrap_or(Status::Active))
+            .bind(pattern)
+            .bind(filter.seller_id),
+            pool,
+            |row: &Product| (row.created_at, row.id),
         )
-    });
-    let mut rows: Vec<Product> = sqlx::query_as(&format!(
-        "select {COLUMNS} from products
-         where status = $1
-           and ($2::text is null or name ilike $2)
-           and ($3::uuid is null or seller_id = $3)
-           and ($4::timestamptz is null or (created_at, id) < ($4, $5))
-         order by created_at desc, id desc
-         limit $6"
-    ))
-    .bind(filter.status.unwrap_or(Status::Active))
-    .bind(pattern)
-    .bind(filter.seller_id)
-    .bind(page.after.map(|(at, _)| at))
-    .bind(page.after.map(|(_, id)| id))
-    .bind(page.fetch())
-    .fetch_all(pool)
-    .await?;
-    let next = finish_page(&mut rows, page, |row| (row.created_at, row.id));
+        .await?;
     Ok((rows, next))
 }
 

@@ -2,7 +2,7 @@
 //! the seller's items and payout.
 
 use chrono::{DateTime, Utc};
-use platform::pagination::{PageRequest, finish_page};
+use platform::pagination::PageRequest;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -22,6 +22,9 @@ pub struct Sale {
     pub ordered_at: DateTime<Utc>,
 }
 
+/// An order with some of the seller's items: its id, status, time and the seller's payout.
+type SaleRow = (Uuid, Status, DateTime<Utc>, Option<i64>);
+
 /// One page of the seller's sales, newest first. An item counts while its units are sold
 /// (`stock_state = 'sold'`): a paid order cancelled and refunded is no sale.
 pub async fn list(
@@ -29,22 +32,22 @@ pub async fn list(
     seller_id: Uuid,
     page: &PageRequest,
 ) -> Result<(Vec<Sale>, Option<String>), OrderError> {
-    let mut orders: Vec<(Uuid, Status, DateTime<Utc>, Option<i64>)> = sqlx::query_as(
-        "select o.id, o.status, o.created_at, p.amount from orders o
-           left join order_payouts p on p.order_id = o.id and p.seller_id = $1
-          where o.id in (select order_id from order_items
-                          where seller_id = $1 and stock_state = 'sold')
-            and ($2::timestamptz is null or (o.created_at, o.id) < ($2, $3))
-          order by o.created_at desc, o.id desc
-          limit $4",
-    )
-    .bind(seller_id)
-    .bind(page.after.map(|(at, _)| at))
-    .bind(page.after.map(|(_, id)| id))
-    .bind(page.fetch())
-    .fetch_all(pool)
-    .await?;
-    let next = finish_page(&mut orders, page, |(id, _, at, _)| (*at, *id));
+    let (orders, next) = page
+        .fetch_page(
+            sqlx::query_as(
+                "select o.id, o.status, o.created_at, p.amount from orders o
+               left join order_payouts p on p.order_id = o.id and p.seller_id = $1
+              where o.id in (select order_id from order_items
+                              where seller_id = $1 and stock_state = 'sold')
+                and ($2::timestamptz is null or (o.created_at, o.id) < ($2, $3))
+              order by o.created_at desc, o.id desc
+              limit $4",
+            )
+            .bind(seller_id),
+            pool,
+            |(id, _, at, _): &SaleRow| (*at, *id),
+        )
+        .await?;
     let ids: Vec<Uuid> = orders.iter().map(|(id, ..)| *id).collect();
     let items: Vec<(Uuid, String, String, i64, i64, Option<Uuid>)> = sqlx::query_as(
         "select order_id, sku, name, unit_price, quantity, product_id from order_items

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use platform::outbox;
-use platform::pagination::{PageRequest, finish_page};
+use platform::pagination::PageRequest;
 use proto::messaging::order::VoucherIssued;
 use rand::Rng;
 use sqlx::{PgConnection, PgPool};
@@ -146,22 +146,20 @@ pub async fn list(
     user_id: Uuid,
     page: &PageRequest,
 ) -> Result<(Vec<Voucher>, Option<String>), OrderError> {
-    let mut rows: Vec<Voucher> = sqlx::query_as(
-        "select code, amount, currency, order_id, issued_at, redeemed_at, redeemed_order_id
-         from vouchers
-         where user_id = $1 and ($2::timestamptz is null or (issued_at, order_id) < ($2, $3))
-         order by issued_at desc, order_id desc
-         limit $4",
-    )
-    .bind(user_id)
-    .bind(page.after.map(|(at, _)| at))
-    .bind(page.after.map(|(_, id)| id))
-    .bind(page.fetch())
-    .fetch_all(pool)
-    .await?;
-    let next = finish_page(&mut rows, page, |voucher| {
-        (voucher.issued_at, voucher.order_id)
-    });
+    let (rows, next) = page
+        .fetch_page(
+            sqlx::query_as(
+                "select code, amount, currency, order_id, issued_at, redeemed_at, redeemed_order_id
+             from vouchers
+             where user_id = $1 and ($2::timestamptz is null or (issued_at, order_id) < ($2, $3))
+             order by issued_at desc, order_id desc
+             limit $4",
+            )
+            .bind(user_id),
+            pool,
+            |voucher: &Voucher| (voucher.issued_at, voucher.order_id),
+        )
+        .await?;
     Ok((rows, next))
 }
 

@@ -59,6 +59,23 @@ impl BackgroundTasks {
     }
 }
 
+/// A program's `main` once its configuration is read: sets up logging and span export (see
+/// [`crate::telemetry::init`]; inside the runtime, where the exporter's channel lives), runs
+/// `work` until Ctrl-C or SIGTERM cancels the token it is given, and flushes the last spans.
+pub async fn run_program<Fut>(
+    format: crate::telemetry::LogFormat,
+    program: &str,
+    work: impl FnOnce(CancellationToken) -> Fut,
+) -> anyhow::Result<()>
+where
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let telemetry = crate::telemetry::init(format, program)?;
+    let ran = work(crate::shutdown::on_signal()).await;
+    telemetry.shutdown().await;
+    ran
+}
+
 /// Runs `job` every `period` until `shutdown`. A run in flight when shutdown comes finishes
 /// (within the grace period of the task's drain); a failed run is logged and tried again at
 /// the next period.

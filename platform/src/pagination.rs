@@ -4,6 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::QueryAs;
+use sqlx::{FromRow, PgPool, Postgres};
 use uuid::Uuid;
 
 pub const DEFAULT_PAGE: u32 = 50;
@@ -47,11 +50,44 @@ impl PageRequest {
     pub fn fetch(&self) -> i64 {
         i64::from(self.limit) + 1
     }
+
+    /// Runs `query`, a list newest first whose last three parameters are the position to
+    /// start after (`$n::timestamptz`, `$n+1` the id; both null on the first page) and the
+    /// `limit`; binds them, and returns the page and the next page's cursor. `position`
+    /// names a row's `(time, id)`, the order the query sorts by.
+    pub async fn fetch_page<'q, T>(
+        &self,
+        query: QueryAs<'q, Postgres, T, PgArguments>,
+        pool: &PgPool,
+        position: impl Fn(&T) -> (DateTime<Utc>, Uuid),
+    ) -> sqlx::Result<(Vec<T>, Option<String>)>
+    where
+        T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let mut rows = query
+            .bind(self.after.map(|(at, _)| at))
+            .bind(self.after.map(|(_, id)| id))
+            .bind(self.fetch())
+            .fetch_all(pool)
+            .await?;
+        let next = finish_page(&mut rows, self, position);
+        Ok((rows, next))
+    }
+}
+
+/// A `like` / `ilike` pattern matching any text that contains `text` as it is (`%`, `_` and
+/// `\` in it match only themselves).
+pub fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
 }
 
 /// Trims `rows` (fetched with [`PageRequest::fetch`]) to the page and returns the cursor of
 /// the next page, if there is one.
-pub fn finish_page<T>(
+fn finish_page<T>(
     rows: &mut Vec<T>,
     page: &PageRequest,
     position: impl Fn(&T) -> (DateTime<Utc>, Uuid),
@@ -91,6 +127,12 @@ pub fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_contains_pattern_matches_wildcards_as_themselves() {
+        assert_eq!(contains_pattern("ada"), "%ada%");
+        assert_eq!(contains_pattern(r"50%_off\"), r"%50\%\_off\\%");
+    }
 
     #[test]
     fn a_cursor_decodes_to_the_position_it_encodes() {

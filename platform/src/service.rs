@@ -25,7 +25,9 @@ use crate::lifecycle::BackgroundTasks;
 use crate::outbox::Outbox;
 
 /// Published outbox rows are removed this often (those older than a week).
-const OUTBOX_PRUNING: Duration = Duration::from_secs(3600);
+/// How often the rows nobody needs any more (published outbox rows, old idempotency keys,
+/// expired revocations) are deleted.
+const PRUNING: Duration = Duration::from_secs(3600);
 
 type Start = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
 
@@ -88,11 +90,24 @@ impl Service {
     pub fn outbox(&mut self) -> Outbox {
         let outbox = Outbox::new(self.pool.clone(), self.settings.outbox_poll);
         let pruned = outbox.clone();
-        self.every(OUTBOX_PRUNING, "prune the outbox", move || {
+        self.every(PRUNING, "prune the outbox", move || {
             let outbox = pruned.clone();
             async move { outbox.prune(crate::outbox::KEEP_PUBLISHED).await }
         });
         outbox
+    }
+
+    /// Runs `statement`, a `delete` of rows nobody needs any more, on the service's database
+    /// every hour while the service runs.
+    pub fn prune_hourly(&mut self, what: &'static str, statement: &'static str) {
+        let pool = self.pool.clone();
+        self.every(PRUNING, what, move || {
+            let pool = pool.clone();
+            async move {
+                let done: sqlx::Result<_> = sqlx::query(statement).execute(&pool).await;
+                done.map(|done| done.rows_affected())
+            }
+        });
     }
 
     /// Runs `job` every `period` while the service runs (see
@@ -191,19 +206,14 @@ where
             crate::telemetry::install(settings.log_format, None)?;
             return crate::healthcheck::grpc(settings.grpc_addr, settings.internal_token).await;
         }
-        // Inside the runtime: the span exporter's channel lives on it.
-        let telemetry =
-            crate::telemetry::init(settings.log_format, &crate::telemetry::program_name())?;
-        let shutdown = crate::shutdown::on_signal();
-        let listener = TcpListener::bind(settings.grpc_addr).await?;
-        let ran = async {
+        let program = crate::telemetry::program_name();
+        crate::lifecycle::run_program(settings.log_format, &program, |shutdown| async move {
+            let listener = TcpListener::bind(settings.grpc_addr).await?;
             build(config, listener)
                 .await?
                 .run_until_stopped(shutdown)
                 .await
-        }
-        .await;
-        telemetry.shutdown().await;
-        ran
+        })
+        .await
     })
 }

@@ -5,10 +5,9 @@ use stack::{RunningStack, StackConfig};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = StackConfig::from_env()?;
-    // One subscriber for the five programs: spans name their program in `service.name`.
-    let telemetry = platform::telemetry::init(config.gateway.log_format, "stack")?;
-    let shutdown = platform::shutdown::on_signal();
-    let ran = async {
+    // One subscriber for the six programs: spans name their program in `service.name`.
+    let format = config.gateway.log_format;
+    platform::lifecycle::run_program(format, "stack", |shutdown| async move {
         let stack = RunningStack::start(config, shutdown).await?;
         tracing::info!(
             "the platform is up: the web app at http://{1}, API at http://{0}, Swagger UI at http://{0}/docs",
@@ -16,8 +15,6 @@ async fn main() -> anyhow::Result<()> {
             platform::grpc::dial_address(stack.web_addr)
         );
         stack.wait().await
-    }
-    .await;
-    telemetry.shutdown().await;
-    ran
+    })
+    .await
 }

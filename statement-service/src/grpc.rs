@@ -37,7 +37,6 @@ type ChunkStream = Pin<Box<dyn Stream<Item = Result<pb::CsvChunk, Status>> + Sen
 
 #[tonic::async_trait]
 impl StatementService for StatementApi {
-    #[tracing::instrument(skip_all)]
     async fn get_statement(
         &self,
         request: Request<pb::GetStatementRequest>,
@@ -58,7 +57,6 @@ impl StatementService for StatementApi {
         }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn get_job(
         &self,
         request: Request<pb::GetJobRequest>,
@@ -69,7 +67,6 @@ impl StatementService for StatementApi {
 
     type DownloadJobStream = ChunkStream;
 
-    #[tracing::instrument(skip_all)]
     async fn download_job(
         &self,
         request: Request<pb::GetJobRequest>,

@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use crate::create::{create_transaction, parse_id};
 use crate::error::{LedgerError, Refusal};
+use crate::history;
 use crate::ledger::{self, Filter};
+use crate::money::CURRENCY;
 use crate::transaction::{NewTransaction, RawRequest, Transaction, TransactionSource};
 
 pub struct WalletApi {
@@ -21,7 +23,6 @@ pub struct WalletApi {
 
 #[tonic::async_trait]
 impl WalletService for WalletApi {
-    #[tracing::instrument(skip_all)]
     async fn get_balance(
         &self,
         request: Request<pb::GetBalanceRequest>,
@@ -37,7 +38,6 @@ impl WalletService for WalletApi {
         }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn create_transaction(
         &self,
         request: Request<pb::CreateTransactionRequest>,
@@ -63,7 +63,6 @@ impl WalletService for WalletApi {
         Ok(Response::new(message(transaction)))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn list_transactions(
         &self,
         request: Request<pb::ListTransactionsRequest>,
@@ -103,7 +102,6 @@ impl WalletService for WalletApi {
         }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn get_transaction(
         &self,
         request: Request<pb::GetTransactionRequest>,
@@ -123,6 +121,28 @@ impl WalletService for WalletApi {
             .await
             .map_err(to_status)?;
         Ok(Response::new(message(transaction)))
+    }
+
+    async fn get_balance_history(
+        &self,
+        request: Request<pb::GetBalanceHistoryRequest>,
+    ) -> Result<Response<pb::BalanceHistory>, Status> {
+        let request = request.into_inner();
+        let user_id = parse_id(&request.user_id, "user_id").map_err(to_status)?;
+        let days = history::parse_days(request.days).map_err(to_status)?;
+        let days = history::balance_by_day(self.outbox.pool(), user_id, days)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::BalanceHistory {
+            currency: CURRENCY.to_owned(),
+            days: days
+                .into_iter()
+                .map(|(date, balance)| pb::DayBalance {
+                    date: date.to_string(),
+                    balance,
+                })
+                .collect(),
+        }))
     }
 }
 

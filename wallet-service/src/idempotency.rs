@@ -6,7 +6,7 @@
 //! waits until the first request's transaction ends, then sees its stored outcome (or, if it
 //! rolled back, takes the key itself). Keys are kept for at least 24 hours.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::error::{LedgerError, Refusal};
@@ -104,11 +104,6 @@ pub async fn record_failure(
     Ok(())
 }
 
-/// Forgets keys older than two days (the promise is at least 24 hours).
-pub async fn prune(pool: &PgPool) -> sqlx::Result<u64> {
-    let done =
-        sqlx::query("delete from idempotency_keys where created_at < now() - interval '48 hours'")
-            .execute(pool)
-            .await?;
-    Ok(done.rows_affected())
-}
+/// Forgets keys older than two days (the promise is at least 24 hours; run hourly).
+pub const PRUNE: &str =
+    "delete from idempotency_keys where created_at < now() - interval '48 hours'";

@@ -7,7 +7,7 @@
 //! balance, one undo per parent, an append-only ledger).
 
 use chrono::{DateTime, Utc};
-use platform::pagination::{PageRequest, finish_page};
+use platform::pagination::PageRequest;
 use proto::messaging::wallet::TransactionCreated;
 use sqlx::{Acquire, PgConnection, PgPool};
 use uuid::Uuid;
@@ -258,26 +258,26 @@ pub async fn list(
     filter: &Filter,
     page: &PageRequest,
 ) -> Result<(Vec<Transaction>, Option<String>), LedgerError> {
-    let mut rows: Vec<Transaction> = sqlx::query_as(&format!(
-        "select {COLUMNS} from transactions
-         where user_id = $1
-           and ($2::text is null or type = $2::text)
-           and ($3::timestamptz is null or created_at >= $3)
-           and ($4::timestamptz is null or created_at <= $4)
-           and ($5::timestamptz is null or (created_at, id) < ($5, $6))
-         order by created_at desc, id desc
-         limit $7"
-    ))
-    .bind(user_id)
-    .bind(filter.kind)
-    .bind(filter.from)
-    .bind(filter.to)
-    .bind(page.after.map(|(at, _)| at))
-    .bind(page.after.map(|(_, id)| id))
-    .bind(page.fetch())
-    .fetch_all(pool)
-    .await?;
-    let next = finish_page(&mut rows, page, |row| (row.created_at, row.id));
+    let (rows, next) = page
+        .fetch_page(
+            sqlx::query_as(&format!(
+                "select {COLUMNS} from transactions
+             where user_id = $1
+               and ($2::text is null or type = $2::text)
+               and ($3::timestamptz is null or created_at >= $3)
+               and ($4::timestamptz is null or created_at <= $4)
+               and ($5::timestamptz is null or (created_at, id) < ($5, $6))
+             order by created_at desc, id desc
+             limit $7"
+            ))
+            .bind(user_id)
+            .bind(filter.kind)
+            .bind(filter.from)
+            .bind(filter.to),
+            pool,
+            |row: &Transaction| (row.created_at, row.id),
+        )
+        .await?;
     Ok((rows, next))
 }
 

@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`money`], [`transaction`]: amounts, transaction types and the rules, as pure code.
 //! - [`ledger`]: applying a transaction and reading balances and history in PostgreSQL.
+//! - [`history`]: the balance at the end of each of the last days, for charts.
 //! - [`create`], [`idempotency`]: the API path with `Idempotency-Key`.
 //! - [`requests`]: transaction requests consumed from RabbitMQ (and the legacy envelope).
 //! - [`order_payments`]: order payments and refunds, from `order.events`.
@@ -15,6 +16,7 @@ pub mod create;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod history;
 pub mod idempotency;
 pub mod ledger;
 pub mod messaging;
@@ -22,8 +24,6 @@ pub mod money;
 pub mod order_payments;
 pub mod requests;
 pub mod transaction;
-
-use std::time::Duration;
 
 use platform::config::{ConfigError, ServiceSettings};
 use platform::grpc::InternalToken;
@@ -51,15 +51,7 @@ impl Config {
 pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Service> {
     let mut service = Service::build("wallet-service", config.service, &MIGRATOR, listener).await?;
     let outbox = service.outbox();
-    let pool = service.pool().clone();
-    service.every(
-        Duration::from_secs(3600),
-        "prune idempotency keys",
-        move || {
-            let pool = pool.clone();
-            async move { idempotency::prune(&pool).await }
-        },
-    );
+    service.prune_hourly("prune idempotency keys", idempotency::PRUNE);
     let messaging = outbox.clone();
     service.on_broker(move |connection, shutdown| {
         messaging::run(messaging.clone(), connection, shutdown)

@@ -87,6 +87,18 @@ pub struct Balance {
     pub currency: String,
 }
 
+/// `GET /wallet/balance/history`: the balance at the end of each day, oldest first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BalanceHistory {
+    pub days: Vec<DayBalance>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DayBalance {
+    pub date: NaiveDate,
+    pub balance: i64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Transaction {
     pub id: Uuid,
@@ -263,6 +275,16 @@ impl Api {
         read(
             self.http
                 .get(self.url("/wallet/balance"))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    pub async fn balance_history(&self, token: &str, days: u32) -> Result<BalanceHistory, Problem> {
+        read(
+            self.http
+                .get(self.url("/wallet/balance/history"))
+                .query(&[("days", days)])
                 .bearer_auth(token),
         )
         .await

@@ -122,6 +122,70 @@ pub async fn balance(
     }))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"currency": "EUR", "days": [{"date": "2026-11-20", "balance": 0}, {"date": "2026-11-21", "balance": 1250}]}))]
+pub struct BalanceHistory {
+    pub currency: String,
+    /// One entry per day, oldest first, today (UTC) last.
+    pub days: Vec<DayBalance>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayBalance {
+    pub date: NaiveDate,
+    /// The balance at the end of the day (UTC), minor units: that of the day's last
+    /// transaction, or of the last one before it (0 before the first).
+    pub balance: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// How many days, today included: 1 to 366 (default 30).
+    #[param(minimum = 1, maximum = 366)]
+    pub days: Option<u32>,
+}
+
+/// The caller's balance at the end of each of the last days, for a chart: one indexed
+/// look-up per day, however many transactions the wallet has.
+#[utoipa::path(get, path = "/wallet/balance/history", tag = "wallet", security(("bearer" = [])),
+    params(HistoryParams),
+    responses(
+        (status = 200, description = "One balance per day, oldest first", body = BalanceHistory),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`days` is not between 1 and 366", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn balance_history(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<HistoryParams>,
+) -> Result<axum::Json<BalanceHistory>, ApiError> {
+    let history = state
+        .services
+        .wallet
+        .clone()
+        .get_balance_history(pb::GetBalanceHistoryRequest {
+            user_id: user.id.to_string(),
+            days: params.days,
+        })
+        .await?
+        .into_inner();
+    let days = history
+        .days
+        .into_iter()
+        .map(|day| {
+            Ok(DayBalance {
+                date: answer::date(&day.date)?,
+                balance: day.balance,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(axum::Json(BalanceHistory {
+        currency: history.currency,
+        days,
+    }))
+}
+
 /// Apply a transaction to the caller's wallet.
 ///
 /// Send an `Idempotency-Key` to retry safely: the same key with the same body returns the

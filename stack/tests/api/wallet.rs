@@ -628,3 +628,60 @@ async fn a_transaction_is_undone_only_through_the_way_in_that_made_it() {
     broker.close(200, "done".into()).await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_balance_history_has_each_days_closing_balance_and_checks_its_range() {
+    use secrecy::ExposeSecret;
+    let app = TestApp::spawn().await;
+    let user = app.user().await;
+    let token = &user.token;
+    app.transacted(token, &json!({"type": "deposit", "amount": 1_000}))
+        .await;
+    // A transaction five days ago, which the API cannot make: straight into the ledger.
+    let url = app.stack.config.wallet.service.database_url.expose_secret();
+    let wallet = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::query(
+        "insert into transactions (id, user_id, type, amount, currency, balance_after, source, created_at)
+         values (gen_random_uuid(), $1, 'deposit', 4200, 'EUR', 4200, 'api',
+                 date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' - interval '5 days' + interval '1 hour')",
+    )
+    .bind(user.id)
+    .execute(&wallet)
+    .await
+    .unwrap();
+    wallet.close().await;
+    app.transacted(token, &json!({"type": "withdraw", "amount": 300}))
+        .await;
+
+    let history: Value = app
+        .get_json("/wallet/balance/history?days=7", Some(token))
+        .await;
+    assert_eq!(history["currency"], "EUR");
+    let today = chrono::Utc::now().date_naive();
+    let expected: Vec<Value> = (0..7u64)
+        .map(|n| {
+            let date = today - chrono::Days::new(6 - n);
+            let balance = match n {
+                0 => 0,
+                6 => 700,
+                _ => 4_200,
+            };
+            json!({"date": date.to_string(), "balance": balance})
+        })
+        .collect();
+    assert_eq!(history["days"], Value::Array(expected));
+
+    let month: Value = app.get_json("/wallet/balance/history", Some(token)).await;
+    assert_eq!(month["days"].as_array().map(Vec::len), Some(30));
+
+    for days in ["0", "367"] {
+        let response = app
+            .get(&format!("/wallet/balance/history?days={days}"), Some(token))
+            .await;
+        let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(body["errors"]["days"][0], "must be between 1 and 366");
+    }
+    let response = app.get("/wallet/balance/history", None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
