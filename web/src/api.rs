@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+mod admin;
+mod shop;
+
+pub use shop::{Product, ProductFilter, Sale};
+
 /// What the API said no with (RFC 9457), or why it could not be asked.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Problem {
@@ -30,6 +35,25 @@ impl Problem {
             kind: "/problems/unavailable".into(),
             status: 503,
             detail: "the service is not reachable right now; try again in a moment".into(),
+            errors: Default::default(),
+        }
+    }
+
+    /// A form's value this app could not read (before asking the API anything).
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self {
+            kind: "/problems/validation-failed".into(),
+            status: 422,
+            detail: detail.into(),
+            errors: Default::default(),
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self {
+            kind: "/problems/not-found".into(),
+            status: 404,
+            detail: "no such page".into(),
             errors: Default::default(),
         }
     }
@@ -79,6 +103,8 @@ pub struct User {
     pub id: Uuid,
     pub email: String,
     pub roles: Vec<String>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +131,15 @@ pub struct Transaction {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    pub fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            next_cursor: None,
+        }
+    }
 }
 
 /// Filters and paging of `GET /wallet/transactions`.
@@ -175,6 +210,9 @@ pub struct StatusChange {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Order {
     pub id: Uuid,
+    /// The buyer.
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
     pub status: String,
     pub items: Vec<OrderItem>,
     pub subtotal: i64,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::api::{Order, Problem};
+use crate::api::{Order, OrderItem, Problem};
 use crate::money;
 use crate::pages::layout::{self, Nav, PageError, csrf_field, form_error, notice};
 use crate::session::SignedIn;
@@ -54,7 +54,7 @@ pub async fn orders_page(
     Ok(layout::html(layout::page(
         "Orders",
         Nav::Orders,
-        Some(&user.csrf),
+        Some(&user),
         html! {
             h1 { "Orders" }
             section.card aria-labelledby="orders-heading" {
@@ -94,7 +94,17 @@ pub async fn orders_page(
 }
 
 fn label(status: &str) -> String {
-    status.replace('_', " ")
+    layout::status_label(status)
+}
+
+/// An order's items on one line: `Pen × 2, Ink × 1`.
+pub fn items_summary(items: &[OrderItem]) -> Markup {
+    html! {
+        @for (index, item) in items.iter().enumerate() {
+            @if index > 0 { ", " }
+            (item.name) " × " (item.quantity)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -110,6 +120,7 @@ pub async fn order_page(
     Query(query): Query<DetailQuery>,
 ) -> Result<Response, PageError> {
     let done = match query.done.as_deref() {
+        Some("placed") => Some("Order placed. It is paid from your wallet within a few seconds."),
         Some("pay") => Some("Payment asked for again."),
         Some("cancel") => Some("Order cancelled."),
         _ => None,
@@ -135,7 +146,7 @@ async fn render_order(
     let page = layout::page(
         "Order",
         Nav::Orders,
-        Some(&user.csrf),
+        Some(&user),
         order_view(&order, &user.csrf, error, done),
     );
     Ok((status, layout::html(page)).into_response())
@@ -174,9 +185,9 @@ fn order_view(order: &Order, csrf: &str, error: Option<&str>, done: Option<&str>
             dl.totals {
                 dt { "Subtotal" } dd { (money::format(order.subtotal)) " " (order.currency) }
                 @if order.discount > 0 {
-                    dt { "Voucher " (order.voucher_code.as_deref().unwrap_or("")) } dd { "−" (money::format(order.discount)) }
+                    dt { "Voucher " (order.voucher_code.as_deref().unwrap_or("")) } dd data-testid="discount" { "−" (money::format(order.discount)) }
                 }
-                dt { "Total" } dd { (money::format(order.total)) " " (order.currency) }
+                dt { "Total" } dd data-testid="total" { (money::format(order.total)) " " (order.currency) }
             }
             (form_error(error))
             div.actions {
@@ -216,14 +227,7 @@ pub async fn order_action(
     let action = match action.as_str() {
         "pay" => "pay",
         "cancel" => "cancel",
-        _ => {
-            return Err(PageError::Problem(Problem {
-                kind: "/problems/not-found".into(),
-                status: 404,
-                detail: "no such page".into(),
-                errors: Default::default(),
-            }));
-        }
+        _ => return Err(PageError::Problem(Problem::not_found())),
     };
     match state.api.order_action(&user.token, id, action).await {
         Ok(()) => Ok(Redirect::to(&format!("/orders/{id}?done={action}")).into_response()),
@@ -265,7 +269,7 @@ pub async fn vouchers_page(
     Ok(layout::html(layout::page(
         "Vouchers",
         Nav::Vouchers,
-        Some(&user.csrf),
+        Some(&user),
         html! {
             h1 { "Vouchers" }
             section.card aria-labelledby="vouchers-heading" {
@@ -287,7 +291,7 @@ pub async fn vouchers_page(
                                 @for voucher in &page.items {
                                     tr {
                                         td { code { (voucher.code) } }
-                                        td.num { (money::format(voucher.amount)) " " (voucher.currency) }
+                                        td.num data-testid="voucher-value" { (money::format(voucher.amount)) " " (voucher.currency) }
                                         td { (voucher.issued_at.format("%Y-%m-%d")) }
                                         td { @if let Some(at) = voucher.redeemed_at { (at.format("%Y-%m-%d")) } @else { "not yet" } }
                                     }

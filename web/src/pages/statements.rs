@@ -53,7 +53,7 @@ pub async fn statements_page(
     Ok(layout::html(layout::page(
         "Statements",
         Nav::Statements,
-        Some(&user.csrf),
+        Some(&user),
         html! {
             h1 { "Statements" }
             section.card aria-labelledby="period-heading" {
@@ -132,7 +132,7 @@ pub async fn job_page(
     let mut response = layout::html(layout::page(
         "Statement file",
         Nav::Statements,
-        Some(&user.csrf),
+        Some(&user),
         job_view(&job),
     ));
     if running {

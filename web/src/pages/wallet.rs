@@ -104,7 +104,7 @@ async fn render(
     Ok(layout::page(
         "Wallet",
         Nav::Wallet,
-        Some(&user.csrf),
+        Some(user),
         html! {
             h1 { "Wallet" }
             (notice(done))
@@ -325,12 +325,7 @@ async fn move_money(
                 .await
                 .map(drop)
         }
-        Err(reason) => Err(Problem {
-            kind: "/problems/validation-failed".into(),
-            status: 422,
-            detail: reason,
-            errors: Default::default(),
-        }),
+        Err(reason) => Err(Problem::invalid(reason)),
     };
     match result {
         Ok(()) => Ok(Redirect::to(&format!("/wallet?done={kind}")).into_response()),
