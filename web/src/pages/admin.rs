@@ -193,8 +193,8 @@ pub async fn order_action(
                 status: Some(from.to_owned()),
                 ..OrdersQuery::default()
             };
-            let page = render_orders(&state, &user, &headers, &query, Some(&problem.message()));
-            let mut response = page.await?;
+            let error = problem.message();
+            let mut response = render_orders(&state, &user, &headers, &query, Some(&error)).await?;
             if response.status() == StatusCode::OK {
                 *response.status_mut() = layout::error_status(&problem);
             }

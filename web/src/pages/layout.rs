@@ -220,7 +220,7 @@ pub enum Column {
 /// so that a keyboard can scroll it too).
 pub fn table(name: &str, caption: &str, columns: &[Column], rows: Markup) -> Markup {
     html! {
-        div.table-scroll tabindex="0" role="region" aria-label=(format!("{name} table")) {
+        section.table-scroll tabindex="0" aria-label=(format!("{name} table")) {
             table {
                 caption.visually-hidden { (caption) }
                 thead { tr {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::api::{Order, OrderItem, Problem};
 use crate::money;
-use crate::pages::layout::{self, Nav, PageError, csrf_field, form_error, notice};
+use crate::pages::layout::{self, Column, Nav, PageError, csrf_field, form_error, notice};
 use crate::session::SignedIn;
 
 const STATUSES: [&str; 7] = [
@@ -163,25 +163,15 @@ fn order_view(order: &Order, csrf: &str, error: Option<&str>, done: Option<&str>
         (notice(done))
         section.card aria-labelledby="order-heading" {
             h2 id="order-heading" { "Status: " span data-testid="order-status" { (label(&order.status)) } }
-            div.table-scroll tabindex="0" role="region" aria-label="Items table" {
-                table {
-                    caption.visually-hidden { "Items" }
-                    thead { tr {
-                        th scope="col" { "Item" }
-                        th scope="col" class="num" { "Quantity" }
-                        th scope="col" class="num" { "Unit price" }
-                    } }
-                    tbody {
-                        @for item in &order.items {
-                            tr {
-                                td { (item.name) " " span.hint { "(" (item.sku) ")" } }
-                                td.num { (item.quantity) }
-                                td.num { (money::format(item.unit_price)) }
-                            }
-                        }
+            (layout::table("Items", "Items", &[Column::Text("Item"), Column::Num("Quantity"), Column::Num("Unit price")], html! {
+                @for item in &order.items {
+                    tr {
+                        td { (item.name) " " span.hint { "(" (item.sku) ")" } }
+                        td.num { (item.quantity) }
+                        td.num { (money::format(item.unit_price)) }
                     }
                 }
-            }
+            }))
             dl.totals {
                 dt { "Subtotal" } dd { (money::format(order.subtotal)) " " (order.currency) }
                 @if order.discount > 0 {
@@ -278,27 +268,16 @@ pub async fn vouchers_page(
                 @if page.items.is_empty() {
                     p { "No vouchers yet." }
                 } @else {
-                    div.table-scroll tabindex="0" role="region" aria-label="Vouchers table" {
-                        table {
-                            caption.visually-hidden { "Vouchers, newest first" }
-                            thead { tr {
-                                th scope="col" { "Code" }
-                                th scope="col" class="num" { "Value" }
-                                th scope="col" { "Issued" }
-                                th scope="col" { "Used" }
-                            } }
-                            tbody {
-                                @for voucher in &page.items {
-                                    tr {
-                                        td { code { (voucher.code) } }
-                                        td.num data-testid="voucher-value" { (money::format(voucher.amount)) " " (voucher.currency) }
-                                        td { (voucher.issued_at.format("%Y-%m-%d")) }
-                                        td { @if let Some(at) = voucher.redeemed_at { (at.format("%Y-%m-%d")) } @else { "not yet" } }
-                                    }
-                                }
+                    (layout::table("Vouchers", "Vouchers, newest first", &[Column::Text("Code"), Column::Num("Value"), Column::Text("Issued"), Column::Text("Used")], html! {
+                        @for voucher in &page.items {
+                            tr {
+                                td { code { (voucher.code) } }
+                                td.num data-testid="voucher-value" { (money::format(voucher.amount)) " " (voucher.currency) }
+                                td { (voucher.issued_at.format("%Y-%m-%d")) }
+                                td { @if let Some(at) = voucher.redeemed_at { (at.format("%Y-%m-%d")) } @else { "not yet" } }
                             }
                         }
-                    }
+                    }))
                 }
                 @if let Some(cursor) = &page.next_cursor {
                     nav.pager aria-label="Voucher pages" {

@@ -64,13 +64,13 @@ impl ProductForm {
 fn product_fields(values: &ProductForm, new: bool) -> Markup {
     html! {
         label for="name" { "Name" }
-        input id="name" name="name" required maxlength="200" value=(values.name);
+        input id="name" type="text" name="name" required maxlength="200" value=(values.name);
         label for="description" { "Description (optional)" }
         textarea id="description" name="description" maxlength="2000" rows="3" { (values.description) }
         div.pair {
             div {
                 label for="price" { "Price (EUR)" }
-                input id="price" name="price" inputmode="decimal" required pattern="[0-9]+([.,][0-9]{1,2})?" placeholder="12.50" value=(values.price);
+                input id="price" type="text" name="price" inputmode="decimal" required pattern="[0-9]+([.,][0-9]{1,2})?" placeholder="12.50" value=(values.price);
             }
             div {
                 label for="stock" { "Units for sale" }
@@ -79,7 +79,7 @@ fn product_fields(values: &ProductForm, new: bool) -> Markup {
         }
         @if new {
             label for="sku" { "Item number (optional)" }
-            input id="sku" name="sku" maxlength="64" aria-describedby="sku-hint" value=(values.sku);
+            input id="sku" type="text" name="sku" maxlength="64" aria-describedby="sku-hint" value=(values.sku);
             p.hint id="sku-hint" { "Made up for you when left empty." }
         }
     }

@@ -152,7 +152,7 @@ fn buy_form(product: &Product, csrf: &str, error: Option<&str>) -> Markup {
                 label for="quantity" { "Quantity" }
                 input id="quantity" name="quantity" type="number" min="1" step="1" value="1" required;
                 label for="voucher" { "Voucher code (optional)" }
-                input id="voucher" name="voucher_code" autocomplete="off" maxlength="64" aria-describedby="voucher-hint";
+                input id="voucher" type="text" name="voucher_code" autocomplete="off" maxlength="64" aria-describedby="voucher-hint";
                 p.hint id="voucher-hint" { "Your vouchers are listed on the " a href="/vouchers" { "Vouchers" } " page." }
                 p.hint { "The order is paid from your wallet." }
                 (form_error(error))
