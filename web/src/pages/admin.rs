@@ -97,7 +97,7 @@ async fn render_orders(
     Ok(layout::html(admin_page(user, content)))
 }
 
-/// The admin pages' frame: the heading and the links between them.
+/// The admin pages' frame: the heading and, for admins, the links between them.
 fn admin_page(user: &SignedIn, content: Markup) -> Markup {
     layout::page(
         "Admin",
@@ -105,10 +105,19 @@ fn admin_page(user: &SignedIn, content: Markup) -> Markup {
         Some(user),
         html! {
             h1 { "Admin" }
-            p { a href="/admin" { "Orders" } " · " a href="/admin/users" { "Users" } }
+            @if user.claims.is_admin() {
+                p { a href="/admin" { "Orders" } " · " a href="/admin/users" { "Users" } }
+            }
             (content)
         },
     )
+}
+
+/// The end of an id: enough to tell accounts apart at a glance (the start of these ids is
+/// their creation time, alike for accounts made together).
+fn short_id(id: Uuid) -> String {
+    let id = id.simple().to_string();
+    format!("…{}", &id[id.len() - 8..])
 }
 
 /// The API's refusal as the admin page itself says it (a customer gets 403 here), or
@@ -122,7 +131,11 @@ fn refused_here(
     if problem.is_unauthorized() {
         return Err(PageError::from_problem(problem, path, headers));
     }
-    let content = html! { p.error role="alert" data-testid="refused" { (problem.message()) } };
+    let content = html! {
+        section.card aria-label="Refused" {
+            p.error role="alert" data-testid="refused" { (problem.message()) }
+        }
+    };
     let status = layout::error_status(&problem);
     Ok((status, layout::html(admin_page(user, content))).into_response())
 }
@@ -141,7 +154,7 @@ fn orders_table(orders: &[Order], csrf: &str) -> Markup {
         @for order in orders {
             tr {
                 td { (order.created_at.format("%Y-%m-%d %H:%M")) }
-                td { code { (order.user_id.map(|id| id.to_string()[..8].to_owned()).unwrap_or_default()) } }
+                td { code { (order.user_id.map(short_id).unwrap_or_default()) } }
                 td { (items_summary(&order.items)) }
                 td.num { (money::format(order.total)) " " (order.currency) }
                 td { (status_label(&order.status)) }
@@ -253,11 +266,12 @@ pub async fn users_page(
 
 fn users_table(users: &[User]) -> Markup {
     use Column::Text;
-    let columns = [Text("Email"), Text("Roles"), Text("Since")];
+    let columns = [Text("Email"), Text("Id"), Text("Roles"), Text("Since")];
     let rows = html! {
         @for account in users {
             tr {
                 td { (account.email) }
+                td { code { (short_id(account.id)) } }
                 td { (account.roles.join(", ")) }
                 td { (account.created_at.map(|at| at.format("%Y-%m-%d").to_string()).unwrap_or_default()) }
             }

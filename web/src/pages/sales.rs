@@ -38,23 +38,23 @@ pub async fn sales_page(
     let columns = [
         Text("Ordered (UTC)"),
         Text("Items"),
-        Num("Subtotal"),
-        Text("Order status"),
         Num("Your payout"),
+        Text("Order status"),
+        Num("Subtotal"),
     ];
     let rows = html! {
         @for sale in &sales.items {
             tr {
                 td { (sale.ordered_at.format("%Y-%m-%d %H:%M")) }
                 td { (items_summary(&sale.items)) }
-                td.num { (money::format(sale.subtotal)) }
-                td { (status_label(&sale.status)) }
                 td.num data-testid="payout" {
                     @match sale.payout {
                         Some(payout) => { (money::format(payout)) " EUR" },
                         None => "on delivery",
                     }
                 }
+                td { (status_label(&sale.status)) }
+                td.num { (money::format(sale.subtotal)) }
             }
         }
     };

@@ -287,7 +287,6 @@ async function main() {
 
     // The seller puts a product up for sale; a typo in the price is explained first.
     await nav(page, "Selling").click();
-    await inspect(page, "selling");
     const newProduct = page.locator("form[action='/selling/products']");
     await newProduct.getByLabel("Name").fill("Concert ticket");
     await newProduct.getByLabel("Description (optional)").fill("Row 3, seat 12");
@@ -301,6 +300,7 @@ async function main() {
     await newProduct.getByLabel("Price (EUR)").fill("60.00");
     await newProduct.getByRole("button", { name: "Put up for sale" }).click();
     await page.waitForURL(`${baseUrl}/selling?done=created`);
+    await inspect(page, "selling");
     const listed = page.getByRole("row", { name: /Concert ticket/ });
     const cells = (await listed.getByRole("cell").allTextContents()).slice(1).join(" / ");
     check(cells === "60.00 EUR / 5 / 0 / 0", `the product is listed with ${cells}`);
