@@ -120,7 +120,10 @@ async fn people_sell_buy_with_a_voucher_ship_and_get_paid_and_read_statements_in
         stdout.contains("bought 2 tickets: 120.00 EUR, paid\n"),
         "{stdout}"
     );
-    assert!(stdout.contains(": 55.00 EUR, paid; buyer's balance 25.00 EUR\n"), "{stdout}");
+    assert!(
+        stdout.contains(": 55.00 EUR, paid; buyer's balance 25.00 EUR\n"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("seller paid: 55.00 EUR + 120.00 EUR, balance 200.50 EUR\n"),
         "{stdout}"

@@ -364,11 +364,8 @@ impl Api {
         status: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<Page<Order>, Problem> {
-        let mut query = vec![("limit", "20")];
-        query.extend(status.map(|status| ("status", status)));
-        query.extend(cursor.map(|cursor| ("cursor", cursor)));
-        let request = self.http.get(self.url("/orders")).query(&query);
-        read(request.bearer_auth(token)).await
+        let filters = [("status", status), ("cursor", cursor)];
+        self.list(token, "/orders", "20", &filters).await
     }
 
     pub async fn order(&self, token: &str, id: Uuid) -> Result<Order, Problem> {
@@ -389,9 +386,25 @@ impl Api {
         token: &str,
         cursor: Option<&str>,
     ) -> Result<Page<Voucher>, Problem> {
-        let mut query = vec![("limit", "50")];
-        query.extend(cursor.map(|cursor| ("cursor", cursor)));
-        let request = self.http.get(self.url("/vouchers")).query(&query);
+        self.list(token, "/vouchers", "50", &[("cursor", cursor)])
+            .await
+    }
+
+    /// One page of the list at `path`, `limit` long, with the filters that are given.
+    async fn list<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        path: &str,
+        limit: &str,
+        filters: &[(&str, Option<&str>)],
+    ) -> Result<Page<T>, Problem> {
+        let mut query = vec![("limit", limit)];
+        query.extend(
+            filters
+                .iter()
+                .filter_map(|(name, value)| value.map(|value| (*name, value))),
+        );
+        let request = self.http.get(self.url(path)).query(&query);
         read(request.bearer_auth(token)).await
     }
 }

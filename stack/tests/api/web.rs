@@ -577,7 +577,11 @@ async fn the_shop_selling_and_admin_pages_redirect_to_sign_in_without_a_session(
         let response = browser.get(path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
         let next = path.replace('/', "%2F");
-        assert_eq!(location(&response), format!("/sign-in?next={next}"), "{path}");
+        assert_eq!(
+            location(&response),
+            format!("/sign-in?next={next}"),
+            "{path}"
+        );
     }
     app.stop().await;
 }
@@ -592,9 +596,7 @@ async fn a_shop_form_without_its_csrf_token_is_refused_and_changes_nothing() {
     let csrf = browser.csrf("/shop").await;
 
     let buy = format!("/shop/{id}/buy");
-    let without = browser
-        .post(&buy, &[("key", "k"), ("quantity", "1")])
-        .await;
+    let without = browser.post(&buy, &[("key", "k"), ("quantity", "1")]).await;
     assert_eq!(without.status(), StatusCode::FORBIDDEN);
     let forged = browser
         .post(&buy, &[("csrf", "forged"), ("key", "k"), ("quantity", "1")])
@@ -607,16 +609,17 @@ async fn a_shop_form_without_its_csrf_token_is_refused_and_changes_nothing() {
         .post(&format!("/selling/products/{id}/withdraw"), &[])
         .await;
     assert_eq!(withdraw.status(), StatusCode::FORBIDDEN);
-    let ship = browser
-        .post(&format!("/admin/orders/{id}/ship"), &[])
-        .await;
+    let ship = browser.post(&format!("/admin/orders/{id}/ship"), &[]).await;
     assert_eq!(ship.status(), StatusCode::FORBIDDEN);
 
     // Nothing was ordered, listed or withdrawn.
     let orders = browser.get("/orders").await.text().await.unwrap();
     assert!(orders.contains("<p>No orders.</p>"), "{orders}");
     let selling = browser.get("/selling").await.text().await.unwrap();
-    assert!(selling.contains("<p>No products here yet.</p>"), "{selling}");
+    assert!(
+        selling.contains("<p>No products here yet.</p>"),
+        "{selling}"
+    );
     let still = app.get_json(&format!("/products/{id}"), None).await;
     assert_eq!(still["status"], "active");
     assert_eq!(still["reserved"], 0);
@@ -670,12 +673,9 @@ async fn buying_explains_a_refusal_next_to_the_buy_form_and_places_one_order_per
         .post(&buy, &[("csrf", &csrf), ("key", "k3"), ("quantity", "two")])
         .await;
     assert_eq!(typo.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        typo.text()
-            .await
-            .unwrap()
-            .contains(r#"<p class="error" role="alert">Enter the quantity as a whole number, like 2.</p>"#)
-    );
+    assert!(typo.text().await.unwrap().contains(
+        r#"<p class="error" role="alert">Enter the quantity as a whole number, like 2.</p>"#
+    ));
 
     // The same form posted twice places one order.
     let form = [("csrf", csrf.as_str()), ("key", "k4"), ("quantity", "2")];
@@ -684,11 +684,20 @@ async fn buying_explains_a_refusal_next_to_the_buy_form_and_places_one_order_per
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&first), location(&again));
     let order = browser.get(location(&first)).await.text().await.unwrap();
-    assert!(order.contains(r#"<dd data-testid="total">24.00 EUR</dd>"#), "{order}");
+    assert!(
+        order.contains(r#"<dd data-testid="total">24.00 EUR</dd>"#),
+        "{order}"
+    );
     let still = app
-        .get_json(&format!("/products/{}", product["id"].as_str().unwrap()), None)
+        .get_json(
+            &format!("/products/{}", product["id"].as_str().unwrap()),
+            None,
+        )
         .await;
-    assert_eq!(still["stock"].as_i64().unwrap() - still["available"].as_i64().unwrap(), 2);
+    assert_eq!(
+        still["stock"].as_i64().unwrap() - still["available"].as_i64().unwrap(),
+        2
+    );
     app.stop().await;
 }
 
@@ -708,7 +717,12 @@ async fn a_seller_lists_edits_with_the_version_and_withdraws_a_product() {
     ];
     let created = browser.post("/selling/products", &product).await;
     assert_eq!(location(&created), "/selling?done=created");
-    let listed = browser.get("/selling?done=created").await.text().await.unwrap();
+    let listed = browser
+        .get("/selling?done=created")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(listed.contains(r#"<span class="hint">(PEN-1)</span></td><td class="num">3.50 EUR</td><td class="num">4</td>"#), "{listed}");
     let marker = r#"<a href="/selling/products/"#;
     let start = listed.find(marker).unwrap() + marker.len() - "/selling/products/".len();
@@ -734,7 +748,10 @@ async fn a_seller_lists_edits_with_the_version_and_withdraws_a_product() {
     let refused = browser.post(&edit, &stale).await;
     assert_eq!(refused.status(), StatusCode::PRECONDITION_FAILED);
     let page = refused.text().await.unwrap();
-    assert!(page.contains("Someone changed this product since you opened it."), "{page}");
+    assert!(
+        page.contains("Someone changed this product since you opened it."),
+        "{page}"
+    );
     assert!(page.contains(r#"name="version" value="2""#), "{page}");
     assert!(page.contains(r#"value="4.00""#), "{page}");
 
@@ -742,9 +759,48 @@ async fn a_seller_lists_edits_with_the_version_and_withdraws_a_product() {
         .post(&format!("{edit}/withdraw"), &[("csrf", &csrf)])
         .await;
     assert_eq!(location(&withdrawn), format!("{edit}?done=withdrawn"));
-    let page = browser.get(&format!("{edit}?done=withdrawn")).await.text().await.unwrap();
+    let page = browser
+        .get(&format!("{edit}?done=withdrawn"))
+        .await
+        .text()
+        .await
+        .unwrap();
     // Withdrawing is a change of its own: a new version.
     assert!(page.contains("Version 3 · withdrawn"), "{page}");
     assert!(!page.contains(">Withdraw</button>"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_customer_is_shown_the_api_s_refusal_on_the_admin_pages() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_up(&unique_email()).await;
+    let wallet = browser.get("/wallet").await.text().await.unwrap();
+    assert!(
+        !wallet.contains(r#"href="/admin""#),
+        "no admin link for a customer"
+    );
+
+    for path in ["/admin", "/admin/users"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status(), StatusCode::FORBIDDEN, "{path}");
+        let page = page.text().await.unwrap();
+        assert!(
+            page.contains(r#"<p class="error" role="alert" data-testid="refused">Only an admin can see every user's orders and accounts.</p>"#),
+            "{page}"
+        );
+    }
+    let csrf = browser.csrf("/wallet").await;
+    let order = uuid::Uuid::new_v4();
+    let ship = browser
+        .post(&format!("/admin/orders/{order}/ship"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(ship.status(), StatusCode::FORBIDDEN);
+    let page = ship.text().await.unwrap();
+    assert!(
+        page.contains(r#"data-testid="refused">Only an admin can ship or deliver orders.</p>"#),
+        "{page}"
+    );
     app.stop().await;
 }

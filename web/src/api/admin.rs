@@ -1,6 +1,6 @@
 //! The admin views' calls. The API answers 403 to anyone but an admin; the pages show it.
 
-use super::{Api, Order, Page, Problem, User, read};
+use super::{Api, Order, Page, Problem, User};
 
 impl Api {
     pub async fn admin_orders(
@@ -9,11 +9,8 @@ impl Api {
         status: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<Page<Order>, Problem> {
-        let mut query = vec![("limit", "20")];
-        query.extend(status.map(|status| ("status", status)));
-        query.extend(cursor.map(|cursor| ("cursor", cursor)));
-        let request = self.http.get(self.url("/admin/orders")).query(&query);
-        read(request.bearer_auth(token)).await
+        let filters = [("status", status), ("cursor", cursor)];
+        self.list(token, "/admin/orders", "20", &filters).await
     }
 
     pub async fn admin_users(
@@ -22,10 +19,7 @@ impl Api {
         q: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<Page<User>, Problem> {
-        let mut query = vec![("limit", "50")];
-        query.extend(q.map(|q| ("q", q)));
-        query.extend(cursor.map(|cursor| ("cursor", cursor)));
-        let request = self.http.get(self.url("/admin/users")).query(&query);
-        read(request.bearer_auth(token)).await
+        let filters = [("q", q), ("cursor", cursor)];
+        self.list(token, "/admin/users", "50", &filters).await
     }
 }

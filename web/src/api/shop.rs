@@ -80,7 +80,9 @@ impl Api {
         body: &serde_json::Value,
     ) -> Result<Product, Problem> {
         let request = self.http.patch(self.url(&format!("/products/{id}")));
-        let request = request.header("if-match", format!("\"{version}\"")).json(body);
+        let request = request
+            .header("if-match", format!("\"{version}\""))
+            .json(body);
         read(request.bearer_auth(token)).await
     }
 
@@ -102,9 +104,7 @@ impl Api {
     }
 
     pub async fn sales(&self, token: &str, cursor: Option<&str>) -> Result<Page<Sale>, Problem> {
-        let mut query = vec![("limit", "20")];
-        query.extend(cursor.map(|cursor| ("cursor", cursor)));
-        let request = self.http.get(self.url("/sales")).query(&query);
-        read(request.bearer_auth(token)).await
+        self.list(token, "/sales", "20", &[("cursor", cursor)])
+            .await
     }
 }

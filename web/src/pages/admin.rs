@@ -11,11 +11,11 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::api::{Order, Page, Problem, User};
 use crate::money;
-use crate::pages::orders::items_summary;
 use crate::pages::layout::{
-    self, Column, Nav, PageError, csrf_field, form_error, given, link, notice, pager,
-    status_label,
+    self, Column, Nav, PageError, card, csrf_field, form_error, given, link, notice, pager,
+    search_form, status_label,
 };
+use crate::pages::orders::items_summary;
 use crate::session::SignedIn;
 
 /// The statuses an admin looks for, the ones to act on first.
@@ -56,7 +56,10 @@ async fn render_orders(
 ) -> Result<Response, PageError> {
     let status = given(&query.status).unwrap_or("paid");
     let cursor = given(&query.cursor);
-    let orders = state.api.admin_orders(&user.token, Some(status), cursor).await;
+    let orders = state
+        .api
+        .admin_orders(&user.token, Some(status), cursor)
+        .await;
     let orders = match orders {
         Ok(orders) => orders,
         Err(problem) => return refused_here(problem, "/admin", user, headers),
@@ -72,8 +75,7 @@ async fn render_orders(
     });
     let content = html! {
         (notice(done))
-        section.card aria-labelledby="orders-heading" {
-            h2 id="orders-heading" { "Orders" }
+        (card("orders", "Orders", html! {
             form.filters method="get" action="/admin" {
                 div {
                     label for="status" { "Status" }
@@ -92,7 +94,7 @@ async fn render_orders(
                 (orders_table(&orders.items, &user.csrf))
             }
             (pager("Order", first.as_deref(), next.as_deref()))
-        }
+        }))
     };
     Ok(layout::html(admin_page(user, content)))
 }
@@ -243,23 +245,15 @@ pub async fn users_page(
         .map(|cursor| link("/admin/users", &[("q", q), ("cursor", cursor)]));
     let first = cursor.map(|_| link("/admin/users", &[("q", q)]));
     let content = html! {
-        section.card aria-labelledby="users-heading" {
-            h2 id="users-heading" { "Users" }
-            form.filters method="get" action="/admin/users" role="search" {
-                div {
-                    label for="q" { "Email contains" }
-                    input id="q" name="q" type="search" value=(q);
-                }
-                button type="submit" { "Search" }
-            }
-            (form_error(error.as_deref()))
+        (card("users", "Users", html! {
+            (search_form("/admin/users", "Email contains", q, error.as_deref()))
             @if users.items.is_empty() {
                 p { "No users found." }
             } @else {
                 (users_table(&users.items))
             }
             (pager("User", first.as_deref(), next.as_deref()))
-        }
+        }))
     };
     Ok(layout::html(admin_page(&user, content)))
 }

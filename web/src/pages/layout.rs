@@ -193,12 +193,18 @@ where
 
 /// A query value, unless it is empty (a form's field left blank).
 pub fn given(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|value| !value.is_empty())
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
 }
 
 /// `path?query` from name and value pairs, leaving out the empty ones.
 pub fn link(path: &str, params: &[(&str, &str)]) -> String {
-    let params: Vec<_> = params.iter().filter(|(_, value)| !value.is_empty()).collect();
+    let params: Vec<_> = params
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
     if params.is_empty() {
         return path.to_owned();
     }
@@ -245,6 +251,31 @@ pub fn pager(name: &str, first: Option<&str>, next: Option<&str>) -> Markup {
             @if let Some(first) = first { a href=(first) { "Newest" } }
             @if let Some(next) = next { a href=(next) rel="next" { "Older" } }
         }
+    }
+}
+
+/// A card of the page, named by its heading (`id` makes the heading's id).
+pub fn card(id: &str, heading: &str, content: Markup) -> Markup {
+    let heading_id = format!("{id}-heading");
+    html! {
+        section.card aria-labelledby=(heading_id) {
+            h2 id=(heading_id) { (heading) }
+            (content)
+        }
+    }
+}
+
+/// A search of a list by the text `q`, with the API's problem with it, if any.
+pub fn search_form(action: &str, label: &str, q: &str, error: Option<&str>) -> Markup {
+    html! {
+        form.filters method="get" action=(action) role="search" {
+            div {
+                label for="q" { (label) }
+                input id="q" name="q" type="search" value=(q);
+            }
+            button type="submit" { "Search" }
+        }
+        (form_error(error))
     }
 }
 

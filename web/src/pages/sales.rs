@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::money;
+use crate::pages::layout::{self, Column, Nav, PageError, card, given, link, pager, status_label};
 use crate::pages::orders::items_summary;
-use crate::pages::layout::{self, Column, Nav, PageError, given, link, pager, status_label};
 use crate::session::SignedIn;
 
 #[derive(Deserialize)]
@@ -64,8 +64,7 @@ pub async fn sales_page(
         Some(&user),
         html! {
             h1 { "Sales" }
-            section.card aria-labelledby="sales-heading" {
-                h2 id="sales-heading" { "Orders of your products" }
+            (card("sales", "Orders of your products", html! {
                 p.hint { "When an order is delivered, your share of what the buyer paid (after any voucher) is paid into your wallet." }
                 @if sales.items.is_empty() {
                     p { "No sales yet." }
@@ -73,7 +72,7 @@ pub async fn sales_page(
                     (layout::table("Sales", "Your sales, newest first", &columns, rows))
                 }
                 (pager("Sale", cursor.map(|_| "/sales"), next.as_deref()))
-            }
+            }))
         },
     )))
 }

@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::api::{Page, Problem, Product, ProductFilter};
 use crate::money;
 use crate::pages::layout::{
-    self, Column, Nav, PageError, csrf_field, form_error, given, link, notice, pager,
+    self, Column, Nav, PageError, card, csrf_field, form_error, given, link, notice, pager,
     status_label,
 };
 use crate::session::SignedIn;
@@ -98,8 +98,15 @@ pub async fn selling_page(
     headers: HeaderMap,
     Query(query): Query<SellingQuery>,
 ) -> Result<Response, PageError> {
-    let page = render_selling(&state, &user, &headers, &query, &ProductForm::default(), None)
-        .await?;
+    let page = render_selling(
+        &state,
+        &user,
+        &headers,
+        &query,
+        &ProductForm::default(),
+        None,
+    )
+    .await?;
     Ok(layout::html(page))
 }
 
@@ -144,17 +151,15 @@ async fn render_selling(
         html! {
             h1 { "Selling" }
             (notice(done))
-            section.card aria-labelledby="new-heading" {
-                h2 id="new-heading" { "Put a product up for sale" }
+            (card("new", "Put a product up for sale", html! {
                 form method="post" action="/selling/products" {
                     (csrf_field(&user.csrf))
                     (product_fields(values, true))
                     (form_error(error))
                     button type="submit" { "Put up for sale" }
                 }
-            }
-            section.card aria-labelledby="mine-heading" {
-                h2 id="mine-heading" { "Your products" }
+            }))
+            (card("mine", "Your products", html! {
                 p.hint { "What you sold and what you were paid is on the " a href="/sales" { "Sales" } " page." }
                 form.filters method="get" action="/selling" {
                     div {
@@ -172,7 +177,7 @@ async fn render_selling(
                     (products_table(&products.items))
                 }
                 (pager("Product", first.as_deref(), next.as_deref()))
-            }
+            }))
         },
     ))
 }
@@ -286,8 +291,7 @@ async fn render_edit(
         html! {
             h1 { "Edit " (product.name) }
             (notice(done))
-            section.card aria-labelledby="edit-heading" {
-                h2 id="edit-heading" { "Details" }
+            (card("edit", "Details", html! {
                 p.hint data-testid="product-state" {
                     "Version " (product.version) " · " (status_label(&product.status))
                     " · " (product.reserved) " awaiting payment · " (product.sold) " sold"
@@ -300,17 +304,16 @@ async fn render_edit(
                     (form_error(save_error))
                     button type="submit" { "Save changes" }
                 }
-            }
+            }))
             @if active {
-                section.card aria-labelledby="withdraw-heading" {
-                    h2 id="withdraw-heading" { "Withdraw from sale" }
+                (card("withdraw", "Withdraw from sale", html! {
                     p.hint { "The product leaves the shop; orders already placed are not affected." }
                     form method="post" action=(format!("{path}/withdraw")) {
                         (csrf_field(&user.csrf))
                         (form_error(withdraw_error))
                         button.secondary type="submit" { "Withdraw" }
                     }
-                }
+                }))
             }
             p {
                 a href=(format!("/shop/{id}")) { "See it in the shop" } " · "

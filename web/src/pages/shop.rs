@@ -13,7 +13,9 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::api::{Page, Problem, Product, ProductFilter};
 use crate::money;
-use crate::pages::layout::{self, Nav, PageError, csrf_field, form_error, given, link, pager};
+use crate::pages::layout::{
+    self, Nav, PageError, card, csrf_field, form_error, given, link, pager, search_form,
+};
 use crate::session::SignedIn;
 
 #[derive(Deserialize)]
@@ -53,16 +55,8 @@ pub async fn shop_page(
         Some(&user),
         html! {
             h1 { "Shop" }
-            section.card aria-labelledby="products-heading" {
-                h2 id="products-heading" { "Products" }
-                form.filters method="get" action="/shop" role="search" {
-                    div {
-                        label for="q" { "Search by name" }
-                        input id="q" name="q" type="search" value=(q);
-                    }
-                    button type="submit" { "Search" }
-                }
-                (form_error(error.as_deref()))
+            (card("products", "Products", html! {
+                (search_form("/shop", "Search by name", q, error.as_deref()))
                 @if products.items.is_empty() {
                     p { "No products found." }
                 } @else {
@@ -77,7 +71,7 @@ pub async fn shop_page(
                     }
                 }
                 (pager("Product", first.as_deref(), next.as_deref()))
-            }
+            }))
         },
     )))
 }
@@ -119,8 +113,7 @@ async fn render_product(
         Some(user),
         html! {
             h1 { (product.name) }
-            section.card aria-labelledby="product-heading" {
-                h2 id="product-heading" { "About this product" }
+            (card("product", "About this product", html! {
                 p.balance data-testid="price" { (money::format(product.price)) " " (product.currency) }
                 @if !product.description.is_empty() { p.description { (product.description) } }
                 dl.totals {
@@ -130,7 +123,7 @@ async fn render_product(
                 @if yours {
                     p { "You sell this product. " a href=(format!("/selling/products/{id}")) { "Edit it" } }
                 }
-            }
+            }))
             @if product.status == "active" {
                 (buy_form(&product, &user.csrf, error))
             } @else {
@@ -143,8 +136,7 @@ async fn render_product(
 
 fn buy_form(product: &Product, csrf: &str, error: Option<&str>) -> Markup {
     html! {
-        section.card aria-labelledby="buy-heading" {
-            h2 id="buy-heading" { "Buy" }
+        (card("buy", "Buy", html! {
             form method="post" action=(format!("/shop/{}/buy", product.id)) {
                 (csrf_field(csrf))
                 // A fresh key per form shown: posting the same form twice places one order.
@@ -158,7 +150,7 @@ fn buy_form(product: &Product, csrf: &str, error: Option<&str>) -> Markup {
                 (form_error(error))
                 button type="submit" { "Buy" }
             }
-        }
+        }))
     }
 }
 
@@ -189,7 +181,9 @@ pub async fn buy(
                 .await
                 .map(|order| format!("/orders/{}?done=placed", order.id))
         }
-        Err(_) => Err(Problem::invalid("Enter the quantity as a whole number, like 2")),
+        Err(_) => Err(Problem::invalid(
+            "Enter the quantity as a whole number, like 2",
+        )),
     };
     let path = format!("/shop/{id}");
     let (state, user, headers) = (&state, &user, &headers);
