@@ -98,6 +98,7 @@ async fn people_sell_buy_with_a_voucher_ship_and_get_paid_and_read_statements_in
             "shop",
             "product",
             "admin-refused",
+            "not-found",
             "order",
             "admin-orders",
             "admin-users",

@@ -77,10 +77,14 @@ async function invalidHtml(page) {
   );
 }
 
-// Checks the page's HTML, and with axe at both widths, and writes the two screenshots.
-async function inspect(page, name) {
+async function validate(page, name) {
   const invalid = await invalidHtml(page);
   check(invalid.length === 0, `${name} is not valid HTML:\n  ${invalid.join("\n  ")}`);
+}
+
+// Checks the page's HTML, and with axe at both widths, and writes the two screenshots.
+async function inspect(page, name) {
+  await validate(page, name);
   for (const [width, viewport] of [["desktop", DESKTOP], ["phone", PHONE]]) {
     await page.setViewportSize(viewport);
     const violations = await accessibilityViolations(page);
@@ -232,6 +236,7 @@ async function main() {
     await deposit.getByRole("button", { name: "Deposit" }).click();
     const reason = await deposit.getByRole("alert").textContent();
     check(reason === "Enter an amount like 12.50.", `the deposit form says ${reason}`);
+    await validate(page, "the wallet with a problem");
     console.log("a bad amount is explained next to its form");
 
     // Deposit, then the balance, the chart and the transaction.
@@ -297,6 +302,7 @@ async function main() {
     const priceReason = await newProduct.getByRole("alert").textContent();
     check(priceReason === "Price: Enter an amount like 12.50.", `the product form says ${priceReason}`);
     check((await newProduct.getByLabel("Name").inputValue()) === "Concert ticket", "the typed name was lost");
+    await validate(page, "the selling page with a problem");
     await newProduct.getByLabel("Price (EUR)").fill("60.00");
     await newProduct.getByRole("button", { name: "Put up for sale" }).click();
     await page.waitForURL(`${baseUrl}/selling?done=created`);
@@ -333,6 +339,8 @@ async function main() {
     const refusal = await buyer.getByTestId("refused").textContent();
     check(refusal === "Only an admin can see every user's orders and accounts.", `a customer's admin page says ${refusal}`);
     await inspect(buyer, "admin-refused");
+    await buyer.goto(`${baseUrl}/no-such-page`);
+    await inspect(buyer, "not-found");
     const firstTotal = await buy(buyer, productUrl, 2);
     check(firstTotal === "120.00 EUR", `the first order costs ${firstTotal}`);
     await inspect(buyer, "order");
