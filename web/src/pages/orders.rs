@@ -146,7 +146,7 @@ async fn render_order(
     let page = layout::page(
         "Order",
         Nav::Orders,
-        Some(&user),
+        Some(user),
         order_view(&order, &user.csrf, error, done),
     );
     Ok((status, layout::html(page)).into_response())
