@@ -264,7 +264,7 @@ fn users_table(users: &[User]) -> Markup {
     let rows = html! {
         @for account in users {
             tr {
-                td { (account.email) }
+                td.break { (account.email) }
                 td { code { (short_id(account.id)) } }
                 td { (account.roles.join(", ")) }
                 td { (account.created_at.map(|at| at.format("%Y-%m-%d").to_string()).unwrap_or_default()) }

@@ -50,7 +50,7 @@ impl ProductForm {
             .stock
             .trim()
             .parse()
-            .map_err(|_| Problem::invalid("Stock: enter a whole number of units, like 10"))?;
+            .map_err(|_| Problem::invalid("Stock: Enter a whole number of units, like 10"))?;
         Ok(json!({
             "name": self.name.trim(),
             "description": self.description,

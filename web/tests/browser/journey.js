@@ -103,7 +103,9 @@ async function inspect(page, name) {
         check(false, `${name} is ${overflow}px wider than a phone's screen: ${wide.join(", ")}`);
       }
     }
-    await page.screenshot({ path: path.join(shotDir, `${name}-${width}.png`), fullPage: true });
+    // A generous deadline: a full-page screenshot waits for the browser's next frames, which
+    // a machine busy with other builds can hold back for seconds.
+    await page.screenshot({ path: path.join(shotDir, `${name}-${width}.png`), fullPage: true, timeout: 60_000 });
   }
   await page.setViewportSize(DESKTOP);
   console.log(`page ${name}: valid HTML, no axe violations, screenshots written`);
