@@ -1,7 +1,8 @@
 //! The web app in a real browser: `web/tests/browser/journey.js` drives Debian's Chromium
-//! (Playwright, never a downloaded browser) through a person's journey against the whole
-//! platform started here, checks every page with axe-core, and writes screenshots of each
-//! page at desktop and phone widths to `target/screenshots/`.
+//! (Playwright, never a downloaded browser) through a seller's, a buyer's and an admin's
+//! journeys against the whole platform started here, checks every page with html-validate
+//! and axe-core, and writes screenshots of each page at desktop and phone widths to
+//! `target/screenshots/`.
 //!
 //! Needs Node.js 20+ and `/usr/bin/chromium` (`.ci/run` installs both and runs `npm ci`).
 
@@ -26,8 +27,9 @@ fn screenshot_dir() -> PathBuf {
 /// Installs the script's locked packages unless `.ci/run` (or an earlier run) did.
 fn install_packages() {
     let dir = script_dir();
-    if dir.join("node_modules/playwright-core").is_dir()
-        && dir.join("node_modules/axe-core").is_dir()
+    if ["playwright-core", "axe-core", "html-validate"]
+        .iter()
+        .all(|package| dir.join("node_modules").join(package).is_dir())
     {
         return;
     }
@@ -42,13 +44,16 @@ fn install_packages() {
 }
 
 #[tokio::test]
-async fn a_person_signs_up_deposits_sees_the_chart_and_downloads_a_long_statement_in_chromium() {
+async fn people_sell_buy_with_a_voucher_ship_and_get_paid_and_read_statements_in_chromium() {
     assert!(
         Path::new("/usr/bin/chromium").exists(),
         "this test needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
     );
     install_packages();
-    let stack = stack::testing::spawn(|_| {})
+    // The admin signs up in the journey; the platform knows the email beforehand.
+    let admin_email = format!("admin-{}@example.org", uuid::Uuid::new_v4().simple());
+    let listed = admin_email.clone();
+    let stack = stack::testing::spawn(|config| config.auth.admin_emails = vec![listed])
         .await
         .expect("the platform starts");
     let web_url = stack.web_url.clone();
@@ -57,6 +62,7 @@ async fn a_person_signs_up_deposits_sees_the_chart_and_downloads_a_long_statemen
             .arg("journey.js")
             .arg(&web_url)
             .arg(screenshot_dir())
+            .arg(&admin_email)
             .current_dir(script_dir())
             .output()
             .unwrap_or_else(|error| panic!("this test needs Node.js 20+ (`node`) ({error})"))
@@ -74,7 +80,9 @@ async fn a_person_signs_up_deposits_sees_the_chart_and_downloads_a_long_statemen
     let pages: Vec<&str> = stdout
         .lines()
         .filter_map(|line| line.strip_prefix("page "))
-        .filter_map(|line| line.strip_suffix(": no axe violations, screenshots written"))
+        .filter_map(|line| {
+            line.strip_suffix(": valid HTML, no axe violations, screenshots written")
+        })
         .collect();
     assert_eq!(
         pages,
@@ -85,6 +93,16 @@ async fn a_person_signs_up_deposits_sees_the_chart_and_downloads_a_long_statemen
             "statements",
             "statement-job",
             "statement-lines",
+            "selling",
+            "product-edit",
+            "shop",
+            "product",
+            "admin-refused",
+            "not-found",
+            "order",
+            "admin-orders",
+            "admin-users",
+            "sales",
             "orders",
             "vouchers"
         ],
@@ -93,6 +111,22 @@ async fn a_person_signs_up_deposits_sees_the_chart_and_downloads_a_long_statemen
     assert!(stdout.contains("deposited: balance 25.50 EUR"), "{stdout}");
     assert!(
         stdout.contains(": CSV downloaded with 1 line\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("product listed: Concert ticket at 60.00 EUR, 5 units\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("bought 2 tickets: 120.00 EUR, paid\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(": 55.00 EUR, paid; buyer's balance 25.00 EUR\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("seller paid: 55.00 EUR + 120.00 EUR, balance 200.50 EUR\n"),
         "{stdout}"
     );
     assert!(stdout.ends_with("signed out\njourney ok\n"), "{stdout}");

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+mod admin;
+mod shop;
+
+pub use shop::{Product, ProductFilter, Sale};
+
 /// What the API said no with (RFC 9457), or why it could not be asked.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Problem {
@@ -30,6 +35,25 @@ impl Problem {
             kind: "/problems/unavailable".into(),
             status: 503,
             detail: "the service is not reachable right now; try again in a moment".into(),
+            errors: Default::default(),
+        }
+    }
+
+    /// A form's value this app could not read (before asking the API anything).
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self {
+            kind: "/problems/validation-failed".into(),
+            status: 422,
+            detail: detail.into(),
+            errors: Default::default(),
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self {
+            kind: "/problems/not-found".into(),
+            status: 404,
+            detail: "no such page".into(),
             errors: Default::default(),
         }
     }
@@ -79,6 +103,8 @@ pub struct User {
     pub id: Uuid,
     pub email: String,
     pub roles: Vec<String>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +143,15 @@ pub struct Transaction {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    pub fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            next_cursor: None,
+        }
+    }
 }
 
 /// Filters and paging of `GET /wallet/transactions`.
@@ -187,6 +222,9 @@ pub struct StatusChange {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Order {
     pub id: Uuid,
+    /// The buyer.
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
     pub status: String,
     pub items: Vec<OrderItem>,
     pub subtotal: i64,
@@ -348,11 +386,8 @@ impl Api {
         status: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<Page<Order>, Problem> {
-        let mut query = vec![("limit", "20")];
-        query.extend(status.map(|status| ("status", status)));
-        query.extend(cursor.map(|cursor| ("cursor", cursor)));
-        let request = self.http.get(self.url("/orders")).query(&query);
-        read(request.bearer_auth(token)).await
+        let filters = [("status", status), ("cursor", cursor)];
+        self.list(token, "/orders", "20", &filters).await
     }
 
     pub async fn order(&self, token: &str, id: Uuid) -> Result<Order, Problem> {
@@ -373,9 +408,25 @@ impl Api {
         token: &str,
         cursor: Option<&str>,
     ) -> Result<Page<Voucher>, Problem> {
-        let mut query = vec![("limit", "50")];
-        query.extend(cursor.map(|cursor| ("cursor", cursor)));
-        let request = self.http.get(self.url("/vouchers")).query(&query);
+        self.list(token, "/vouchers", "50", &[("cursor", cursor)])
+            .await
+    }
+
+    /// One page of the list at `path`, `limit` long, with the filters that are given.
+    async fn list<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        path: &str,
+        limit: &str,
+        filters: &[(&str, Option<&str>)],
+    ) -> Result<Page<T>, Problem> {
+        let mut query = vec![("limit", limit)];
+        query.extend(
+            filters
+                .iter()
+                .filter_map(|(name, value)| value.map(|value| (*name, value))),
+        );
+        let request = self.http.get(self.url(path)).query(&query);
         read(request.bearer_auth(token)).await
     }
 }

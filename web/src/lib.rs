@@ -7,7 +7,8 @@
 //! Layout:
 //! - [`config`]: settings from the environment.
 //! - [`api`]: the gateway's API, one method per call, refusals as problems.
-//! - [`session`]: token cookies, refresh, and the CSRF check on every post.
+//! - [`session`]: token cookies, refresh, and the CSRF check on every post;
+//!   [`token_claims`]: who the token names, for what pages show.
 //! - [`pages`]: the pages; [`chart`]: the balance chart as SVG; [`money`]: amounts.
 //! - Static files (`static/`) are compiled into the binary.
 
@@ -17,6 +18,7 @@ pub mod config;
 pub mod money;
 pub mod pages;
 pub mod session;
+pub mod token_claims;
 
 use std::net::SocketAddr;
 
@@ -31,7 +33,7 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
-use crate::pages::{auth, layout, orders, statements, wallet};
+use crate::pages::{admin, auth, layout, orders, sales, selling, shop, statements, wallet};
 use crate::session::Session;
 
 /// What every handler reaches.
@@ -113,6 +115,20 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}", get(orders::order_page))
         .route("/orders/{id}/{action}", post(orders::order_action))
         .route("/vouchers", get(orders::vouchers_page))
+        .route("/shop", get(shop::shop_page))
+        .route("/shop/{id}", get(shop::product_page))
+        .route("/shop/{id}/buy", post(shop::buy))
+        .route("/selling", get(selling::selling_page))
+        .route("/selling/products", post(selling::create))
+        .route(
+            "/selling/products/{id}",
+            get(selling::edit_page).post(selling::update),
+        )
+        .route("/selling/products/{id}/withdraw", post(selling::withdraw))
+        .route("/sales", get(sales::sales_page))
+        .route("/admin", get(admin::orders_page))
+        .route("/admin/orders/{id}/{action}", post(admin::order_action))
+        .route("/admin/users", get(admin::users_page))
         .fallback(|| async { layout::refused(StatusCode::NOT_FOUND, "There is no such page.") })
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -26,6 +26,7 @@ use subtle::ConstantTimeEq;
 use crate::AppState;
 use crate::api::Tokens;
 use crate::pages::layout;
+use crate::token_claims::Claims;
 
 const ACCESS: &str = "wp_access";
 const REFRESH: &str = "wp_refresh";
@@ -52,6 +53,8 @@ pub struct Session {
 pub struct SignedIn {
     pub token: String,
     pub csrf: String,
+    /// Who the token names and whether it carries the admin role, for what pages show.
+    pub claims: Claims,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {
@@ -75,6 +78,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
             .map_err(IntoResponse::into_response)?;
         match session.access {
             Some(token) => Ok(Self {
+                claims: Claims::read(&token),
                 token,
                 csrf: session.csrf,
             }),

@@ -557,3 +557,250 @@ async fn sign_ups_through_the_web_app_are_limited_per_browser_address_not_for_th
     assert!(page.contains(r#"<p class="error" role="alert">"#), "{page}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_shop_selling_and_admin_pages_redirect_to_sign_in_without_a_session() {
+    let app = TestApp::spawn().await;
+    let product = app.product(1200, 5).await;
+    let product_page = format!("/shop/{}", product["id"].as_str().unwrap());
+    let edit_page = format!("/selling/products/{}", product["id"].as_str().unwrap());
+    let mut browser = Browser::new(&app);
+    for path in [
+        "/shop",
+        &product_page,
+        "/selling",
+        &edit_page,
+        "/sales",
+        "/admin",
+        "/admin/users",
+    ] {
+        let response = browser.get(path).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        let next = path.replace('/', "%2F");
+        assert_eq!(
+            location(&response),
+            format!("/sign-in?next={next}"),
+            "{path}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_shop_form_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_up(&unique_email()).await;
+    let product = app.product(1200, 5).await;
+    let id = product["id"].as_str().unwrap();
+    let csrf = browser.csrf("/shop").await;
+
+    let buy = format!("/shop/{id}/buy");
+    let without = browser.post(&buy, &[("key", "k"), ("quantity", "1")]).await;
+    assert_eq!(without.status(), StatusCode::FORBIDDEN);
+    let forged = browser
+        .post(&buy, &[("csrf", "forged"), ("key", "k"), ("quantity", "1")])
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let new_product = [("name", "Pen"), ("price", "1"), ("stock", "1")];
+    let create = browser.post("/selling/products", &new_product).await;
+    assert_eq!(create.status(), StatusCode::FORBIDDEN);
+    let withdraw = browser
+        .post(&format!("/selling/products/{id}/withdraw"), &[])
+        .await;
+    assert_eq!(withdraw.status(), StatusCode::FORBIDDEN);
+    let ship = browser.post(&format!("/admin/orders/{id}/ship"), &[]).await;
+    assert_eq!(ship.status(), StatusCode::FORBIDDEN);
+
+    // Nothing was ordered, listed or withdrawn.
+    let orders = browser.get("/orders").await.text().await.unwrap();
+    assert!(orders.contains("<p>No orders.</p>"), "{orders}");
+    let selling = browser.get("/selling").await.text().await.unwrap();
+    assert!(
+        selling.contains("<p>No products here yet.</p>"),
+        "{selling}"
+    );
+    let still = app.get_json(&format!("/products/{id}"), None).await;
+    assert_eq!(still["status"], "active");
+    assert_eq!(still["reserved"], 0);
+
+    // With the token the same buy form places the order.
+    let placed = browser
+        .post(&buy, &[("csrf", &csrf), ("key", "k"), ("quantity", "2")])
+        .await;
+    assert_eq!(placed.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&placed).ends_with("?done=placed"),
+        "{}",
+        location(&placed)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn buying_explains_a_refusal_next_to_the_buy_form_and_places_one_order_per_form() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_up(&unique_email()).await;
+    let product = app.product(1200, 5).await;
+    let page = format!("/shop/{}", product["id"].as_str().unwrap());
+    let buy = format!("{page}/buy");
+    let csrf = browser.csrf(&page).await;
+
+    let unknown_voucher = browser
+        .post(
+            &buy,
+            &[
+                ("csrf", &csrf),
+                ("key", "k1"),
+                ("quantity", "1"),
+                ("voucher_code", "NOSUCHCODE42"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown_voucher.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let shown = unknown_voucher.text().await.unwrap();
+    assert!(
+        shown.contains(r#"<p class="error" role="alert">"#)
+            && shown.contains(r#"</p><button type="submit">Buy</button>"#),
+        "{shown}"
+    );
+    let too_many = browser
+        .post(&buy, &[("csrf", &csrf), ("key", "k2"), ("quantity", "6")])
+        .await;
+    assert_eq!(too_many.status(), StatusCode::CONFLICT);
+    let typo = browser
+        .post(&buy, &[("csrf", &csrf), ("key", "k3"), ("quantity", "two")])
+        .await;
+    assert_eq!(typo.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(typo.text().await.unwrap().contains(
+        r#"<p class="error" role="alert">Enter the quantity as a whole number, like 2.</p>"#
+    ));
+
+    // The same form posted twice places one order.
+    let form = [("csrf", csrf.as_str()), ("key", "k4"), ("quantity", "2")];
+    let first = browser.post(&buy, &form).await;
+    let again = browser.post(&buy, &form).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&first), location(&again));
+    let order = browser.get(location(&first)).await.text().await.unwrap();
+    assert!(
+        order.contains(r#"<dd data-testid="total">24.00 EUR</dd>"#),
+        "{order}"
+    );
+    let still = app
+        .get_json(
+            &format!("/products/{}", product["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        still["stock"].as_i64().unwrap() - still["available"].as_i64().unwrap(),
+        2
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_seller_lists_edits_with_the_version_and_withdraws_a_product() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_up(&unique_email()).await;
+    let csrf = browser.csrf("/selling").await;
+    let product = [
+        ("csrf", csrf.as_str()),
+        ("name", "Pen"),
+        ("description", ""),
+        ("price", "3,50"),
+        ("stock", "4"),
+        ("sku", "PEN-1"),
+    ];
+    let created = browser.post("/selling/products", &product).await;
+    assert_eq!(location(&created), "/selling?done=created");
+    let listed = browser
+        .get("/selling?done=created")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(listed.contains(r#"<span class="hint">(PEN-1)</span></td><td class="num">3.50 EUR</td><td class="num">4</td>"#), "{listed}");
+    let marker = r#"<a href="/selling/products/"#;
+    let start = listed.find(marker).unwrap() + marker.len() - "/selling/products/".len();
+    let edit = listed[start..][..listed[start..].find('"').unwrap()].to_owned();
+
+    let change = |version: &'static str, price: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("version", version.to_owned()),
+            ("name", "Pen".to_owned()),
+            ("description", "Blue ink".to_owned()),
+            ("price", price.to_owned()),
+            ("stock", "4".to_owned()),
+        ]
+    };
+    let form = change("1", "4.00");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = browser.post(&edit, &form).await;
+    assert_eq!(location(&saved), format!("{edit}?done=saved"));
+    // A form showing version 1 again: refused, with the product as it now is.
+    let stale = change("1", "5.00");
+    let stale: Vec<(&str, &str)> = stale.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = browser.post(&edit, &stale).await;
+    assert_eq!(refused.status(), StatusCode::PRECONDITION_FAILED);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("Someone changed this product since you opened it."),
+        "{page}"
+    );
+    assert!(page.contains(r#"name="version" value="2""#), "{page}");
+    assert!(page.contains(r#"value="4.00""#), "{page}");
+
+    let withdrawn = browser
+        .post(&format!("{edit}/withdraw"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(location(&withdrawn), format!("{edit}?done=withdrawn"));
+    let page = browser
+        .get(&format!("{edit}?done=withdrawn"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    // Withdrawing is a change of its own: a new version.
+    assert!(page.contains("Version 3 · withdrawn"), "{page}");
+    assert!(!page.contains(">Withdraw</button>"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_customer_is_shown_the_api_s_refusal_on_the_admin_pages() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_up(&unique_email()).await;
+    let wallet = browser.get("/wallet").await.text().await.unwrap();
+    assert!(
+        !wallet.contains(r#"href="/admin""#),
+        "no admin link for a customer"
+    );
+
+    for path in ["/admin", "/admin/users"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status(), StatusCode::FORBIDDEN, "{path}");
+        let page = page.text().await.unwrap();
+        assert!(
+            page.contains(r#"<p class="error" role="alert" data-testid="refused">Only an admin can see every user's orders and accounts.</p>"#),
+            "{page}"
+        );
+    }
+    let csrf = browser.csrf("/wallet").await;
+    let order = uuid::Uuid::new_v4();
+    let ship = browser
+        .post(&format!("/admin/orders/{order}/ship"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(ship.status(), StatusCode::FORBIDDEN);
+    let page = ship.text().await.unwrap();
+    assert!(
+        page.contains(r#"data-testid="refused">Only an admin can ship or deliver orders.</p>"#),
+        "{page}"
+    );
+    app.stop().await;
+}

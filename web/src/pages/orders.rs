@@ -8,9 +8,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::api::{Order, Problem};
+use crate::api::{Order, OrderItem, Problem};
 use crate::money;
-use crate::pages::layout::{self, Nav, PageError, csrf_field, form_error, notice};
+use crate::pages::layout::{self, Column, Nav, PageError, csrf_field, form_error, notice};
 use crate::session::SignedIn;
 
 const STATUSES: [&str; 7] = [
@@ -54,7 +54,7 @@ pub async fn orders_page(
     Ok(layout::html(layout::page(
         "Orders",
         Nav::Orders,
-        Some(&user.csrf),
+        Some(&user),
         html! {
             h1 { "Orders" }
             section.card aria-labelledby="orders-heading" {
@@ -94,7 +94,17 @@ pub async fn orders_page(
 }
 
 fn label(status: &str) -> String {
-    status.replace('_', " ")
+    layout::status_label(status)
+}
+
+/// An order's items on one line: `Pen × 2, Ink × 1`.
+pub fn items_summary(items: &[OrderItem]) -> Markup {
+    html! {
+        @for (index, item) in items.iter().enumerate() {
+            @if index > 0 { ", " }
+            (item.name) " × " (item.quantity)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -110,6 +120,7 @@ pub async fn order_page(
     Query(query): Query<DetailQuery>,
 ) -> Result<Response, PageError> {
     let done = match query.done.as_deref() {
+        Some("placed") => Some("Order placed. It is paid from your wallet within a few seconds."),
         Some("pay") => Some("Payment asked for again."),
         Some("cancel") => Some("Order cancelled."),
         _ => None,
@@ -135,7 +146,7 @@ async fn render_order(
     let page = layout::page(
         "Order",
         Nav::Orders,
-        Some(&user.csrf),
+        Some(user),
         order_view(&order, &user.csrf, error, done),
     );
     Ok((status, layout::html(page)).into_response())
@@ -152,31 +163,21 @@ fn order_view(order: &Order, csrf: &str, error: Option<&str>, done: Option<&str>
         (notice(done))
         section.card aria-labelledby="order-heading" {
             h2 id="order-heading" { "Status: " span data-testid="order-status" { (label(&order.status)) } }
-            div.table-scroll tabindex="0" role="region" aria-label="Items table" {
-                table {
-                    caption.visually-hidden { "Items" }
-                    thead { tr {
-                        th scope="col" { "Item" }
-                        th scope="col" class="num" { "Quantity" }
-                        th scope="col" class="num" { "Unit price" }
-                    } }
-                    tbody {
-                        @for item in &order.items {
-                            tr {
-                                td { (item.name) " " span.hint { "(" (item.sku) ")" } }
-                                td.num { (item.quantity) }
-                                td.num { (money::format(item.unit_price)) }
-                            }
-                        }
+            (layout::table("Items", "Items", &[Column::Text("Item"), Column::Num("Quantity"), Column::Num("Unit price")], html! {
+                @for item in &order.items {
+                    tr {
+                        td { (item.name) " " span.hint { "(" (item.sku) ")" } }
+                        td.num { (item.quantity) }
+                        td.num { (money::format(item.unit_price)) }
                     }
                 }
-            }
+            }))
             dl.totals {
                 dt { "Subtotal" } dd { (money::format(order.subtotal)) " " (order.currency) }
                 @if order.discount > 0 {
-                    dt { "Voucher " (order.voucher_code.as_deref().unwrap_or("")) } dd { "−" (money::format(order.discount)) }
+                    dt { "Voucher " (order.voucher_code.as_deref().unwrap_or("")) } dd data-testid="discount" { "−" (money::format(order.discount)) }
                 }
-                dt { "Total" } dd { (money::format(order.total)) " " (order.currency) }
+                dt { "Total" } dd data-testid="total" { (money::format(order.total)) " " (order.currency) }
             }
             (form_error(error))
             div.actions {
@@ -216,14 +217,7 @@ pub async fn order_action(
     let action = match action.as_str() {
         "pay" => "pay",
         "cancel" => "cancel",
-        _ => {
-            return Err(PageError::Problem(Problem {
-                kind: "/problems/not-found".into(),
-                status: 404,
-                detail: "no such page".into(),
-                errors: Default::default(),
-            }));
-        }
+        _ => return Err(PageError::Problem(Problem::not_found())),
     };
     match state.api.order_action(&user.token, id, action).await {
         Ok(()) => Ok(Redirect::to(&format!("/orders/{id}?done={action}")).into_response()),
@@ -265,7 +259,7 @@ pub async fn vouchers_page(
     Ok(layout::html(layout::page(
         "Vouchers",
         Nav::Vouchers,
-        Some(&user.csrf),
+        Some(&user),
         html! {
             h1 { "Vouchers" }
             section.card aria-labelledby="vouchers-heading" {
@@ -274,27 +268,16 @@ pub async fn vouchers_page(
                 @if page.items.is_empty() {
                     p { "No vouchers yet." }
                 } @else {
-                    div.table-scroll tabindex="0" role="region" aria-label="Vouchers table" {
-                        table {
-                            caption.visually-hidden { "Vouchers, newest first" }
-                            thead { tr {
-                                th scope="col" { "Code" }
-                                th scope="col" class="num" { "Value" }
-                                th scope="col" { "Issued" }
-                                th scope="col" { "Used" }
-                            } }
-                            tbody {
-                                @for voucher in &page.items {
-                                    tr {
-                                        td { code { (voucher.code) } }
-                                        td.num { (money::format(voucher.amount)) " " (voucher.currency) }
-                                        td { (voucher.issued_at.format("%Y-%m-%d")) }
-                                        td { @if let Some(at) = voucher.redeemed_at { (at.format("%Y-%m-%d")) } @else { "not yet" } }
-                                    }
-                                }
+                    (layout::table("Vouchers", "Vouchers, newest first", &[Column::Text("Code"), Column::Num("Value"), Column::Text("Issued"), Column::Text("Used")], html! {
+                        @for voucher in &page.items {
+                            tr {
+                                td { code { (voucher.code) } }
+                                td.num data-testid="voucher-value" { (money::format(voucher.amount)) " " (voucher.currency) }
+                                td { (voucher.issued_at.format("%Y-%m-%d")) }
+                                td { @if let Some(at) = voucher.redeemed_at { (at.format("%Y-%m-%d")) } @else { "not yet" } }
                             }
                         }
-                    }
+                    }))
                 }
                 @if let Some(cursor) = &page.next_cursor {
                     nav.pager aria-label="Voucher pages" {

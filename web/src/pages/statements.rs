@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::api::{Job, Statement, StatementAnswer};
 use crate::money;
-use crate::pages::layout::{self, Nav, PageError, form_error};
+use crate::pages::layout::{self, Column, Nav, PageError, form_error};
 use crate::session::SignedIn;
 
 #[derive(Deserialize)]
@@ -53,7 +53,7 @@ pub async fn statements_page(
     Ok(layout::html(layout::page(
         "Statements",
         Nav::Statements,
-        Some(&user.csrf),
+        Some(&user),
         html! {
             h1 { "Statements" }
             section.card aria-labelledby="period-heading" {
@@ -88,29 +88,17 @@ fn lines(statement: &Statement) -> Markup {
             @if statement.lines.is_empty() {
                 p { "No transactions in this period." }
             } @else {
-                div.table-scroll tabindex="0" role="region" aria-label="Statement lines table" {
-                    table {
-                        caption.visually-hidden { "Statement lines, oldest first" }
-                        thead { tr {
-                            th scope="col" { "When (UTC)" }
-                            th scope="col" { "Type" }
-                            th scope="col" { "Description" }
-                            th scope="col" class="num" { "Amount" }
-                            th scope="col" class="num" { "Balance after" }
-                        } }
-                        tbody {
-                            @for line in &statement.lines {
-                                tr {
-                                    td { (line.occurred_at.format("%Y-%m-%d %H:%M")) }
-                                    td { (line.kind) }
-                                    td { (line.description.as_deref().unwrap_or("")) }
-                                    td.num { (money::format(line.amount)) }
-                                    td.num { (money::format(line.balance_after)) }
-                                }
-                            }
+                (layout::table("Statement lines", "Statement lines, oldest first", &[Column::Text("When (UTC)"), Column::Text("Type"), Column::Text("Description"), Column::Num("Amount"), Column::Num("Balance after")], html! {
+                    @for line in &statement.lines {
+                        tr {
+                            td { (line.occurred_at.format("%Y-%m-%d %H:%M")) }
+                            td { (line.kind) }
+                            td { (line.description.as_deref().unwrap_or("")) }
+                            td.num { (money::format(line.amount)) }
+                            td.num { (money::format(line.balance_after)) }
                         }
                     }
-                }
+                }))
             }
         }
     }
@@ -132,7 +120,7 @@ pub async fn job_page(
     let mut response = layout::html(layout::page(
         "Statement file",
         Nav::Statements,
-        Some(&user.csrf),
+        Some(&user),
         job_view(&job),
     ));
     if running {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::{Balance, Page, Problem, Transaction, TransactionFilter};
-use crate::pages::layout::{self, Nav, PageError, csrf_field, form_error, notice};
+use crate::pages::layout::{self, Column, Nav, PageError, csrf_field, form_error, notice};
 use crate::session::SignedIn;
 use crate::{chart, money};
 
@@ -104,7 +104,7 @@ async fn render(
     Ok(layout::page(
         "Wallet",
         Nav::Wallet,
-        Some(&user.csrf),
+        Some(user),
         html! {
             h1 { "Wallet" }
             (notice(done))
@@ -144,9 +144,9 @@ fn money_form(kind: &str, label: &str, csrf: &str, error: Option<&str>) -> Marku
                 // A fresh key per form shown: posting the same form twice moves money once.
                 input type="hidden" name="key" value=(Uuid::new_v4().to_string());
                 label for=(amount_id) { "Amount (EUR)" }
-                input id=(amount_id) name="amount" inputmode="decimal" required pattern="[0-9]+([.,][0-9]{1,2})?" placeholder="12.50";
+                input id=(amount_id) type="text" name="amount" inputmode="decimal" required pattern="[0-9]+([.,][0-9]{1,2})?" placeholder="12.50";
                 label for=(description_id) { "Description (optional)" }
-                input id=(description_id) name="description" maxlength="500";
+                input id=(description_id) type="text" name="description" maxlength="500";
                 (form_error(error))
                 button type="submit" { (label) }
             }
@@ -203,31 +203,18 @@ fn transactions_section(
             @if page.items.is_empty() {
                 p { "No transactions." }
             } @else {
-                div.table-scroll tabindex="0" role="region" aria-label="Transactions table" {
-                    table {
-                        caption.visually-hidden { "Transactions, newest first" }
-                        thead { tr {
-                            th scope="col" { "When (UTC)" }
-                            th scope="col" { "Type" }
-                            th scope="col" { "Description" }
-                            th scope="col" class="num" { "Amount" }
-                            th scope="col" class="num" { "Balance after" }
-                            th scope="col" { span.visually-hidden { "Actions" } }
-                        } }
-                        tbody {
-                            @for transaction in &page.items {
-                                tr {
-                                    td { (transaction.created_at.format("%Y-%m-%d %H:%M")) }
-                                    td { (transaction.kind) }
-                                    td { (transaction.description.as_deref().unwrap_or("")) }
-                                    td.num { (signed_amount(transaction)) " " (transaction.currency) }
-                                    td.num { (money::format(transaction.balance_after)) }
-                                    td { (undo_button(transaction, csrf)) }
-                                }
-                            }
+                (layout::table("Transactions", "Transactions, newest first", &[Column::Text("When (UTC)"), Column::Text("Type"), Column::Text("Description"), Column::Num("Amount"), Column::Num("Balance after"), Column::Hidden("Actions")], html! {
+                    @for transaction in &page.items {
+                        tr {
+                            td { (transaction.created_at.format("%Y-%m-%d %H:%M")) }
+                            td { (transaction.kind) }
+                            td { (transaction.description.as_deref().unwrap_or("")) }
+                            td.num { (signed_amount(transaction)) " " (transaction.currency) }
+                            td.num { (money::format(transaction.balance_after)) }
+                            td { (undo_button(transaction, csrf)) }
                         }
                     }
-                }
+                }))
             }
             nav.pager aria-label="Transaction pages" {
                 @if query.cursor.is_some() { a href="/wallet" { "Newest" } }
@@ -310,12 +297,7 @@ async fn move_money(
                 .await
                 .map(drop)
         }
-        Err(reason) => Err(Problem {
-            kind: "/problems/validation-failed".into(),
-            status: 422,
-            detail: reason,
-            errors: Default::default(),
-        }),
+        Err(reason) => Err(Problem::invalid(reason)),
     };
     match result {
         Ok(()) => Ok(Redirect::to(&format!("/wallet?done={kind}")).into_response()),
