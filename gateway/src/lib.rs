@@ -37,6 +37,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware;
+use axum::serve::ListenerExt;
 use platform::grpc::REQUEST_ID_HEADER;
 use platform::lifecycle::BackgroundTasks;
 use platform::shutdown::CancellationToken;
@@ -151,8 +152,13 @@ impl Application {
             });
         }
         tracing::info!(addr = %self.listener.local_addr()?, "gateway ready");
+        // Without TCP_NODELAY, an answer hyper writes in two pieces (headers, then a body
+        // of a few KiB) waits for the client's delayed ACK: 40 ms.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(
-            self.listener,
+            listener,
             router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stop.cancelled_owned())

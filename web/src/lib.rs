@@ -28,6 +28,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use platform::shutdown::CancellationToken;
 use tokio::net::TcpListener;
 
@@ -84,7 +85,11 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
+        // As the gateway: no waiting for the browser's delayed ACK between header and body.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let served = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let grace = self.shutdown_grace;
         tokio::select! {
