@@ -80,7 +80,7 @@ pub async fn run(
 
 /// Sends one request for `path` on `sender` (connecting to `authority` first if there is
 /// none) and reads the whole answer; `Ok(true)` for a 2xx.
-async fn send(
+pub async fn send(
     sender: &mut Option<SendRequest<Full<Bytes>>>,
     authority: &str,
     path: &str,
