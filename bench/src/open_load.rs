@@ -11,14 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use http_body_util::Full;
-use hyper::Uri;
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use tokio::time::MissedTickBehavior;
 
-use crate::http_load::send;
+use crate::http_load::{authority_and_path, send};
 use crate::latency::percentile_ms;
 
 const MAX_CONNECTIONS: usize = 1024;
@@ -32,15 +30,7 @@ pub async fn run(
     seconds: u64,
     body: String,
 ) -> anyhow::Result<String> {
-    let uri: Uri = url.parse().context("URL")?;
-    let authority = uri
-        .authority()
-        .context("the URL names no host")?
-        .to_string();
-    let path = uri
-        .path_and_query()
-        .map_or("/", |path| path.as_str())
-        .to_owned();
+    let (authority, path) = authority_and_path(url)?;
     let body = Bytes::from(body);
     let bearers: Vec<String> = tokens
         .iter()

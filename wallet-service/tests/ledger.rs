@@ -9,7 +9,7 @@ mod support;
 
 use platform::outbox::Outbox;
 use proptest::prelude::*;
-use proptest::test_runner::{Config as ProptestConfig, TestRunner};
+use proptest::test_runner::{Config as ProptestConfig, TestError, TestRunner};
 use uuid::Uuid;
 use wallet_service::create::create_transaction;
 use wallet_service::error::LedgerError;
@@ -88,20 +88,29 @@ async fn run(outbox: &Outbox, ops: &[Op]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_balance_always_equals_the_ledger_sum_and_is_never_negative() {
-    let wallet = support::TestWallet::start().await;
-    let outbox = wallet.outbox();
+/// Runs `case` on 48 random sequences of operations, on the test's (multi-threaded) runtime.
+fn run_cases<F>(case: impl Fn(Vec<Op>) -> F) -> Result<(), TestError<Vec<Op>>>
+where
+    F: Future<Output = Result<(), TestCaseError>>,
+{
     let handle = tokio::runtime::Handle::current();
     let mut runner = TestRunner::new(ProptestConfig {
         cases: 48,
         ..ProptestConfig::default()
     });
-    let outcome = tokio::task::block_in_place(|| {
+    tokio::task::block_in_place(|| {
         runner.run(&proptest::collection::vec(op(), 1..40), |ops| {
-            handle.block_on(run(&outbox, &ops))
+            handle.block_on(case(ops))
         })
-    });
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_balance_always_equals_the_ledger_sum_and_is_never_negative() {
+    let wallet = support::TestWallet::start().await;
+    let outbox = wallet.outbox();
+    let outbox = &outbox;
+    let outcome = run_cases(|ops| async move { run(outbox, &ops).await });
     wallet.stop().await;
     outcome.unwrap();
 }
@@ -190,16 +199,8 @@ async fn operations_submitted_at_once_share_commits_and_keep_the_ledger_exact() 
             lanes: 1,
         },
     );
-    let handle = tokio::runtime::Handle::current();
-    let mut runner = TestRunner::new(ProptestConfig {
-        cases: 48,
-        ..ProptestConfig::default()
-    });
-    let outcome = tokio::task::block_in_place(|| {
-        runner.run(&proptest::collection::vec(op(), 1..40), |ops| {
-            handle.block_on(run_concurrently(&outbox, &batches, &ops))
-        })
-    });
+    let (outbox, batches) = (&outbox, &batches);
+    let outcome = run_cases(|ops| async move { run_concurrently(outbox, batches, &ops).await });
     let (rows, commits): (i64, i64) =
         sqlx::query_as("select count(*), count(distinct xmin::text) from transactions")
             .fetch_one(outbox.pool())
