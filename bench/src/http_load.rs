@@ -25,15 +25,7 @@ pub async fn run(
     seconds: u64,
     body: Option<String>,
 ) -> anyhow::Result<String> {
-    let uri: Uri = url.parse().context("URL")?;
-    let authority = uri
-        .authority()
-        .context("the URL names no host")?
-        .to_string();
-    let path = uri
-        .path_and_query()
-        .map_or("/", |path| path.as_str())
-        .to_owned();
+    let (authority, path) = authority_and_path(url)?;
     // Built once: each request shares these bytes.
     let body = body.map(Bytes::from);
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -78,9 +70,23 @@ pub async fn run(
     Ok(format!("{ok} {errors} {rps:.0} {p50:.2} {p99:.2}"))
 }
 
+/// The `host:port` and the path (with the query) of `url`.
+pub fn authority_and_path(url: &str) -> anyhow::Result<(String, String)> {
+    let uri: Uri = url.parse().context("URL")?;
+    let authority = uri
+        .authority()
+        .context("the URL names no host")?
+        .to_string();
+    let path = uri
+        .path_and_query()
+        .map_or("/", |path| path.as_str())
+        .to_owned();
+    Ok((authority, path))
+}
+
 /// Sends one request for `path` on `sender` (connecting to `authority` first if there is
 /// none) and reads the whole answer; `Ok(true)` for a 2xx.
-async fn send(
+pub async fn send(
     sender: &mut Option<SendRequest<Full<Bytes>>>,
     authority: &str,
     path: &str,

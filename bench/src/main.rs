@@ -4,6 +4,10 @@
 //!   `CONNECTIONS` keep-alive connections allow for `SECONDS`, connection n acting with token
 //!   n of the comma-separated TOKENS; waits for the requests in flight at the end, so the
 //!   counts are exact. Prints `ok errors rps p50_ms p99_ms`.
+//! - `open URL TOKENS RATE SECONDS BODY`: POSTs `BODY` at a fixed RATE per second for
+//!   SECONDS (open loop: on a schedule, not when answers come), request n acting with token
+//!   n; latencies from each request's scheduled start. Prints
+//!   `sent ok errors p50_ms p99_ms p999_ms`.
 //! - `broker AMQP_URL MESSAGES`: the broker's own rates on one quorum queue: publish with
 //!   confirms, then consume with acks. Prints `publish_per_s consume_per_s`.
 //! - `requests AMQP_URL WALLET_DATABASE_URL USERS COUNT`: publishes COUNT deposits of 1 to
@@ -43,6 +47,7 @@ mod fault_verdict;
 mod http_load;
 mod journey;
 mod latency;
+mod open_load;
 mod otlp_sink;
 mod pages;
 mod pipeline;
@@ -72,6 +77,17 @@ async fn main() -> anyhow::Result<()> {
                 usize::try_from(number(3)?)?,
                 number(4)?,
                 args.get(5).cloned(),
+            )
+            .await?;
+            println!("{report}");
+        }
+        "open" => {
+            let report = open_load::run(
+                arg(1)?,
+                &list(arg(2)?),
+                number(3)?,
+                number(4)?,
+                arg(5)?.into(),
             )
             .await?;
             println!("{report}");

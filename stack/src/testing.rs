@@ -209,6 +209,7 @@ fn test_config(id: &str, amqp_url: &SecretString) -> StackConfig {
         },
         wallet: wallet_service::Config {
             service: service("wallet"),
+            group_commit: wallet_service::group_commit::Settings::default(),
         },
         statement: statement_service::Config {
             service: service("statement"),

@@ -1,6 +1,7 @@
 //! Creating a transaction through the API, with its optional `Idempotency-Key`.
 
 use platform::outbox::Outbox;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::error::LedgerError;
@@ -11,11 +12,36 @@ use crate::transaction::{NewTransaction, Transaction};
 /// Longest `Idempotency-Key` accepted.
 pub const MAX_KEY_LEN: usize = 255;
 
+/// Creates `new` in a database transaction of its own (or a lone statement, without a key).
+/// [`crate::group_commit`] applies many through [`create_in`] in one transaction instead.
 pub async fn create_transaction(
     outbox: &Outbox,
     new: &NewTransaction,
     key: Option<&str>,
 ) -> Result<Transaction, LedgerError> {
+    check_key(key)?;
+    let Some(key) = key else {
+        // Nothing to remember: the ledger's one statement is the whole change, and a broken
+        // rule writes nothing.
+        let mut conn = outbox.pool().acquire().await?;
+        let applied = outbox.after(ledger::apply(&mut conn, new)).await?;
+        return Ok(applied.transaction);
+    };
+    let mut tx = outbox.begin().await?;
+    let outcome = create_in(&mut tx, new, Some(key)).await;
+    if outcome
+        .as_ref()
+        .is_err_and(|error| error.refusal().is_none())
+    {
+        return outcome;
+    }
+    // A refusal is committed too: the key keeps it (or, replayed, nothing was written).
+    tx.commit().await?;
+    outcome
+}
+
+/// Refuses a key that is empty, too long or not visible ASCII.
+pub fn check_key(key: Option<&str>) -> Result<(), LedgerError> {
     if let Some(key) = key
         && (key.is_empty()
             || key.len() > MAX_KEY_LEN
@@ -26,34 +52,37 @@ pub async fn create_transaction(
             format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
         )]));
     }
+    Ok(())
+}
+
+/// Creates `new` inside the caller's database transaction `conn`, which commits. A refusal
+/// leaves the transaction usable and changes nothing but the key's stored outcome; an
+/// internal error may leave it aborted, for the caller to roll back.
+pub async fn create_in(
+    conn: &mut PgConnection,
+    new: &NewTransaction,
+    key: Option<&str>,
+) -> Result<Transaction, LedgerError> {
     let Some(key) = key else {
-        // Nothing to remember: the ledger's one statement is the whole change, and a broken
-        // rule writes nothing.
-        let mut conn = outbox.pool().acquire().await?;
-        let applied = outbox.after(ledger::apply(&mut conn, new)).await?;
-        return Ok(applied.transaction);
+        return Ok(ledger::try_apply(conn, new).await?.transaction);
     };
-    let mut tx = outbox.begin().await?;
-    match idempotency::claim(&mut tx, new.user_id, key, &new.fingerprint()).await? {
+    match idempotency::claim(conn, new.user_id, key, &new.fingerprint()).await? {
         Claim::New => {}
-        Claim::Applied(id) => return ledger::find(&mut tx, new.user_id, id).await,
+        Claim::Applied(id) => return ledger::find(conn, new.user_id, id).await,
         Claim::Failed(error) => return Err(error),
     }
     // A broken rule leaves the claimed key in place, to store the outcome.
-    match ledger::try_apply(&mut tx, new).await {
+    match ledger::try_apply(conn, new).await {
         Ok(applied) => {
             let transaction = applied.transaction;
-            idempotency::record_success(&mut tx, new.user_id, key, transaction.id).await?;
-            tx.commit().await?;
+            idempotency::record_success(conn, new.user_id, key, transaction.id).await?;
             Ok(transaction)
         }
         Err(error) => {
             let Some(refusal) = error.refusal() else {
                 return Err(error);
             };
-            idempotency::record_failure(&mut tx, new.user_id, key, refusal, &error.detail())
-                .await?;
-            tx.commit().await?;
+            idempotency::record_failure(conn, new.user_id, key, refusal, &error.detail()).await?;
             Err(error)
         }
     }

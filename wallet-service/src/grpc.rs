@@ -10,8 +10,9 @@ use proto::wallet::v1::wallet_service_server::WalletService;
 use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
 
-use crate::create::{create_transaction, parse_id};
+use crate::create::parse_id;
 use crate::error::{LedgerError, Refusal};
+use crate::group_commit::GroupCommit;
 use crate::history;
 use crate::ledger::{self, Filter};
 use crate::money::CURRENCY;
@@ -19,6 +20,8 @@ use crate::transaction::{NewTransaction, RawRequest, Transaction, TransactionSou
 
 pub struct WalletApi {
     pub outbox: Outbox,
+    /// Where transactions are created, many to a database transaction.
+    pub batches: GroupCommit,
 }
 
 #[tonic::async_trait]
@@ -56,10 +59,11 @@ impl WalletService for WalletApi {
         };
         let new =
             NewTransaction::parse(user_id, &raw, TransactionSource::Api).map_err(to_status)?;
-        let transaction =
-            create_transaction(&self.outbox, &new, request.idempotency_key.as_deref())
-                .await
-                .map_err(to_status)?;
+        let transaction = self
+            .batches
+            .create_transaction(new, request.idempotency_key)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(message(transaction)))
     }
 

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use platform::pagination::PageRequest;
 use proto::messaging::wallet::TransactionCreated;
-use sqlx::{Acquire, PgConnection, PgPool};
+use sqlx::{Executor, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::LedgerError;
@@ -170,6 +170,10 @@ async fn write(
 /// checked before anything is written; the exception is an undo that finds the parent undone
 /// by another one committed meanwhile: PostgreSQL refuses the row after the balance changed
 /// and aborts the transaction. So only an undo pays for a savepoint (two round trips).
+///
+/// The savepoint is released even after a rollback to it (sqlx's nested transactions leave
+/// it in place, and what follows then runs in a subtransaction of its own): a batch of many
+/// requests ([`crate::group_commit`]) would otherwise nest one more level per refused undo.
 pub async fn try_apply(
     conn: &mut PgConnection,
     new: &NewTransaction,
@@ -177,19 +181,21 @@ pub async fn try_apply(
     if !new.kind.undoes_a_parent() {
         return apply(conn, new).await;
     }
-    let mut attempt = conn.begin().await?;
-    match apply(&mut attempt, new).await {
-        Ok(applied) => {
-            attempt.commit().await?;
-            Ok(applied)
+    // Plain text, not a prepared statement: one round trip, and several commands allowed.
+    conn.execute("savepoint undo").await?;
+    let outcome = apply(conn, new).await;
+    match &outcome {
+        Ok(_) => {
+            conn.execute("release savepoint undo").await?;
         }
-        Err(error) => {
-            if error.refusal().is_some() {
-                attempt.rollback().await?;
-            }
-            Err(error)
+        Err(error) if error.refusal().is_some() => {
+            conn.execute("rollback to savepoint undo; release savepoint undo")
+                .await?;
         }
+        // The caller rolls back its whole transaction.
+        Err(_) => {}
     }
+    outcome
 }
 
 async fn ensure_wallet(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {

@@ -6,6 +6,7 @@
 //! - [`ledger`]: applying a transaction and reading balances and history in PostgreSQL.
 //! - [`history`]: the balance at the end of each of the last days, for charts.
 //! - [`create`], [`idempotency`]: the API path with `Idempotency-Key`.
+//! - [`group_commit`]: API requests applied many to a database transaction.
 //! - [`requests`]: transaction requests consumed from RabbitMQ (and the legacy envelope).
 //! - [`order_payments`]: order payments and refunds, from `order.events`.
 //! - [`events`]: `transaction.created` / `transaction.rejected`, always via the outbox.
@@ -15,6 +16,7 @@
 pub mod create;
 pub mod error;
 pub mod events;
+pub mod group_commit;
 pub mod grpc;
 pub mod history;
 pub mod idempotency;
@@ -36,13 +38,15 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct Config {
     pub service: ServiceSettings,
+    pub group_commit: group_commit::Settings,
 }
 
 impl Config {
-    /// Reads `WALLET_DATABASE_URL`, `WALLET_GRPC_ADDR`, `AMQP_URL`, ...
+    /// Reads `WALLET_DATABASE_URL`, `WALLET_GRPC_ADDR`, `AMQP_URL`, `WALLET_BATCH_*`, ...
     pub fn from_env(internal_token: InternalToken) -> Result<Self, ConfigError> {
         Ok(Self {
             service: ServiceSettings::from_env("WALLET", "wallet", 50052, internal_token)?,
+            group_commit: group_commit::Settings::from_env()?,
         })
     }
 }
@@ -56,8 +60,9 @@ pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Serv
     service.on_broker(move |connection, shutdown| {
         messaging::run(messaging.clone(), connection, shutdown)
     });
+    let batches = group_commit::GroupCommit::start(&outbox, config.group_commit);
     service.grpc(tonic::service::Routes::new(WalletServiceServer::new(
-        grpc::WalletApi { outbox },
+        grpc::WalletApi { outbox, batches },
     )));
     Ok(service)
 }

@@ -16,8 +16,8 @@ use proto::messaging::wallet::{
 use crate::order_payments::OrderPaymentHandler;
 use crate::requests::{Format, RequestHandler};
 
-/// Transaction requests (and order payments) applied at once, each in its own
-/// transaction, then acknowledged together.
+/// Transaction requests (and order payments) applied at once, in one database transaction
+/// (see `requests::apply_all`), then acknowledged together.
 const BATCH: u16 = 64;
 
 pub async fn run(

@@ -10,7 +10,7 @@
 use futures_util::future::join_all;
 use lapin::message::Delivery;
 use platform::consumer::BatchHandler;
-use platform::outbox::Outbox;
+use platform::outbox::{Outbox, Transaction};
 use proto::messaging::is_platform_queue;
 use proto::messaging::order::REFERENCE_PREFIX;
 use proto::messaging::wallet::{
@@ -19,6 +19,7 @@ use proto::messaging::wallet::{
 use proto::{TransactionSource, TransactionType};
 use uuid::Uuid;
 
+use crate::error::LedgerError;
 use crate::events;
 use crate::ledger;
 use crate::money::minor_units_from_decimal;
@@ -49,15 +50,33 @@ impl BatchHandler for RequestHandler {
     }
 }
 
-/// Applies `requests` (a batch from `queue`) side by side, each in its own database
-/// transaction, as [`apply`] does: a batch shares only its acknowledgement. Every one runs
-/// to its end, so a retry of the batch (after one failed) finds the others in the inbox
-/// and changes nothing for them.
+/// Applies `requests` (a batch from `queue`) in one database transaction, each once, ordered
+/// by wallet and, within a wallet, in the order they came: one commit for the batch, which
+/// is acknowledged after it. Should the batch fail (a deadlock with another instance's batch,
+/// a request meeting an internal error), its requests are applied side by side instead, each
+/// in its own database transaction, as [`apply`] does: every one runs to its end, so a retry
+/// of the batch (after one failed) finds the others in the inbox and changes nothing for
+/// them.
 pub async fn apply_all(
     outbox: &Outbox,
     queue: &str,
     requests: impl IntoIterator<Item = &Request>,
 ) -> anyhow::Result<()> {
+    let mut requests: Vec<&Request> = requests.into_iter().collect();
+    if requests.len() > 1 {
+        // Stable: one wallet's requests keep their order. In one order of wallets, batches of
+        // several instances rarely deadlock.
+        requests.sort_by_key(|request| request.user_id);
+        match apply_together(outbox, queue, &requests).await {
+            Ok(()) => return Ok(()),
+            Err(error) => tracing::warn!(
+                error = format!("{error:#}"),
+                size = requests.len(),
+                queue,
+                "a batch of transaction requests failed; applying them one by one"
+            ),
+        }
+    }
     join_all(
         requests
             .into_iter()
@@ -66,6 +85,22 @@ pub async fn apply_all(
     .await
     .into_iter()
     .collect()
+}
+
+/// The batch of [`apply_all`], in one database transaction: a message id recorded before
+/// (or earlier in the batch) is skipped; a refused request leaves the transaction usable
+/// (see [`ledger::try_apply`]). `Err`, and nothing committed, on any other error.
+async fn apply_together(outbox: &Outbox, queue: &str, requests: &[&Request]) -> anyhow::Result<()> {
+    let mut tx = outbox.begin().await?;
+    for request in requests {
+        if !platform::inbox::record(&mut tx, &request.message_id, queue).await? {
+            continue;
+        }
+        let parsed = NewTransaction::parse(request.user_id, &request.raw, request.source);
+        record_outcome(&mut tx, request, parsed).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A request understood well enough to apply or reject.
@@ -232,48 +267,7 @@ pub async fn apply(outbox: &Outbox, queue: &str, request: &Request) -> anyhow::R
     }
     let applied = outbox
         .apply_once(&request.message_id, queue, async |tx| {
-            let outcome = match parsed {
-                Err(error) => Err(error),
-                Ok(new) => match ledger::try_apply(tx, &new).await {
-                    Err(error) if error.refusal().is_none() => return Err(error.into()),
-                    outcome => outcome,
-                },
-            };
-            // The outcome goes on `wallet.events` (ledger::apply queued transaction.created
-            // already; see `events` for the outcomes of order payments) and, when asked for,
-            // to `reply_to` as well.
-            let event = match outcome {
-                Ok(applied) => applied.event,
-                Err(error) => {
-                    let rejection = events::transaction_rejected(
-                        &TransactionRejected {
-                            request_id: request.message_id.clone(),
-                            user_id: request.user_id,
-                            kind: request.raw.kind,
-                            amount: request.raw.amount,
-                            currency: request.raw.currency.clone(),
-                            reason: error
-                                .refusal()
-                                .map_or("internal", |refusal| refusal.as_str())
-                                .to_owned(),
-                            detail: error.detail(),
-                            reference: request.raw.reference.clone(),
-                        },
-                        request.source,
-                    );
-                    tx.enqueue(&rejection).await?;
-                    rejection.payload
-                }
-            };
-            if let Some(reply_to) = &request.reply_to {
-                tx.enqueue(&events::reply(
-                    &event,
-                    reply_to,
-                    request.correlation_id.clone(),
-                ))
-                .await?;
-            }
-            Ok(())
+            record_outcome(tx, request, parsed).await
         })
         .await?;
     if applied.is_none() {
@@ -281,6 +275,57 @@ pub async fn apply(outbox: &Outbox, queue: &str, request: &Request) -> anyhow::R
             message_id = request.message_id,
             "duplicate transaction request ignored"
         );
+    }
+    Ok(())
+}
+
+/// Applies `request` (`parsed`) in `tx`, or records its rejection, and queues its outcome
+/// (and the reply, when asked for). `Err` on an internal error only.
+async fn record_outcome(
+    tx: &mut Transaction,
+    request: &Request,
+    parsed: Result<NewTransaction, LedgerError>,
+) -> anyhow::Result<()> {
+    let outcome = match parsed {
+        Err(error) => Err(error),
+        Ok(new) => match ledger::try_apply(tx, &new).await {
+            Err(error) if error.refusal().is_none() => return Err(error.into()),
+            outcome => outcome,
+        },
+    };
+    // The outcome goes on `wallet.events` (ledger::apply queued transaction.created
+    // already; see `events` for the outcomes of order payments) and, when asked for,
+    // to `reply_to` as well.
+    let event = match outcome {
+        Ok(applied) => applied.event,
+        Err(error) => {
+            let rejection = events::transaction_rejected(
+                &TransactionRejected {
+                    request_id: request.message_id.clone(),
+                    user_id: request.user_id,
+                    kind: request.raw.kind,
+                    amount: request.raw.amount,
+                    currency: request.raw.currency.clone(),
+                    reason: error
+                        .refusal()
+                        .map_or("internal", |refusal| refusal.as_str())
+                        .to_owned(),
+                    detail: error.detail(),
+                    reference: request.raw.reference.clone(),
+                },
+                request.source,
+            );
+            tx.enqueue(&rejection).await?;
+            rejection.payload
+        }
+    };
+    if let Some(reply_to) = &request.reply_to {
+        tx.enqueue(&events::reply(
+            &event,
+            reply_to,
+            request.correlation_id.clone(),
+        ))
+        .await?;
     }
     Ok(())
 }

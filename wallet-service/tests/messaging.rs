@@ -576,3 +576,66 @@ async fn two_instances_share_the_work_without_applying_anything_twice() {
     .await;
     wallet.stop().await;
 }
+
+/// Requests that wait in the queue reach the wallet many at a time: each batch is applied in
+/// one database transaction, and one wallet's requests in the order they were published (a
+/// withdrawal applied before its deposit would be refused).
+#[tokio::test]
+async fn waiting_requests_share_commits_and_keep_each_wallets_order() {
+    let mut wallet = TestWallet::start().await;
+    wallet.kill().await;
+    let users = [Uuid::new_v4(), Uuid::new_v4()];
+    for n in 0..30 {
+        for user in users {
+            let withdraw = serde_json::to_vec(&json!({"user_id": user, "type": "withdraw",
+                "amount": 10, "reference": format!("w{n}")}))
+            .unwrap();
+            let (deposit_id, withdraw_id) = (format!("d{n}-{user}"), format!("w{n}-{user}"));
+            let deposit = deposit(user, 10, &format!("d{n}"));
+            wallet
+                .publish(REQUESTS_QUEUE, &deposit, properties(&deposit_id))
+                .await;
+            wallet
+                .publish(REQUESTS_QUEUE, &withdraw, properties(&withdraw_id))
+                .await;
+        }
+    }
+    // Published again: applied once, even within one batch.
+    let again = format!("d0-{}", users[0]);
+    wallet
+        .publish(
+            REQUESTS_QUEUE,
+            &deposit(users[0], 10, "d0"),
+            properties(&again),
+        )
+        .await;
+    wallet.run().await;
+    let pool = wallet.pool.clone();
+    for user in users {
+        eventually(Duration::from_secs(30), "every request applied", || {
+            let wallet = &wallet;
+            async move { (wallet.ledger_rows(user).await == 60).then_some(()) }
+        })
+        .await;
+        let ledger: Vec<(Option<String>, i64)> = sqlx::query_as(
+            "select reference, balance_after from transactions where user_id = $1
+             order by created_at, id",
+        )
+        .bind(user)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let expected: Vec<(Option<String>, i64)> = (0..30)
+            .flat_map(|n| [(Some(format!("d{n}")), 10), (Some(format!("w{n}")), 0)])
+            .collect();
+        assert_eq!(ledger, expected);
+        assert_eq!(wallet.balance(user).await, 0);
+    }
+    let (rows, commits): (i64, i64) =
+        sqlx::query_as("select count(*), count(distinct xmin::text) from transactions")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(commits < rows, "{rows} rows in {commits} commits: no batch");
+    wallet.stop().await;
+}

@@ -64,6 +64,7 @@ impl Services {
         };
         let mut wallet_config = wallet_service::Config {
             service: settings("wallet"),
+            group_commit: wallet_service::group_commit::Settings::default(),
         };
         let mut order_config = order_service::Config {
             service: settings("orders"),

@@ -52,6 +52,7 @@ impl TestWallet {
                 // time out.
                 outbox_poll: Duration::from_secs(3600),
             },
+            group_commit: wallet_service::group_commit::Settings::default(),
         };
         let broker = Connection::connect(
             vhost.amqp_url.expose_secret(),
