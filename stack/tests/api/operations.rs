@@ -63,6 +63,7 @@ async fn the_openapi_document_is_3_1_and_names_every_route_with_bearer_security(
             "/statements/jobs/{id}/download",
             "/vouchers",
             "/wallet/balance",
+            "/wallet/balance/history",
             "/wallet/transactions",
             "/wallet/transactions/{id}",
         ]
