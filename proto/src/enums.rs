@@ -35,7 +35,7 @@ macro_rules! contract_enum {
             derive(sqlx::Type),
             sqlx(type_name = "text", rename_all = "snake_case")
         )]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[derive(utoipa::ToSchema)]
         #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub enum $name {
             $(

@@ -5,10 +5,14 @@
 //! - [`enums`]: the closed vocabularies (transaction type and source, order and job status,
 //!   role),
 //!   one Rust enum each, used in gRPC, events, HTTP bodies and database rows alike;
-//! - [`messaging`]: every RabbitMQ exchange, queue and routing key, and every event payload.
+//! - [`messaging`]: every RabbitMQ exchange, queue and routing key, and every event payload;
+//! - [`http`]: the public HTTP API's bodies and query parameters (with their OpenAPI schemas);
+//! - [`money`]: amounts written as decimals for people (statement CSVs, the web app).
 
 pub mod enums;
+pub mod http;
 pub mod messaging;
+pub mod money;
 
 pub use enums::{
     JobStatus, OrderStatus, ProductStatus, Role, TransactionSource, TransactionType, UnknownValue,

@@ -2,6 +2,7 @@
 //! amounts as decimals (`12.50`), times in RFC 3339 UTC.
 
 use chrono::SecondsFormat;
+use proto::money::decimal;
 
 use crate::lines::Line;
 
@@ -23,13 +24,6 @@ pub fn write_rows(lines: &[Line], out: &mut String) {
     }
 }
 
-/// Minor units as a decimal with two places.
-pub fn decimal(minor_units: i64) -> String {
-    let sign = if minor_units < 0 { "-" } else { "" };
-    let absolute = minor_units.unsigned_abs();
-    format!("{sign}{}.{:02}", absolute / 100, absolute % 100)
-}
-
 /// Quotes a text field when needed (RFC 4180), and defuses spreadsheet formulas: a value
 /// starting with `=`, `+`, `-` or `@` gets a leading apostrophe.
 pub fn field(text: &str) -> String {
@@ -48,13 +42,6 @@ pub fn field(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn amounts_are_decimals_with_two_places() {
-        assert_eq!(decimal(1250), "12.50");
-        assert_eq!(decimal(5), "0.05");
-        assert_eq!(decimal(0), "0.00");
-    }
 
     #[test]
     fn text_fields_are_quoted_and_formulas_defused() {

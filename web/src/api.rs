@@ -3,17 +3,13 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 mod admin;
 mod shop;
-
-pub use shop::{Product, ProductFilter, Sale};
 
 /// What the API said no with (RFC 9457), or why it could not be asked.
 #[derive(Debug, Clone, Deserialize)]
@@ -90,160 +86,27 @@ fn capitalized(text: &str) -> String {
     }
 }
 
-/// The tokens of a sign-in, sign-up or refresh.
-#[derive(Clone, Deserialize)]
-pub struct Tokens {
-    pub access_token: String,
-    pub refresh_token: String,
-    pub expires_in: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct User {
-    pub id: Uuid,
-    pub email: String,
-    pub roles: Vec<String>,
-    #[serde(default)]
-    pub created_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Balance {
-    pub balance: i64,
-    pub currency: String,
-}
-
-/// `GET /wallet/balance/history`: the balance at the end of each day, oldest first.
-#[derive(Debug, Clone, Deserialize)]
-pub struct BalanceHistory {
-    pub days: Vec<DayBalance>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct DayBalance {
-    pub date: NaiveDate,
-    pub balance: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Transaction {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub amount: i64,
-    pub currency: String,
-    pub balance_after: i64,
-    pub parent_transaction_id: Option<Uuid>,
-    pub description: Option<String>,
-    pub source: String,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
-
-impl<T> Page<T> {
-    pub fn empty() -> Self {
-        Self {
-            items: Vec::new(),
-            next_cursor: None,
-        }
-    }
-}
-
-/// Filters and paging of `GET /wallet/transactions`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct TransactionFilter {
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cursor: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<u32>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Statement {
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub currency: String,
-    pub opening_balance: i64,
-    pub closing_balance: i64,
-    pub lines: Vec<StatementLine>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct StatementLine {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub amount: i64,
-    pub balance_after: i64,
-    pub description: Option<String>,
-    pub occurred_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Job {
-    pub job_id: Uuid,
-    pub status: String,
-    pub from: Option<NaiveDate>,
-    pub to: Option<NaiveDate>,
-    pub line_count: Option<i64>,
-    pub failure_reason: Option<String>,
-}
+/// The API's bodies, as the gateway defines them (`proto::http`), under the names the pages
+/// use.
+pub use proto::http::admin::{OrderParams as AdminOrderFilter, UserPage, UserParams as UserFilter};
+pub use proto::http::auth::{AccessToken, Credentials, RefreshRequest, User};
+pub use proto::http::orders::{
+    Item as OrderItem, ListParams as OrderFilter, NewOrder, Order, OrderLine, OrderPage,
+    PageParams, Sale, SalePage, Voucher, VoucherPage,
+};
+pub use proto::http::products::{
+    ListParams as ProductFilter, NewProduct, Product, ProductChange, ProductPage,
+};
+pub use proto::http::statements::{Job, JobAccepted, PeriodParams, Statement};
+pub use proto::http::wallet::{
+    Balance, BalanceHistory, HistoryParams, ListParams as TransactionFilter, NewTransaction,
+    Transaction, TransactionPage,
+};
 
 /// `GET /statements` answers at once, or with a job for a long period.
 pub enum StatementAnswer {
     Now(Statement),
-    Job(Job),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct OrderItem {
-    pub sku: String,
-    pub name: String,
-    pub unit_price: i64,
-    pub quantity: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct StatusChange {
-    pub status: String,
-    pub at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Order {
-    pub id: Uuid,
-    /// The buyer.
-    #[serde(default)]
-    pub user_id: Option<Uuid>,
-    pub status: String,
-    pub items: Vec<OrderItem>,
-    pub subtotal: i64,
-    pub discount: i64,
-    pub total: i64,
-    pub currency: String,
-    pub voucher_code: Option<String>,
-    pub created_at: DateTime<Utc>,
-    #[serde(default)]
-    pub status_history: Vec<StatusChange>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Voucher {
-    pub code: String,
-    pub amount: i64,
-    pub currency: String,
-    pub issued_at: DateTime<Utc>,
-    pub redeemed_at: Option<DateTime<Utc>>,
+    Job(JobAccepted),
 }
 
 /// The gateway, reached over HTTP like any client reaches it.
@@ -267,81 +130,74 @@ impl Api {
     }
 
     /// `forwarded_for`: the browser's address chain (see [`forwarded_for`]), so that the
-    /// gateway's per-address limits count each person rather than this app.
+    /// gateway's per-address limits count each person rather than this app. The sign-up's
+    /// answer also names the new user; the tokens are all this app keeps of it.
     pub async fn sign_up(
         &self,
-        email: &str,
-        password: &str,
+        credentials: &Credentials,
         forwarded_for: &str,
-    ) -> Result<Tokens, Problem> {
-        let body = json!({"email": email, "password": password});
+    ) -> Result<AccessToken, Problem> {
         let request = self.http.post(self.url("/auth/sign-up"));
-        read(request.header("x-forwarded-for", forwarded_for).json(&body)).await
+        read(
+            request
+                .header("x-forwarded-for", forwarded_for)
+                .json(credentials),
+        )
+        .await
     }
 
     pub async fn sign_in(
         &self,
-        email: &str,
-        password: &str,
+        credentials: &Credentials,
         forwarded_for: &str,
-    ) -> Result<Tokens, Problem> {
-        let body = json!({"email": email, "password": password});
+    ) -> Result<AccessToken, Problem> {
         let request = self.http.post(self.url("/auth/sign-in"));
-        read(request.header("x-forwarded-for", forwarded_for).json(&body)).await
+        read(
+            request
+                .header("x-forwarded-for", forwarded_for)
+                .json(credentials),
+        )
+        .await
     }
 
-    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, Problem> {
-        let body = json!({"refresh_token": refresh_token});
+    pub async fn refresh(&self, refresh_token: &str) -> Result<AccessToken, Problem> {
+        let body = RefreshRequest {
+            refresh_token: refresh_token.to_owned(),
+        };
         read(self.http.post(self.url("/auth/refresh")).json(&body)).await
     }
 
     pub async fn sign_out(&self, token: &str) -> Result<(), Problem> {
-        send(
-            self.http
-                .post(self.url("/auth/sign-out"))
-                .bearer_auth(token),
-        )
-        .await
-        .map(drop)
+        let request = self.http.post(self.url("/auth/sign-out"));
+        send(request.bearer_auth(token)).await.map(drop)
     }
 
     pub async fn me(&self, token: &str) -> Result<User, Problem> {
-        read(self.http.get(self.url("/auth/me")).bearer_auth(token)).await
+        self.get(token, "/auth/me", &()).await
     }
 
     pub async fn balance(&self, token: &str) -> Result<Balance, Problem> {
-        read(
-            self.http
-                .get(self.url("/wallet/balance"))
-                .bearer_auth(token),
-        )
-        .await
+        self.get(token, "/wallet/balance", &()).await
     }
 
     pub async fn balance_history(&self, token: &str, days: u32) -> Result<BalanceHistory, Problem> {
-        read(
-            self.http
-                .get(self.url("/wallet/balance/history"))
-                .query(&[("days", days)])
-                .bearer_auth(token),
-        )
-        .await
+        let query = HistoryParams { days: Some(days) };
+        self.get(token, "/wallet/balance/history", &query).await
     }
 
     pub async fn transactions(
         &self,
         token: &str,
         filter: &TransactionFilter,
-    ) -> Result<Page<Transaction>, Problem> {
-        let request = self.http.get(self.url("/wallet/transactions"));
-        read(request.query(filter).bearer_auth(token)).await
+    ) -> Result<TransactionPage, Problem> {
+        self.get(token, "/wallet/transactions", filter).await
     }
 
     /// `POST /wallet/transactions`; `key` makes a re-posted form harmless.
     pub async fn transact(
         &self,
         token: &str,
-        body: &serde_json::Value,
+        body: &NewTransaction,
         key: &str,
     ) -> Result<Transaction, Problem> {
         let request = self.http.post(self.url("/wallet/transactions"));
@@ -352,26 +208,19 @@ impl Api {
     pub async fn statement(
         &self,
         token: &str,
-        from: &str,
-        to: &str,
+        period: &PeriodParams,
     ) -> Result<StatementAnswer, Problem> {
-        let request = self.http.get(self.url("/statements"));
-        let response = send(
-            request
-                .query(&[("from", from), ("to", to)])
-                .bearer_auth(token),
-        )
-        .await?;
+        let request = self.http.get(self.url("/statements")).query(period);
+        let response = send(request.bearer_auth(token)).await?;
         if response.status() == StatusCode::ACCEPTED {
-            let job: Job = body(response).await?;
-            return Ok(StatementAnswer::Job(job));
+            return Ok(StatementAnswer::Job(body(response).await?));
         }
         Ok(StatementAnswer::Now(body(response).await?))
     }
 
     pub async fn job(&self, token: &str, id: Uuid) -> Result<Job, Problem> {
-        let path = format!("/statements/jobs/{id}");
-        read(self.http.get(self.url(&path)).bearer_auth(token)).await
+        self.get(token, &format!("/statements/jobs/{id}"), &())
+            .await
     }
 
     /// The CSV of a finished job, as the gateway streams it.
@@ -380,19 +229,12 @@ impl Api {
         send(self.http.get(self.url(&path)).bearer_auth(token)).await
     }
 
-    pub async fn orders(
-        &self,
-        token: &str,
-        status: Option<&str>,
-        cursor: Option<&str>,
-    ) -> Result<Page<Order>, Problem> {
-        let filters = [("status", status), ("cursor", cursor)];
-        self.list(token, "/orders", "20", &filters).await
+    pub async fn orders(&self, token: &str, filter: &OrderFilter) -> Result<OrderPage, Problem> {
+        self.get(token, "/orders", filter).await
     }
 
     pub async fn order(&self, token: &str, id: Uuid) -> Result<Order, Problem> {
-        let path = format!("/orders/{id}");
-        read(self.http.get(self.url(&path)).bearer_auth(token)).await
+        self.get(token, &format!("/orders/{id}"), &()).await
     }
 
     /// `POST /orders/{id}/{action}` (`pay`, `cancel`).
@@ -403,30 +245,18 @@ impl Api {
             .map(drop)
     }
 
-    pub async fn vouchers(
-        &self,
-        token: &str,
-        cursor: Option<&str>,
-    ) -> Result<Page<Voucher>, Problem> {
-        self.list(token, "/vouchers", "50", &[("cursor", cursor)])
-            .await
+    pub async fn vouchers(&self, token: &str, page: &PageParams) -> Result<VoucherPage, Problem> {
+        self.get(token, "/vouchers", page).await
     }
 
-    /// One page of the list at `path`, `limit` long, with the filters that are given.
-    async fn list<T: DeserializeOwned>(
+    /// `GET path` with the query `query` (`&()` for none), as the token's holder.
+    async fn get<T: DeserializeOwned>(
         &self,
         token: &str,
         path: &str,
-        limit: &str,
-        filters: &[(&str, Option<&str>)],
-    ) -> Result<Page<T>, Problem> {
-        let mut query = vec![("limit", limit)];
-        query.extend(
-            filters
-                .iter()
-                .filter_map(|(name, value)| value.map(|value| (*name, value))),
-        );
-        let request = self.http.get(self.url(path)).query(&query);
+        query: &impl Serialize,
+    ) -> Result<T, Problem> {
+        let request = self.http.get(self.url(path)).query(query);
         read(request.bearer_auth(token)).await
     }
 }
@@ -500,7 +330,7 @@ mod tests {
 
     #[test]
     fn a_problem_reads_as_a_sentence_with_its_field_errors() {
-        let problem: Problem = serde_json::from_value(json!({
+        let problem: Problem = serde_json::from_value(serde_json::json!({
             "type": "/problems/validation-failed", "status": 422,
             "detail": "the request is invalid",
             "errors": {"password": ["must be at least 8 characters"]}

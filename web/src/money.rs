@@ -1,11 +1,7 @@
 //! Amounts as people read and type them: `12.50` for 1250 minor units.
 
-/// `1250` → `12.50`, `-5` → `-0.05`.
-pub fn format(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
-}
+/// `1250` → `12.50`, as the statement CSV writes amounts too.
+pub use proto::money::decimal as format;
 
 /// `12.5`, `12.50`, `12` → 1250. At most two decimals; positive; no thousands separators.
 pub fn parse(raw: &str) -> Result<i64, String> {
@@ -32,13 +28,6 @@ pub fn parse(raw: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn amounts_are_shown_with_two_decimals() {
-        assert_eq!(format(1250), "12.50");
-        assert_eq!(format(5), "0.05");
-        assert_eq!(format(-1999), "-19.99");
-    }
 
     #[test]
     fn typed_amounts_become_minor_units_or_a_readable_reason() {

@@ -24,7 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use crate::api::Tokens;
+use crate::api::AccessToken;
 use crate::pages::layout;
 use crate::token_claims::Claims;
 
@@ -99,7 +99,7 @@ pub struct CookieChanges(Vec<String>);
 
 impl CookieChanges {
     /// Sets the session cookies for `tokens` (after sign-in, sign-up or refresh).
-    pub fn signed_in(tokens: &Tokens, secure: bool) -> Self {
+    pub fn signed_in(tokens: &AccessToken, secure: bool) -> Self {
         let access_age = (tokens.expires_in - ACCESS_MARGIN_SECS).max(1);
         Self(vec![
             cookie(ACCESS, &tokens.access_token, access_age, secure),

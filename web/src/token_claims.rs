@@ -5,6 +5,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use proto::Role;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -13,7 +14,7 @@ pub struct Claims {
     /// The user's id.
     pub sub: Option<Uuid>,
     #[serde(default)]
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
 }
 
 impl Claims {
@@ -28,7 +29,7 @@ impl Claims {
     }
 
     pub fn is_admin(&self) -> bool {
-        self.roles.iter().any(|role| role == "admin")
+        self.roles.contains(&Role::Admin)
     }
 }
 

@@ -3,52 +3,17 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use proto::{OrderStatus, Role};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
+use proto::Role;
+use proto::http::admin::{OrderParams, UserPage, UserParams};
+use proto::http::orders::OrderPage;
 
-use super::auth::{self, User};
-use super::orders::{OrderPage, order};
+use super::auth;
+use super::orders::order;
 use super::page_limit;
 use crate::auth_user::AuthUser;
 use crate::problem::{ApiError, Problem};
 use crate::query::Query;
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct OrderParams {
-    /// Only orders in this status (`paid`: the ones to ship).
-    #[param(inline)]
-    pub status: Option<OrderStatus>,
-    /// Only this user's orders.
-    pub user_id: Option<Uuid>,
-    /// Page size, 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct UserParams {
-    /// Accounts whose email contains this, any case.
-    pub q: Option<String>,
-    /// Page size, 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserPage {
-    pub items: Vec<User>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
 
 /// Every user's orders, newest first (admins only).
 #[utoipa::path(get, path = "/admin/orders", tag = "admin", security(("bearer" = [])),

@@ -278,8 +278,8 @@ async fn a_long_period_becomes_a_job_whose_csv_matches_the_ledger() {
             transaction["id"].as_str().unwrap(),
             at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             transaction["type"].as_str().unwrap(),
-            statement_service::csv::decimal(transaction["amount"].as_i64().unwrap()),
-            statement_service::csv::decimal(transaction["balance_after"].as_i64().unwrap()),
+            proto::money::decimal(transaction["amount"].as_i64().unwrap()),
+            proto::money::decimal(transaction["balance_after"].as_i64().unwrap()),
             description,
         ));
     }

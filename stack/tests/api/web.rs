@@ -804,3 +804,40 @@ async fn a_customer_is_shown_the_api_s_refusal_on_the_admin_pages() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_filter_outside_its_vocabulary_is_refused_naming_the_values_allowed() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_up(&unique_email()).await;
+
+    let orders = browser.get("/orders?status=shipped").await;
+    assert_eq!(orders.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = orders.text().await.unwrap();
+    assert!(
+        page.contains(r#"<p class="error" role="alert">Status: must be one of pending_payment, paid, payment_failed, cancelled, expired, sent, delivered (got &quot;shipped&quot;).</p>"#),
+        "{page}"
+    );
+    let selling = browser.get("/selling?status=sold").await;
+    assert_eq!(selling.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = selling.text().await.unwrap();
+    assert!(
+        page.contains("Status: must be one of active, withdrawn (got &quot;sold&quot;)."),
+        "{page}"
+    );
+    // The wallet's type filter is the filter form's problem: the page is shown, the filter
+    // refused next to it, as the API's own refusal of a bad date is.
+    let wallet = browser.get("/wallet?type=gift").await;
+    assert_eq!(wallet.status(), StatusCode::OK);
+    let page = wallet.text().await.unwrap();
+    assert!(
+        page.contains("Type: must be one of deposit, withdraw, purchase, cancellation, reversal (got &quot;gift&quot;)."),
+        "{page}"
+    );
+    // An empty filter is none: every order.
+    assert_eq!(
+        browser.get("/orders?status=").await.status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}

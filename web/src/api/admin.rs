@@ -1,25 +1,17 @@
 //! The admin views' calls. The API answers 403 to anyone but an admin; the pages show it.
 
-use super::{Api, Order, Page, Problem, User};
+use super::{AdminOrderFilter, Api, OrderPage, Problem, UserFilter, UserPage};
 
 impl Api {
     pub async fn admin_orders(
         &self,
         token: &str,
-        status: Option<&str>,
-        cursor: Option<&str>,
-    ) -> Result<Page<Order>, Problem> {
-        let filters = [("status", status), ("cursor", cursor)];
-        self.list(token, "/admin/orders", "20", &filters).await
+        filter: &AdminOrderFilter,
+    ) -> Result<OrderPage, Problem> {
+        self.get(token, "/admin/orders", filter).await
     }
 
-    pub async fn admin_users(
-        &self,
-        token: &str,
-        q: Option<&str>,
-        cursor: Option<&str>,
-    ) -> Result<Page<User>, Problem> {
-        let filters = [("q", q), ("cursor", cursor)];
-        self.list(token, "/admin/users", "50", &filters).await
+    pub async fn admin_users(&self, token: &str, filter: &UserFilter) -> Result<UserPage, Problem> {
+        self.get(token, "/admin/users", filter).await
     }
 }

@@ -5,28 +5,29 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
+use proto::OrderStatus;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::api::{Order, Page, Problem, User};
+use crate::api::{AdminOrderFilter, Order, Problem, User, UserFilter, UserPage};
 use crate::money;
 use crate::pages::layout::{
-    self, Column, Nav, PageError, card, csrf_field, form_error, given, link, notice, pager,
+    self, Column, Nav, PageError, card, chosen, csrf_field, form_error, given, link, notice, pager,
     search_form, status_label,
 };
 use crate::pages::orders::items_summary;
 use crate::session::SignedIn;
 
 /// The statuses an admin looks for, the ones to act on first.
-const STATUSES: [&str; 7] = [
-    "paid",
-    "sent",
-    "delivered",
-    "pending_payment",
-    "payment_failed",
-    "cancelled",
-    "expired",
+const STATUSES: [OrderStatus; 7] = [
+    OrderStatus::Paid,
+    OrderStatus::Sent,
+    OrderStatus::Delivered,
+    OrderStatus::PendingPayment,
+    OrderStatus::PaymentFailed,
+    OrderStatus::Cancelled,
+    OrderStatus::Expired,
 ];
 
 #[derive(Default, Deserialize)]
@@ -54,12 +55,15 @@ async fn render_orders(
     query: &OrdersQuery,
     error: Option<&str>,
 ) -> Result<Response, PageError> {
-    let status = given(&query.status).unwrap_or("paid");
+    let status = chosen(&query.status, "status")?.unwrap_or(OrderStatus::Paid);
     let cursor = given(&query.cursor);
-    let orders = state
-        .api
-        .admin_orders(&user.token, Some(status), cursor)
-        .await;
+    let filter = AdminOrderFilter {
+        status: Some(status),
+        cursor: cursor.map(str::to_owned),
+        limit: Some(20),
+        ..AdminOrderFilter::default()
+    };
+    let orders = state.api.admin_orders(&user.token, &filter).await;
     let orders = match orders {
         Ok(orders) => orders,
         Err(problem) => return refused_here(problem, "/admin", user, headers),
@@ -67,8 +71,8 @@ async fn render_orders(
     let next = orders
         .next_cursor
         .as_deref()
-        .map(|cursor| link("/admin", &[("status", status), ("cursor", cursor)]));
-    let first = cursor.map(|_| link("/admin", &[("status", status)]));
+        .map(|cursor| link("/admin", &[("status", status.as_str()), ("cursor", cursor)]));
+    let first = cursor.map(|_| link("/admin", &[("status", status.as_str())]));
     let done = query.done.as_deref().map(|done| match done {
         "ship" => "Order marked as sent.",
         _ => "Order marked as delivered. Its sellers have been paid.",
@@ -115,6 +119,11 @@ fn admin_page(user: &SignedIn, content: Markup) -> Markup {
     )
 }
 
+fn roles(roles: &[proto::Role]) -> String {
+    let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
+    names.join(", ")
+}
+
 /// The end of an id: enough to tell accounts apart at a glance (the start of these ids is
 /// their creation time, alike for accounts made together).
 fn short_id(id: Uuid) -> String {
@@ -156,10 +165,10 @@ fn orders_table(orders: &[Order], csrf: &str) -> Markup {
         @for order in orders {
             tr {
                 td { (order.created_at.format("%Y-%m-%d %H:%M")) }
-                td { code { (order.user_id.map(short_id).unwrap_or_default()) } }
+                td { code { (short_id(order.user_id)) } }
                 td { (items_summary(&order.items)) }
                 td.num { (money::format(order.total)) " " (order.currency) }
-                td { (status_label(&order.status)) }
+                td { (status_label(order.status)) }
                 td { (next_step(order, csrf)) }
             }
         }
@@ -169,9 +178,9 @@ fn orders_table(orders: &[Order], csrf: &str) -> Markup {
 
 /// The button that moves an order on: a paid one is shipped, a sent one delivered.
 fn next_step(order: &Order, csrf: &str) -> Markup {
-    let (action, label) = match order.status.as_str() {
-        "paid" => ("ship", "Mark as sent"),
-        "sent" => ("deliver", "Mark as delivered"),
+    let (action, label) = match order.status {
+        OrderStatus::Paid => ("ship", "Mark as sent"),
+        OrderStatus::Sent => ("deliver", "Mark as delivered"),
         _ => return html! {},
     };
     html! {
@@ -190,13 +199,13 @@ pub async fn order_action(
     Path((id, action)): Path<(Uuid, String)>,
 ) -> Result<Response, PageError> {
     let (action, from, to) = match action.as_str() {
-        "ship" => ("ship", "paid", "sent"),
-        "deliver" => ("deliver", "sent", "delivered"),
+        "ship" => ("ship", OrderStatus::Paid, OrderStatus::Sent),
+        "deliver" => ("deliver", OrderStatus::Sent, OrderStatus::Delivered),
         _ => return Err(PageError::Problem(Problem::not_found())),
     };
     match state.api.order_action(&user.token, id, action).await {
         Ok(()) => {
-            let next = link("/admin", &[("status", to), ("done", action)]);
+            let next = link("/admin", &[("status", to.as_str()), ("done", action)]);
             Ok(axum::response::Redirect::to(&next).into_response())
         }
         Err(problem) if problem.status == 403 || problem.is_unauthorized() => {
@@ -205,7 +214,7 @@ pub async fn order_action(
         Err(problem) => {
             // The list the button was on, with the reason above it.
             let query = OrdersQuery {
-                status: Some(from.to_owned()),
+                status: Some(from.to_string()),
                 ..OrdersQuery::default()
             };
             let error = problem.message();
@@ -232,10 +241,15 @@ pub async fn users_page(
 ) -> Result<Response, PageError> {
     let q = given(&query.q);
     let cursor = given(&query.cursor);
+    let filter = UserFilter {
+        q: q.map(str::to_owned),
+        cursor: cursor.map(str::to_owned),
+        limit: Some(50),
+    };
     // A search the API refuses is the search form's problem.
-    let (users, error) = match state.api.admin_users(&user.token, q, cursor).await {
+    let (users, error) = match state.api.admin_users(&user.token, &filter).await {
         Ok(users) => (users, None),
-        Err(problem) if problem.status == 422 => (Page::empty(), Some(problem.message())),
+        Err(problem) if problem.status == 422 => (UserPage::default(), Some(problem.message())),
         Err(problem) => return refused_here(problem, "/admin/users", &user, &headers),
     };
     let q = q.unwrap_or("");
@@ -266,8 +280,8 @@ fn users_table(users: &[User]) -> Markup {
             tr {
                 td.break { (account.email) }
                 td { code { (short_id(account.id)) } }
-                td { (account.roles.join(", ")) }
-                td { (account.created_at.map(|at| at.format("%Y-%m-%d").to_string()).unwrap_or_default()) }
+                td { (roles(&account.roles)) }
+                td { (account.created_at.format("%Y-%m-%d")) }
             }
         }
     };

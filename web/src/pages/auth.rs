@@ -10,6 +10,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::api::Credentials;
 use crate::pages::layout::{self, Nav, csrf_field, form_error, notice};
 use crate::session::{CookieChanges, Session, is_secure};
 
@@ -19,10 +20,11 @@ pub struct Next {
     signed_out: Option<String>,
 }
 
+/// The sign-in and sign-up forms: the API's credentials, and where to go after.
 #[derive(Deserialize)]
-pub struct Credentials {
-    email: String,
-    password: String,
+pub struct CredentialsForm {
+    #[serde(flatten)]
+    credentials: Credentials,
     next: Option<String>,
 }
 
@@ -115,14 +117,11 @@ pub async fn sign_in(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     headers: HeaderMap,
-    Form(credentials): Form<Credentials>,
+    Form(form): Form<CredentialsForm>,
 ) -> Response {
     let forwarded_for = crate::api::forwarded_for(&headers, peer.ip());
-    let result = state
-        .api
-        .sign_in(&credentials.email, &credentials.password, &forwarded_for)
-        .await;
-    signed_in(Kind::SignIn, result, &session, &headers, &credentials)
+    let result = state.api.sign_in(&form.credentials, &forwarded_for).await;
+    signed_in(Kind::SignIn, result, &session, &headers, &form)
 }
 
 pub async fn sign_up(
@@ -130,24 +129,21 @@ pub async fn sign_up(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     headers: HeaderMap,
-    Form(credentials): Form<Credentials>,
+    Form(form): Form<CredentialsForm>,
 ) -> Response {
     let forwarded_for = crate::api::forwarded_for(&headers, peer.ip());
-    let result = state
-        .api
-        .sign_up(&credentials.email, &credentials.password, &forwarded_for)
-        .await;
-    signed_in(Kind::SignUp, result, &session, &headers, &credentials)
+    let result = state.api.sign_up(&form.credentials, &forwarded_for).await;
+    signed_in(Kind::SignUp, result, &session, &headers, &form)
 }
 
 fn signed_in(
     kind: Kind,
-    result: Result<crate::api::Tokens, crate::api::Problem>,
+    result: Result<crate::api::AccessToken, crate::api::Problem>,
     session: &Session,
     headers: &HeaderMap,
-    credentials: &Credentials,
+    sent: &CredentialsForm,
 ) -> Response {
-    let next = safe_next(credentials.next.as_deref());
+    let next = safe_next(sent.next.as_deref());
     match result {
         Ok(tokens) => (
             CookieChanges::signed_in(&tokens, is_secure(headers)),
@@ -159,7 +155,7 @@ fn signed_in(
             let page = form(
                 kind,
                 &session.csrf,
-                &credentials.email,
+                &sent.credentials.email,
                 next,
                 Some(&problem.message()),
                 None,

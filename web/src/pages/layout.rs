@@ -280,6 +280,18 @@ pub fn search_form(action: &str, label: &str, q: &str, error: Option<&str>) -> M
 }
 
 /// A status as people read it: `pending_payment` → `pending payment`.
-pub fn status_label(status: &str) -> String {
-    status.replace('_', " ")
+pub fn status_label(status: impl std::fmt::Display) -> String {
+    status.to_string().replace('_', " ")
+}
+
+/// A filter's value from the page's query, such as `?status=paid`: absent or empty is none;
+/// a value outside the vocabulary is refused (422) with the values allowed.
+pub fn chosen<T>(value: &Option<String>, field: &str) -> Result<Option<T>, PageError>
+where
+    T: std::str::FromStr<Err = proto::UnknownValue>,
+{
+    given(value)
+        .map(str::parse)
+        .transpose()
+        .map_err(|error| PageError::Problem(Problem::invalid(format!("{field}: {error}"))))
 }

@@ -4,24 +4,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
+use proto::OrderStatus;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::api::{Order, OrderItem, Problem};
+use crate::api::{Order, OrderFilter, OrderItem, PageParams, Problem};
 use crate::money;
-use crate::pages::layout::{self, Column, Nav, PageError, csrf_field, form_error, notice};
+use crate::pages::layout::{
+    self, Column, Nav, PageError, chosen, csrf_field, form_error, given, notice,
+};
 use crate::session::SignedIn;
-
-const STATUSES: [&str; 7] = [
-    "pending_payment",
-    "paid",
-    "payment_failed",
-    "cancelled",
-    "expired",
-    "sent",
-    "delivered",
-];
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -35,15 +28,20 @@ pub async fn orders_page(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let status = query.status.as_deref().filter(|status| !status.is_empty());
+    let status: Option<OrderStatus> = chosen(&query.status, "status")?;
+    let filter = OrderFilter {
+        status,
+        cursor: given(&query.cursor).map(str::to_owned),
+        limit: Some(20),
+    };
     let page = state
         .api
-        .orders(&user.token, status, query.cursor.as_deref())
+        .orders(&user.token, &filter)
         .await
         .map_err(|problem| PageError::from_problem(problem, "/orders", &headers))?;
     let next = page.next_cursor.as_ref().map(|cursor| {
         let params = [
-            ("status", status.unwrap_or("")),
+            ("status", status.map_or("", OrderStatus::as_str)),
             ("cursor", cursor.as_str()),
         ];
         format!(
@@ -64,8 +62,8 @@ pub async fn orders_page(
                         label for="status" { "Status" }
                         select id="status" name="status" {
                             option value="" selected[status.is_none()] { "All" }
-                            @for option in STATUSES {
-                                option value=(option) selected[status == Some(option)] { (label(option)) }
+                            @for option in OrderStatus::ALL {
+                                option value=(option) selected[status == Some(*option)] { (label(*option)) }
                             }
                         }
                     }
@@ -78,7 +76,7 @@ pub async fn orders_page(
                         @for order in &page.items {
                             li {
                                 a href=(format!("/orders/{}", order.id)) { "Order of " (order.created_at.format("%Y-%m-%d %H:%M")) }
-                                " · " span.status { (label(&order.status)) }
+                                " · " span.status { (label(order.status)) }
                                 " · " (money::format(order.total)) " " (order.currency)
                             }
                         }
@@ -93,7 +91,7 @@ pub async fn orders_page(
     )))
 }
 
-fn label(status: &str) -> String {
+fn label(status: OrderStatus) -> String {
     layout::status_label(status)
 }
 
@@ -153,16 +151,16 @@ async fn render_order(
 }
 
 fn order_view(order: &Order, csrf: &str, error: Option<&str>, done: Option<&str>) -> Markup {
-    let can_pay = order.status == "payment_failed";
+    let can_pay = order.status == OrderStatus::PaymentFailed;
     let can_cancel = matches!(
-        order.status.as_str(),
-        "pending_payment" | "payment_failed" | "paid"
+        order.status,
+        OrderStatus::PendingPayment | OrderStatus::PaymentFailed | OrderStatus::Paid
     );
     html! {
         h1 { "Order" }
         (notice(done))
         section.card aria-labelledby="order-heading" {
-            h2 id="order-heading" { "Status: " span data-testid="order-status" { (label(&order.status)) } }
+            h2 id="order-heading" { "Status: " span data-testid="order-status" { (label(order.status)) } }
             (layout::table("Items", "Items", &[Column::Text("Item"), Column::Num("Quantity"), Column::Num("Unit price")], html! {
                 @for item in &order.items {
                     tr {
@@ -199,7 +197,7 @@ fn order_view(order: &Order, csrf: &str, error: Option<&str>, done: Option<&str>
             h2 id="timeline-heading" { "Timeline" }
             ol.timeline {
                 @for change in &order.status_history {
-                    li { time datetime=(change.at.to_rfc3339()) { (change.at.format("%Y-%m-%d %H:%M:%S")) } " " (label(&change.status)) }
+                    li { time datetime=(change.at.to_rfc3339()) { (change.at.format("%Y-%m-%d %H:%M:%S")) } " " (label(change.status)) }
                 }
             }
         }
@@ -253,7 +251,13 @@ pub async fn vouchers_page(
 ) -> Result<Response, PageError> {
     let page = state
         .api
-        .vouchers(&user.token, query.cursor.as_deref())
+        .vouchers(
+            &user.token,
+            &PageParams {
+                cursor: given(&query.cursor).map(str::to_owned),
+                limit: Some(50),
+            },
+        )
         .await
         .map_err(|problem| PageError::from_problem(problem, "/vouchers", &headers))?;
     Ok(layout::html(layout::page(

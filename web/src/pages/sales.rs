@@ -8,6 +8,7 @@ use maud::html;
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::api::PageParams;
 use crate::money;
 use crate::pages::layout::{self, Column, Nav, PageError, card, given, link, pager, status_label};
 use crate::pages::orders::items_summary;
@@ -27,7 +28,13 @@ pub async fn sales_page(
     let cursor = given(&query.cursor);
     let sales = state
         .api
-        .sales(&user.token, cursor)
+        .sales(
+            &user.token,
+            &PageParams {
+                cursor: cursor.map(str::to_owned),
+                limit: Some(20),
+            },
+        )
         .await
         .map_err(|problem| PageError::from_problem(problem, "/sales", &headers))?;
     let next = sales
@@ -53,7 +60,7 @@ pub async fn sales_page(
                         None => "on delivery",
                     }
                 }
-                td { (status_label(&sale.status)) }
+                td { (status_label(sale.status)) }
                 td.num { (money::format(sale.subtotal)) }
             }
         }

@@ -6,15 +6,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
+use proto::ProductStatus;
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::api::{Page, Problem, Product, ProductFilter};
+use crate::api::{NewProduct, Problem, Product, ProductChange, ProductFilter, ProductPage};
 use crate::money;
 use crate::pages::layout::{
-    self, Column, Nav, PageError, card, csrf_field, form_error, given, link, notice, pager,
+    self, Column, Nav, PageError, card, chosen, csrf_field, form_error, given, link, notice, pager,
     status_label,
 };
 use crate::session::SignedIn;
@@ -42,8 +42,8 @@ impl ProductForm {
         }
     }
 
-    /// The JSON the API takes: amounts as minor units, or which field could not be read.
-    fn body(&self) -> Result<serde_json::Value, Problem> {
+    /// The product the API takes: amounts as minor units, or which field could not be read.
+    fn product(&self) -> Result<NewProduct, Problem> {
         let price = money::parse(&self.price)
             .map_err(|reason| Problem::invalid(format!("Price: {reason}")))?;
         let stock: i64 = self
@@ -51,12 +51,26 @@ impl ProductForm {
             .trim()
             .parse()
             .map_err(|_| Problem::invalid("Stock: Enter a whole number of units, like 10"))?;
-        Ok(json!({
-            "name": self.name.trim(),
-            "description": self.description,
-            "price": price,
-            "stock": stock,
-        }))
+        let sku = self.sku.trim();
+        Ok(NewProduct {
+            name: self.name.trim().to_owned(),
+            description: Some(self.description.clone()),
+            price,
+            currency: None,
+            stock,
+            sku: (!sku.is_empty()).then(|| sku.to_owned()),
+        })
+    }
+
+    /// An edit sends every field but the item number, which stays.
+    fn change(&self) -> Result<ProductChange, Problem> {
+        let product = self.product()?;
+        Ok(ProductChange {
+            name: Some(product.name),
+            description: product.description,
+            price: Some(product.price),
+            stock: Some(product.stock),
+        })
     }
 }
 
@@ -118,13 +132,10 @@ async fn render_selling(
     values: &ProductForm,
     error: Option<&str>,
 ) -> Result<Markup, PageError> {
-    let status = match given(&query.status) {
-        Some("withdrawn") => "withdrawn",
-        _ => "active",
-    };
+    let status = chosen(&query.status, "status")?.unwrap_or(ProductStatus::Active);
     let filter = ProductFilter {
         seller_id: user.claims.sub,
-        status: Some(status.to_owned()),
+        status: Some(status),
         cursor: given(&query.cursor).map(str::to_owned),
         limit: Some(20),
         ..ProductFilter::default()
@@ -132,17 +143,19 @@ async fn render_selling(
     // Without an id in the token there is nothing of the person's to list.
     let products = match filter.seller_id {
         Some(_) => state.api.products(&filter).await,
-        None => Ok(Page::empty()),
+        None => Ok(ProductPage::default()),
     }
     .map_err(|problem| PageError::from_problem(problem, "/selling", headers))?;
-    let next = products
-        .next_cursor
-        .as_deref()
-        .map(|cursor| link("/selling", &[("status", status), ("cursor", cursor)]));
+    let next = products.next_cursor.as_deref().map(|cursor| {
+        link(
+            "/selling",
+            &[("status", status.as_str()), ("cursor", cursor)],
+        )
+    });
     let first = query
         .cursor
         .is_some()
-        .then(|| link("/selling", &[("status", status)]));
+        .then(|| link("/selling", &[("status", status.as_str())]));
     let done = query.done.as_deref().map(|_| "Product put up for sale.");
     Ok(layout::page(
         "Selling",
@@ -165,8 +178,8 @@ async fn render_selling(
                     div {
                         label for="status" { "Show" }
                         select id="status" name="status" {
-                            option value="active" selected[status == "active"] { "On sale" }
-                            option value="withdrawn" selected[status == "withdrawn"] { "Withdrawn" }
+                            option value=(ProductStatus::Active) selected[status == ProductStatus::Active] { "On sale" }
+                            option value=(ProductStatus::Withdrawn) selected[status == ProductStatus::Withdrawn] { "Withdrawn" }
                         }
                     }
                     button type="submit" { "Show" }
@@ -212,18 +225,12 @@ pub async fn create(
     headers: HeaderMap,
     Form(form): Form<ProductForm>,
 ) -> Result<Response, PageError> {
-    let result = match form.body() {
-        Ok(mut body) => {
-            let sku = form.sku.trim();
-            if !sku.is_empty() {
-                body["sku"] = json!(sku);
-            }
-            state
-                .api
-                .create_product(&user.token, &body)
-                .await
-                .map(|_| "/selling?done=created".to_owned())
-        }
+    let result = match form.product() {
+        Ok(product) => state
+            .api
+            .create_product(&user.token, &product)
+            .await
+            .map(|_| "/selling?done=created".to_owned()),
         Err(problem) => Err(problem),
     };
     let (state, user, headers, form) = (&state, &user, &headers, &form);
@@ -283,7 +290,7 @@ async fn render_edit(
     };
     let shown = ProductForm::of(&product);
     let values = typed.unwrap_or(&shown);
-    let active = product.status == "active";
+    let active = product.status == ProductStatus::Active;
     Ok(layout::page(
         &format!("Edit {}", product.name),
         Nav::Selling,
@@ -293,7 +300,7 @@ async fn render_edit(
             (notice(done))
             (card("edit", "Details", html! {
                 p.hint data-testid="product-state" {
-                    "Version " (product.version) " · " (status_label(&product.status))
+                    "Version " (product.version) " · " (status_label(product.status))
                     " · " (product.reserved) " awaiting payment · " (product.sold) " sold"
                 }
                 form method="post" action=(path) {
@@ -339,11 +346,11 @@ pub async fn update(
     Path(id): Path<Uuid>,
     Form(form): Form<EditForm>,
 ) -> Result<Response, PageError> {
-    let result = match form.fields.body() {
-        Ok(body) => state
+    let result = match form.fields.change() {
+        Ok(change) => state
             .api
             // An unreadable version names none the product has: the API answers 412.
-            .update_product(&user.token, id, form.version.parse().unwrap_or(0), &body)
+            .update_product(&user.token, id, form.version.parse().unwrap_or(0), &change)
             .await
             .map(|_| format!("/selling/products/{id}?done=saved")),
         Err(problem) => Err(problem),

@@ -6,12 +6,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
+use proto::ProductStatus;
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::api::{Page, Problem, Product, ProductFilter};
+use crate::api::{NewOrder, OrderLine, Problem, Product, ProductFilter, ProductPage};
 use crate::money;
 use crate::pages::layout::{
     self, Nav, PageError, card, csrf_field, form_error, given, link, pager, search_form,
@@ -40,7 +40,7 @@ pub async fn shop_page(
     // A search the API refuses is the search form's problem, not the page's.
     let (products, error) = match state.api.products(&filter).await {
         Ok(page) => (page, None),
-        Err(problem) if problem.status == 422 => (Page::empty(), Some(problem.message())),
+        Err(problem) if problem.status == 422 => (ProductPage::default(), Some(problem.message())),
         Err(problem) => return Err(PageError::from_problem(problem, "/shop", &headers)),
     };
     let q = q.unwrap_or("");
@@ -124,7 +124,7 @@ async fn render_product(
                     p { "You sell this product. " a href=(format!("/selling/products/{id}")) { "Edit it" } }
                 }
             }))
-            @if product.status == "active" {
+            @if product.status == ProductStatus::Active {
                 (buy_form(&product, &user.csrf, error))
             } @else {
                 p.notice role="status" { "This product was withdrawn from sale." }
@@ -171,13 +171,17 @@ pub async fn buy(
 ) -> Result<Response, PageError> {
     let result = match form.quantity.trim().parse::<i64>() {
         Ok(quantity) => {
-            let body = json!({
-                "items": [{"product_id": id, "quantity": quantity}],
-                "voucher_code": given(&form.voucher_code),
-            });
+            let order = NewOrder {
+                items: vec![OrderLine {
+                    product_id: id.to_string(),
+                    quantity,
+                }],
+                currency: None,
+                voucher_code: given(&form.voucher_code).map(str::to_owned),
+            };
             state
                 .api
-                .place_order(&user.token, &body, &form.key)
+                .place_order(&user.token, &order, &form.key)
                 .await
                 .map(|order| format!("/orders/{}?done=placed", order.id))
         }

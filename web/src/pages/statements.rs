@@ -8,33 +8,31 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Days, Utc};
 use maud::{Markup, html};
-use serde::Deserialize;
+use proto::JobStatus;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::api::{Job, Statement, StatementAnswer};
+use crate::api::{Job, PeriodParams, Statement, StatementAnswer};
 use crate::money;
 use crate::pages::layout::{self, Column, Nav, PageError, form_error};
 use crate::session::SignedIn;
-
-#[derive(Deserialize)]
-pub struct Period {
-    from: Option<String>,
-    to: Option<String>,
-}
 
 pub async fn statements_page(
     State(state): State<AppState>,
     user: SignedIn,
     headers: HeaderMap,
-    Query(period): Query<Period>,
+    Query(period): Query<PeriodParams>,
 ) -> Result<Response, PageError> {
     let today = Utc::now().date_naive();
     let from = period.from.clone().filter(|from| !from.is_empty());
     let to = period.to.clone().filter(|to| !to.is_empty());
     let (mut statement, mut error) = (None, None);
-    if let (Some(from), Some(to)) = (&from, &to) {
-        match state.api.statement(&user.token, from, to).await {
+    if from.is_some() && to.is_some() {
+        let period = PeriodParams {
+            from: from.clone(),
+            to: to.clone(),
+        };
+        match state.api.statement(&user.token, &period).await {
             Ok(StatementAnswer::Now(found)) => statement = Some(found),
             // A long period is a job: its own page shows the progress.
             Ok(StatementAnswer::Job(job)) => {
@@ -116,7 +114,7 @@ pub async fn job_page(
         .job(&user.token, id)
         .await
         .map_err(|problem| PageError::from_problem(problem, &path, &headers))?;
-    let running = matches!(job.status.as_str(), "pending" | "running");
+    let running = matches!(job.status, JobStatus::Pending | JobStatus::Running);
     let mut response = layout::html(layout::page(
         "Statement file",
         Nav::Statements,
@@ -133,26 +131,23 @@ pub async fn job_page(
 }
 
 fn job_view(job: &Job) -> Markup {
-    let period = match (job.from, job.to) {
-        (Some(from), Some(to)) => format!("{from} to {to}"),
-        _ => String::new(),
-    };
-    let step = match job.status.as_str() {
-        "pending" => 1,
-        "running" => 2,
-        _ => 3,
+    let period = format!("{} to {}", job.from, job.to);
+    let step = match job.status {
+        JobStatus::Pending => 1,
+        JobStatus::Running => 2,
+        JobStatus::Done | JobStatus::Failed => 3,
     };
     html! {
         h1 { "Statement file" }
         section.card aria-labelledby="job-heading" {
             h2 id="job-heading" { "Statement " (period) }
             div role="status" aria-live="polite" {
-                @match job.status.as_str() {
-                    "done" => {
+                @match job.status {
+                    JobStatus::Done => {
                         p data-testid="job-status" { "Ready: " (line_count(job.line_count.unwrap_or(0))) "." }
                         p { a.button href=(format!("/statements/jobs/{}/download", job.job_id)) download { "Download CSV" } }
                     }
-                    "failed" => {
+                    JobStatus::Failed => {
                         p.error data-testid="job-status" { "The statement could not be prepared: " (job.failure_reason.as_deref().unwrap_or("unknown reason")) ". Ask for it again." }
                     }
                     status => {

@@ -7,25 +7,20 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use maud::{Markup, html};
+use proto::{TransactionSource, TransactionType};
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::api::{Balance, Page, Problem, Transaction, TransactionFilter};
+use crate::api::{
+    Balance, NewTransaction, Problem, Transaction, TransactionFilter, TransactionPage,
+};
 use crate::pages::layout::{self, Column, Nav, PageError, csrf_field, form_error, notice};
 use crate::session::SignedIn;
 use crate::{chart, money};
 
 const PAGE_SIZE: u32 = 20;
 const CHART_DAYS: u32 = 30;
-const TYPES: [&str; 5] = [
-    "deposit",
-    "withdraw",
-    "purchase",
-    "cancellation",
-    "reversal",
-];
 
 #[derive(Default, Deserialize)]
 pub struct WalletQuery {
@@ -38,15 +33,17 @@ pub struct WalletQuery {
 }
 
 impl WalletQuery {
-    fn filter(&self) -> TransactionFilter {
+    /// The API's filter; a type it does not know is refused as the API would refuse it.
+    fn filter(&self) -> Result<TransactionFilter, Problem> {
         let given = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
-        TransactionFilter {
-            kind: given(&self.kind),
+        let kind = given(&self.kind).map(|kind| kind.parse()).transpose();
+        Ok(TransactionFilter {
+            kind: kind.map_err(|error| Problem::invalid(format!("type: {error}")))?,
             from: given(&self.from),
             to: given(&self.to),
             cursor: given(&self.cursor),
             limit: Some(PAGE_SIZE),
-        }
+        })
     }
 }
 
@@ -76,23 +73,18 @@ async fn render(
     query: &WalletQuery,
     errors: FormErrors,
 ) -> Result<Markup, Problem> {
-    let filter = query.filter();
     // A bad filter is the filter form's problem, not the page's.
     let (balance, transactions, days) = tokio::join!(
         state.api.balance(&user.token),
-        state.api.transactions(&user.token, &filter),
+        async { state.api.transactions(&user.token, &query.filter()?).await },
         balance_by_day(state, &user.token),
     );
     let balance = balance?;
     let (transactions, filter_error) = match transactions {
         Ok(page) => (page, None),
-        Err(problem) if problem.status == 422 => (
-            Page {
-                items: Vec::new(),
-                next_cursor: None,
-            },
-            Some(problem.message()),
-        ),
+        Err(problem) if problem.status == 422 => {
+            (TransactionPage::default(), Some(problem.message()))
+        }
         Err(problem) => return Err(problem),
     };
     let days = days?;
@@ -156,7 +148,7 @@ fn money_form(kind: &str, label: &str, csrf: &str, error: Option<&str>) -> Marku
 
 fn transactions_section(
     balance: &Balance,
-    page: &Page<Transaction>,
+    page: &TransactionPage,
     query: &WalletQuery,
     csrf: &str,
     filter_error: Option<&str>,
@@ -183,8 +175,8 @@ fn transactions_section(
                     label for="filter-type" { "Type" }
                     select id="filter-type" name="type" {
                         option value="" selected[selected.is_empty()] { "All" }
-                        @for kind in TYPES {
-                            option value=(kind) selected[selected == kind] { (kind) }
+                        @for kind in TransactionType::ALL {
+                            option value=(kind) selected[selected == kind.as_str()] { (kind) }
                         }
                     }
                 }
@@ -227,10 +219,10 @@ fn transactions_section(
 
 /// With the direction where the type tells it (a reversal goes either way: its type says so).
 fn signed_amount(transaction: &Transaction) -> String {
-    let sign = match transaction.kind.as_str() {
-        "withdraw" | "purchase" => "−",
-        "deposit" | "cancellation" => "+",
-        _ => "",
+    let sign = match transaction.kind {
+        TransactionType::Withdraw | TransactionType::Purchase => "−",
+        TransactionType::Deposit | TransactionType::Cancellation => "+",
+        TransactionType::Reversal => "",
     };
     format!("{sign}{}", money::format(transaction.amount))
 }
@@ -238,9 +230,10 @@ fn signed_amount(transaction: &Transaction) -> String {
 /// Cancel (a purchase) or reverse (a deposit or withdraw) — only for what was made through
 /// the API; the API refuses the rest, and the page does not offer it.
 fn undo_button(transaction: &Transaction, csrf: &str) -> Markup {
-    let action = match (transaction.kind.as_str(), transaction.source.as_str()) {
-        ("purchase", "api") => Some(("cancellation", "Cancel")),
-        ("deposit" | "withdraw", "api") => Some(("reversal", "Reverse")),
+    use TransactionType::{Cancellation, Deposit, Purchase, Reversal, Withdraw};
+    let action = match (transaction.kind, transaction.source) {
+        (Purchase, TransactionSource::Api) => Some((Cancellation, "Cancel")),
+        (Deposit | Withdraw, TransactionSource::Api) => Some((Reversal, "Reverse")),
         _ => None,
     };
     html! {
@@ -268,7 +261,7 @@ pub async fn deposit(
     headers: HeaderMap,
     Form(form): Form<MoneyForm>,
 ) -> Result<Response, PageError> {
-    move_money(state, user, headers, "deposit", form).await
+    move_money(state, user, headers, TransactionType::Deposit, form).await
 }
 
 pub async fn withdraw(
@@ -277,23 +270,29 @@ pub async fn withdraw(
     headers: HeaderMap,
     Form(form): Form<MoneyForm>,
 ) -> Result<Response, PageError> {
-    move_money(state, user, headers, "withdraw", form).await
+    move_money(state, user, headers, TransactionType::Withdraw, form).await
 }
 
 async fn move_money(
     State(state): State<AppState>,
     user: SignedIn,
     headers: HeaderMap,
-    kind: &str,
+    kind: TransactionType,
     form: MoneyForm,
 ) -> Result<Response, PageError> {
     let result = match money::parse(&form.amount) {
         Ok(amount) => {
             let description = form.description.filter(|text| !text.trim().is_empty());
-            let body = json!({"type": kind, "amount": amount, "currency": "EUR", "description": description});
+            let transaction = NewTransaction {
+                kind,
+                amount: Some(amount),
+                currency: Some("EUR".to_owned()),
+                parent_transaction_id: None,
+                description,
+            };
             state
                 .api
-                .transact(&user.token, &body, &form.key)
+                .transact(&user.token, &transaction, &form.key)
                 .await
                 .map(drop)
         }
@@ -307,7 +306,7 @@ async fn move_money(
         Err(problem) => {
             let mut errors = FormErrors::default();
             let message = Some(problem.message());
-            if kind == "deposit" {
+            if kind == TransactionType::Deposit {
                 errors.deposit = message;
             } else {
                 errors.withdraw = message;
@@ -319,7 +318,7 @@ async fn move_money(
 
 #[derive(Deserialize)]
 pub struct UndoForm {
-    kind: String,
+    kind: TransactionType,
     key: String,
 }
 
@@ -330,13 +329,24 @@ pub async fn undo(
     Path(id): Path<Uuid>,
     Form(form): Form<UndoForm>,
 ) -> Result<Response, PageError> {
-    let kind = if form.kind == "cancellation" {
-        "cancellation"
-    } else {
-        "reversal"
+    // Only the two kinds that undo: anything else the form says is taken as a reversal, which
+    // the API refuses for what cannot be reversed.
+    let kind = match form.kind {
+        TransactionType::Cancellation => TransactionType::Cancellation,
+        _ => TransactionType::Reversal,
     };
-    let body = json!({"type": kind, "parent_transaction_id": id});
-    match state.api.transact(&user.token, &body, &form.key).await {
+    let transaction = NewTransaction {
+        kind,
+        amount: None,
+        currency: None,
+        parent_transaction_id: Some(id),
+        description: None,
+    };
+    match state
+        .api
+        .transact(&user.token, &transaction, &form.key)
+        .await
+    {
         Ok(_) => Ok(Redirect::to("/wallet?done=undo").into_response()),
         Err(problem) if problem.is_unauthorized() => {
             Err(PageError::from_problem(problem, "/wallet", &headers))
