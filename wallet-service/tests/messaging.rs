@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use lapin::options::BasicGetOptions;
-use lapin::types::AMQPValue;
+use platform::testing::poison;
 use proto::messaging::wallet::ORDER_OUTCOMES as ORDER_OUTCOMES_EXCHANGE;
 use proto::messaging::wallet::{LEGACY_REQUESTS, ORDER_PAYMENTS, TRANSACTION_REQUESTS};
 use serde_json::json;
@@ -255,31 +255,9 @@ async fn poison_messages_are_dead_lettered_with_a_reason_and_the_consumer_keeps_
     let channel = wallet.broker.create_channel().await.unwrap();
     let mut reasons = std::collections::HashMap::new();
     for _ in 0..8 {
-        let message = eventually(Duration::from_secs(10), "a dead-lettered message", || {
-            let channel = channel.clone();
-            async move {
-                channel
-                    .basic_get(
-                        "wallet.transaction-requests.dlq".into(),
-                        BasicGetOptions { no_ack: true },
-                    )
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
-        let headers = message.delivery.properties.headers().clone().unwrap();
-        let reason = match headers.inner().get("x-dead-letter-reason") {
-            Some(AMQPValue::LongString(reason)) => reason.to_string(),
-            other => panic!("no reason header: {other:?}"),
-        };
-        let id = message
-            .delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map_or("none".to_owned(), |id| id.to_string());
-        reasons.insert(id, reason);
+        let letter = poison::next_dead_letter(&channel, "wallet.transaction-requests.dlq").await;
+        let id = letter.message_id.unwrap_or_else(|| "none".to_owned());
+        reasons.insert(id, letter.reason);
     }
     for (id, _, expected) in &poison {
         assert!(reasons[*id].contains(expected), "{id}: {}", reasons[*id]);

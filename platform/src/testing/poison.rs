@@ -317,6 +317,20 @@ async fn declare_passively(channel: &Channel, queue: &str) -> lapin::Result<lapi
 
 /// Takes the next message of `dlq` (waiting for one) and returns its `x-dead-letter-reason`.
 pub async fn next_dead_letter_reason(channel: &Channel, dlq: &str) -> String {
+    next_dead_letter(channel, dlq).await.reason
+}
+
+/// A message taken from a dead-letter queue.
+#[derive(Debug)]
+pub struct DeadLetter {
+    /// Its `message_id`, if it had one.
+    pub message_id: Option<String>,
+    /// Its `x-dead-letter-reason` (a message without one fails the test).
+    pub reason: String,
+}
+
+/// Takes the next message of `dlq`, waiting up to 10 s for one.
+pub async fn next_dead_letter(channel: &Channel, dlq: &str) -> DeadLetter {
     let message = eventually(
         Duration::from_secs(10),
         "a dead-lettered message",
@@ -328,7 +342,11 @@ pub async fn next_dead_letter_reason(channel: &Channel, dlq: &str) -> String {
         },
     )
     .await;
-    reason(&message.delivery.properties, dlq)
+    let properties = &message.delivery.properties;
+    DeadLetter {
+        message_id: properties.message_id().as_ref().map(ToString::to_string),
+        reason: reason(properties, dlq),
+    }
 }
 
 fn reason(properties: &BasicProperties, dlq: &str) -> String {

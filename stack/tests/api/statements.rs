@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use chrono::{Duration as Days, NaiveDate, Utc};
-use lapin::options::{BasicGetOptions, BasicPublishOptions};
-use lapin::types::AMQPValue;
+use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -457,37 +456,13 @@ async fn a_poison_event_is_dead_lettered_with_its_reason_and_the_next_is_applied
             "the database refused a value: invalid byte sequence",
         ),
     ] {
-        let message = eventually(Duration::from_secs(10), "a dead-lettered event", || {
-            let channel = channel.clone();
-            async move {
-                channel
-                    .basic_get(
-                        "statement.transactions.dlq".into(),
-                        BasicGetOptions { no_ack: true },
-                    )
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
-        assert_eq!(
-            message
-                .delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .unwrap()
-                .as_str(),
-            expected
+        let dead = poison::next_dead_letter(&channel, "statement.transactions.dlq").await;
+        assert_eq!(dead.message_id.as_deref(), Some(expected));
+        assert!(
+            dead.reason.starts_with(reason_starts),
+            "{expected}: {}",
+            dead.reason
         );
-        let headers = message.delivery.properties.headers().clone().unwrap();
-        match headers.inner().get("x-dead-letter-reason") {
-            Some(AMQPValue::LongString(reason)) => assert!(
-                reason.to_string().starts_with(reason_starts),
-                "{expected}: {reason}"
-            ),
-            other => panic!("no reason header: {other:?}"),
-        }
     }
     broker.close(200, "done".into()).await.unwrap();
     app.stop().await;
@@ -966,37 +941,12 @@ async fn an_event_dated_outside_1970_to_9999_is_dead_lettered_and_records_no_lin
     let channel = broker.create_channel().await.unwrap();
     let mut dead = Vec::new();
     for _ in 0..3 {
-        let message = eventually(Duration::from_secs(10), "a dead-lettered event", || {
-            let channel = channel.clone();
-            async move {
-                channel
-                    .basic_get(
-                        "statement.transactions.dlq".into(),
-                        BasicGetOptions { no_ack: true },
-                    )
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
-        let headers = message.delivery.properties.headers().clone().unwrap();
-        let reason = match headers.inner().get("x-dead-letter-reason") {
-            Some(AMQPValue::LongString(reason)) => reason.to_string(),
-            other => panic!("no reason header: {other:?}"),
-        };
+        let letter = poison::next_dead_letter(&channel, "statement.transactions.dlq").await;
         assert_eq!(
-            reason,
+            letter.reason,
             "created_at must be between 1970-01-01 and 9999-12-31 (UTC)"
         );
-        dead.push(
-            message
-                .delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .unwrap()
-                .to_string(),
-        );
+        dead.push(letter.message_id.unwrap());
     }
     dead.sort();
     assert_eq!(dead, ["after-9999", "before-1970", "year-zero"]);
