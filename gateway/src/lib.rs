@@ -265,8 +265,8 @@ pub fn router(state: AppState) -> axum::Router {
                     // The path only: query strings and headers (tokens!) stay out of logs.
                     let span = tracing::info_span!(
                         "http",
-                        method = %request.method(),
-                        path = %request.uri().path(),
+                        method = request.method().as_str(),
+                        path = request.uri().path(),
                         request_id,
                         service.name = "gateway",
                         otel.kind = "server",

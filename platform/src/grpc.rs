@@ -142,7 +142,7 @@ pub async fn serve(
                 .unwrap_or("-");
             let span = tracing::info_span!(
                 "grpc",
-                path = %request.uri().path(),
+                path = request.uri().path(),
                 request_id,
                 service.name = program,
                 otel.kind = "server",

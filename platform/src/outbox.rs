@@ -303,8 +303,8 @@ async fn publish_batch(
                 tracing::info_span!(
                     "publish",
                     service.name = crate::telemetry::program(),
-                    messaging.destination.name = %row.exchange,
-                    messaging.rabbitmq.destination.routing_key = %row.routing_key,
+                    messaging.destination.name = row.exchange.as_str(),
+                    messaging.rabbitmq.destination.routing_key = row.routing_key.as_str(),
                     messaging.message.id = %row.message_id,
                     otel.kind = "producer",
                 )

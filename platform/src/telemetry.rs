@@ -14,19 +14,20 @@
 //! the program as a span attribute too (see [`in_program`]).
 
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing::Level;
+use tracing::dispatcher::WeakDispatch;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::ConfigError;
@@ -213,43 +214,27 @@ pub fn install(format: LogFormat, export: Option<&TraceExport>) -> anyhow::Resul
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let provider = export.map(TraceExport::provider).transpose()?;
     let exporting = provider.is_some();
-    // Spans are exported from `info` up whatever `RUST_LOG` says: a deployment that logs
-    // only warnings (as the benchmark does) still traces its requests. Of the log events,
-    // only warnings and errors become span events (an error marks its span failed); the
-    // others are in the logs, which carry the trace and span ids. Code locations, threads
-    // and busy/idle times are not recorded: each cost every span something for little use
-    // (bench/tracing, docs/benchmarks.md).
-    let spans = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
-            .with_location(false)
-            .with_threads(false)
-            .with_tracked_inactivity(false)
-            .with_filter(filter_fn(|metadata| {
-                let most_verbose = if metadata.is_span() {
-                    Level::INFO
-                } else {
-                    Level::WARN
-                };
-                *metadata.level() <= most_verbose
-            }))
-    });
+    let spans = provider.as_ref().map(span_layer);
+    let subscriber = SubscriberCell::default();
     let lines = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             // Colours would have to be cut around the appended ids: none while exporting.
             .with_ansi(!exporting)
-            .map_event_format(|inner| WithTraceIds { inner, json: false })
+            .map_event_format(|inner| WithTraceIds::new(inner, false, &subscriber))
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
-            .map_event_format(|inner| WithTraceIds { inner, json: true })
+            .map_event_format(|inner| WithTraceIds::new(inner, true, &subscriber))
             .boxed(),
     };
-    let installed = tracing_subscriber::registry()
-        .with(spans)
-        .with(lines.with_filter(filter))
-        .try_init();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(spans)
+            .with(lines.with_filter(filter)),
+    );
+    let _ = subscriber.set(dispatch.downgrade());
+    let installed = tracing::dispatcher::set_global_default(dispatch);
     match (installed, provider) {
         (Ok(()), provider) => {
             if exporting {
@@ -266,11 +251,86 @@ pub fn install(format: LogFormat, export: Option<&TraceExport>) -> anyhow::Resul
     }
 }
 
+/// The layer exporting spans to `provider`.
+fn span_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S>
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+{
+    // Spans are exported from `info` up whatever `RUST_LOG` says: a deployment that logs
+    // only warnings (as the benchmark does) still traces its requests. Only the platform's
+    // own spans are exported (`http`, `grpc`, `commit`, `publish`, `consume`, opened in the
+    // workspace's crates): a dependency (h2, hyper, tonic, tower, sqlx, lapin) that opened
+    // an `info` span would otherwise add a span, and its export, to every request. The
+    // filter is decided once per call site, so it costs nothing per span. Of the log events,
+    // only warnings and errors become span events (an error marks its span failed), from
+    // any crate; the others are in the logs, which carry the trace and span ids.
+    //
+    // What the layer records besides the spans' own fields is switched off, each for a cost
+    // paid on every span or every entry (counted with callgrind, docs/benchmarks.md):
+    // - code locations, threads, busy/idle times, and the `target` attribute (the module
+    //   path): attributes to build, encode and send for every span, of little use when the
+    //   span's name and `service.name` say where it comes from;
+    // - context activation: by default the layer makes a span's context the current
+    //   OpenTelemetry context each time the span is entered, and a request's spans are
+    //   entered and left at every poll of their futures (about a dozen times per balance
+    //   read). The context is needed only where a request leaves the process (the outgoing
+    //   `traceparent`) and for log lines, which look it up from the span instead
+    //   ([`crate::trace_context::context_of_current_span`]).
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_target(false)
+        .with_context_activation(false)
+        .with_filter(filter_fn(|metadata| {
+            if metadata.is_span() {
+                *metadata.level() <= Level::INFO && is_ours(metadata.target())
+            } else {
+                *metadata.level() <= Level::WARN
+            }
+        }))
+}
+
+/// The crates of the workspace, whose spans are exported: a span's target is the module path
+/// it was opened in (`gateway`, `platform::grpc`, `wallet_service::…`).
+const OUR_CRATES: [&str; 8] = [
+    "gateway",
+    "platform",
+    "auth_service",
+    "wallet_service",
+    "statement_service",
+    "order_service",
+    "web",
+    "stack",
+];
+
+fn is_ours(target: &str) -> bool {
+    let krate = target.split("::").next().unwrap_or_default();
+    OUR_CRATES.contains(&krate)
+}
+
+/// The subscriber, once built: log lines find their span's trace through it.
+type SubscriberCell = Arc<OnceLock<WeakDispatch>>;
+
 /// Adds `trace_id` and `span_id` of the span an event is written in to its log line (a
 /// field of the JSON object, or `key=value` at the end of a text line).
 struct WithTraceIds<F> {
     inner: F,
     json: bool,
+    /// While it handles an event the subscriber is not reachable as the current one
+    /// (`tracing` hands out none inside its own calls), so the formatter keeps it here.
+    subscriber: SubscriberCell,
+}
+
+impl<F> WithTraceIds<F> {
+    fn new(inner: F, json: bool, subscriber: &SubscriberCell) -> Self {
+        Self {
+            inner,
+            json,
+            subscriber: subscriber.clone(),
+        }
+    }
 }
 
 impl<S, N, F> FormatEvent<S, N> for WithTraceIds<F>
@@ -285,8 +345,15 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
-        // The OpenTelemetry layer makes the entered span's context the current one.
-        let context = opentelemetry::Context::current();
+        // The context of the entered span (or of its nearest exported parent).
+        let context = self
+            .subscriber
+            .get()
+            .and_then(WeakDispatch::upgrade)
+            .and_then(|dispatch| crate::trace_context::context_of_current_span_in(&dispatch));
+        let Some(context) = context else {
+            return self.inner.format_event(ctx, writer, event);
+        };
         let span = context.span();
         let ids = span.span_context();
         if !ids.is_valid() {
@@ -374,6 +441,7 @@ mod tests {
     fn lines_logged(json: bool) -> Vec<String> {
         let captured = Captured::default();
         let writer = captured.clone();
+        let subscriber = SubscriberCell::default();
         let lines = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(move || writer.clone());
@@ -381,21 +449,26 @@ mod tests {
             lines
                 .json()
                 .flatten_event(true)
-                .map_event_format(|inner| WithTraceIds { inner, json: true })
+                .map_event_format(|inner| WithTraceIds::new(inner, true, &subscriber))
                 .boxed()
         } else {
             lines
-                .map_event_format(|inner| WithTraceIds { inner, json: false })
+                .map_event_format(|inner| WithTraceIds::new(inner, false, &subscriber))
                 .boxed()
         };
-        // A provider without an exporter: spans get ids, and go nowhere.
+        // A provider without an exporter: spans get ids, and go nowhere. The layers are the
+        // programs', with the log lines filtered as `RUST_LOG=warn` does: the `info` span is
+        // exported, not logged, and a warning in it still carries its ids.
         let provider = SdkTracerProvider::builder().build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
-            .with(lines);
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::info_span!("work").in_scope(|| tracing::info!("inside"));
-            tracing::info!("outside");
+        let dispatch = tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(span_layer(&provider))
+                .with(lines.with_filter(EnvFilter::new("warn"))),
+        );
+        let _ = subscriber.set(dispatch.downgrade());
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info_span!("work").in_scope(|| tracing::warn!("inside"));
+            tracing::warn!("outside");
         });
         let bytes = captured
             .0
@@ -438,6 +511,48 @@ mod tests {
         assert!(field(&lines[0], "trace_id").is_some_and(|id| is_hex(&id, 32)));
         assert!(field(&lines[0], "span_id").is_some_and(|id| is_hex(&id, 16)));
         assert!(!lines[1].contains("trace_id"), "{lines:?}");
+    }
+
+    /// The names of the spans exported to it, in the order they ended.
+    #[derive(Debug, Clone, Default)]
+    struct Exported(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl opentelemetry_sdk::trace::SpanExporter for Exported {
+        fn export(
+            &self,
+            batch: Vec<opentelemetry_sdk::trace::SpanData>,
+        ) -> impl Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+            if let Ok(mut names) = self.0.lock() {
+                names.extend(batch.into_iter().map(|span| span.name.into_owned()));
+            }
+            std::future::ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn only_the_platforms_own_spans_from_info_up_are_exported() {
+        let exported = Exported::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exported.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry().with(span_layer(&provider));
+        tracing::subscriber::with_default(subscriber, || {
+            // lapin opens an `info` span for each connection's I/O loop.
+            tracing::info_span!(target: "lapin::io_loop", "io_loop").in_scope(|| {
+                tracing::info_span!(target: "platform::grpc", "grpc").in_scope(|| {
+                    tracing::info_span!(target: "h2::proto::streams", "stream").in_scope(|| {});
+                    tracing::debug_span!(target: "platform::outbox", "detail").in_scope(|| {});
+                });
+            });
+            tracing::info_span!(target: "gateway", "http").in_scope(|| {});
+            tracing::info_span!(target: "gatewayish", "lookalike").in_scope(|| {});
+        });
+        let names = exported
+            .0
+            .lock()
+            .map(|names| names.clone())
+            .unwrap_or_default();
+        assert_eq!(names, ["grpc", "http"]);
     }
 
     #[test]

@@ -6,17 +6,17 @@
 //! All of it is a no-op unless [`crate::telemetry`] installed a span exporter: without one
 //! there is no trace to continue, and the hops cost nothing more than before.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use lapin::message::Delivery;
 use lapin::types::{AMQPValue, FieldTable};
 use opentelemetry::Context;
-use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tonic::codegen::http::{HeaderMap, HeaderValue};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::registry::LookupSpan;
 
 /// The W3C header (and CloudEvents extension attribute) naming the trace and parent span.
 pub const TRACEPARENT: &str = "traceparent";
@@ -52,24 +52,69 @@ pub fn current() -> Vec<(&'static str, String)> {
     if !is_enabled() {
         return Vec::new();
     }
-    of_context(&Context::current())
-}
-
-fn of_context(context: &Context) -> Vec<(&'static str, String)> {
-    if !context.span().span_context().is_valid() {
+    let Some(context) = context_of_current_span() else {
+        return Vec::new();
+    };
+    let span = context.span();
+    let ids = span.span_context();
+    if !ids.is_valid() {
         return Vec::new();
     }
-    let mut fields = HashMap::new();
-    TraceContextPropagator::new().inject_context(context, &mut fields);
-    [TRACEPARENT, TRACESTATE]
-        .into_iter()
-        .filter_map(|key| {
-            fields
-                .remove(key)
-                .filter(|value| !value.is_empty())
-                .map(|value| (key, value))
-        })
-        .collect()
+    let mut fields = vec![(TRACEPARENT, traceparent(ids))];
+    let state = ids.trace_state().header();
+    if !state.is_empty() {
+        fields.push((TRACESTATE, state));
+    }
+    fields
+}
+
+/// The OpenTelemetry context of the innermost entered span that the OpenTelemetry layer
+/// records, if any. A dependency's span that `RUST_LOG` enables for the log lines is not
+/// recorded (it has no context), so the search goes up to its parents.
+///
+/// The layer does not make a span's context the "current" OpenTelemetry context on every
+/// entry (`with_context_activation(false)`, see [`crate::telemetry`]): the spans are entered
+/// and left at every poll of their futures, about a dozen times per request, while the
+/// context is needed only where a request leaves the process and in log lines. So it is
+/// looked up here, from the span, when needed.
+fn context_of_current_span() -> Option<Context> {
+    // Not for use while the subscriber is handling an event or a span (it would see no
+    // subscriber): log lines use `context_of_current_span_in`.
+    tracing::dispatcher::get_default(context_of_current_span_in)
+}
+
+/// [`context_of_current_span`], with the subscriber `dispatch`.
+pub(crate) fn context_of_current_span_in(dispatch: &tracing::Dispatch) -> Option<Context> {
+    // The registry's own view: the span entered last, whichever layer records it.
+    let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+    let current = dispatch.current_span();
+    let span = registry.span(current.id()?)?;
+    span.scope()
+        .find_map(|span| tracing_opentelemetry::get_otel_context(&span.id(), dispatch))
+}
+
+/// The W3C `traceparent` of `ids` (`00-{trace id}-{span id}-{flags}`, lowercase hex), the
+/// value `TraceContextPropagator` writes, built without `format!` (two requests' worth of it
+/// per balance read: the gRPC call and the HTTP answer).
+fn traceparent(ids: &SpanContext) -> String {
+    fn push_hex(out: &mut String, bytes: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for byte in bytes {
+            out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+    }
+    let mut value = String::with_capacity(55);
+    value.push_str("00-");
+    push_hex(&mut value, &ids.trace_id().to_bytes());
+    value.push('-');
+    push_hex(&mut value, &ids.span_id().to_bytes());
+    value.push('-');
+    push_hex(
+        &mut value,
+        &[(ids.trace_flags() & TraceFlags::SAMPLED).to_u8()],
+    );
+    value
 }
 
 /// Makes `span` continue the trace `get` finds (`get` answers the value of `traceparent` and
@@ -81,18 +126,32 @@ pub fn continue_from<'a>(span: &tracing::Span, get: impl Fn(&str) -> Option<&'a 
     }
 }
 
-/// The valid trace context `get` finds, if any.
+/// The valid trace context `get` finds, if any: `TraceContextPropagator`'s reading, handed
+/// the two values directly (the propagator's own entry point wants a map, which cost a
+/// `HashMap` of owned keys and values per gRPC call).
 fn extract<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Option<Context> {
     if !is_enabled() {
         return None;
     }
-    let fields: HashMap<String, String> = [TRACEPARENT, TRACESTATE]
-        .into_iter()
-        .filter_map(|key| get(key).map(|value| (key.to_owned(), value.to_owned())))
-        .collect();
-    if fields.is_empty() {
-        return None;
+    struct Fields<'a>(Option<&'a str>, Option<&'a str>);
+    impl Extractor for Fields<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            match key {
+                TRACEPARENT => self.0,
+                TRACESTATE => self.1,
+                _ => None,
+            }
+        }
+        fn keys(&self) -> Vec<&str> {
+            [(TRACEPARENT, self.0), (TRACESTATE, self.1)]
+                .into_iter()
+                .filter_map(|(key, value)| value.map(|_| key))
+                .collect()
+        }
     }
+    // Without a `traceparent` there is nothing to continue (the common case of a client
+    // that sends none): no propagator run.
+    let fields = Fields(Some(get(TRACEPARENT)?), get(TRACESTATE));
     let context = TraceContextPropagator::new().extract(&fields);
     context.span().span_context().is_valid().then_some(context)
 }
@@ -182,5 +241,42 @@ pub fn continue_from_event(span: &tracing::Span, payload: &serde_json::Value) {
 pub fn write_amqp_headers(headers: &mut FieldTable) {
     for (key, value) in current() {
         headers.insert(key.into(), AMQPValue::LongString(value.into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use opentelemetry::trace::{SpanId, TraceId, TraceState};
+
+    use super::*;
+
+    /// `traceparent` writes what the SDK's propagator writes, sampled or not (the other flag
+    /// bits are not passed on).
+    #[test]
+    fn the_traceparent_is_the_propagators() {
+        let trace_id =
+            TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap_or(TraceId::INVALID);
+        let span_id = SpanId::from_hex("00f067aa0ba902b7").unwrap_or(SpanId::INVALID);
+        for flags in [0x00, 0x01, 0x03, 0xff] {
+            let ids = SpanContext::new(
+                trace_id,
+                span_id,
+                TraceFlags::new(flags),
+                false,
+                TraceState::default(),
+            );
+            let mut written = HashMap::new();
+            TraceContextPropagator::new().inject_context(
+                &Context::new().with_remote_span_context(ids.clone()),
+                &mut written,
+            );
+            assert_eq!(
+                Some(&traceparent(&ids)),
+                written.get(TRACEPARENT),
+                "{flags:#04x}"
+            );
+        }
     }
 }
