@@ -121,6 +121,27 @@ users() {
     tokens=$(IFS=,; echo "${list[*]}")
 }
 
+# cpu_groups: one line per process group, its name then its process ids: the programs of
+# instance 0, every PostgreSQL process and RabbitMQ (the whole machine's: bench/deposit-cpu
+# and bench/requests count them, so run those where nothing else uses them).
+cpu_groups() {
+    local name
+    for name in "${programs[@]}"; do echo "$name ${pids[$name-0]}"; done
+    # Backends are named after their database (`postgres: ...`), the server `postgres`.
+    echo "postgresql $({ pgrep -x postgres; pgrep -f '^postgres: '; } | sort -u | tr '\n' ' ')"
+    echo "rabbitmq $(pgrep -f beam.smp | tr '\n' ' ')"
+}
+# cpu_ticks PID...: their CPU time so far (user + system), in clock ticks.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$@"; do
+        [[ -r /proc/$pid/stat ]] || continue
+        # Fields 14 and 15; the name (field 2) has no spaces for these processes.
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+
 # stop_platform: stops every program started by `start` (SIGTERM, then waits for them), so a
 # measure that follows has the machine to itself. The databases and the vhost stay.
 stop_platform() {

@@ -105,21 +105,56 @@ pub async fn broker(url: &str, count: u64) -> anyhow::Result<(f64, f64)> {
     Ok((per_second(count, published), per_second(count, consumed)))
 }
 
+/// The rates of [`wallet_requests`], per second, each from the start of publishing.
+pub struct RequestRates {
+    pub published: f64,
+    /// Requests in the wallet's ledger.
+    pub applied: f64,
+    /// Their events published by the wallet's outbox relay.
+    pub relayed: f64,
+    /// Their statement lines written by statement-service.
+    pub lines: f64,
+}
+
 /// Publishes `count` deposits of 1, spread over `users`, to `wallet.transaction-requests`,
-/// then waits until the wallet's ledger holds all of them.
+/// then waits until the wallet's ledger holds all of them, the wallet's outbox has
+/// published their events and statement-service has written their lines.
 pub async fn wallet_requests(
     url: &str,
     wallet_database: &str,
+    statement_database: &str,
     users: &[&str],
     count: u64,
-) -> anyhow::Result<(f64, f64)> {
-    let pool = sqlx::PgPool::connect(wallet_database).await?;
-    let ledger_rows = || async {
-        sqlx::query_scalar::<_, i64>("select count(*) from transactions")
-            .fetch_one(&pool)
+) -> anyhow::Result<RequestRates> {
+    let wallet = sqlx::PgPool::connect(wallet_database).await?;
+    let statement = sqlx::PgPool::connect(statement_database).await?;
+    let users_list: Vec<uuid::Uuid> = users
+        .iter()
+        .map(|user| user.parse())
+        .collect::<Result<_, _>>()?;
+    // Polled every 20 ms, so cheap: the users' balances (each request deposits 1, and nothing
+    // else touches these wallets) rather than a count of the whole ledger, which read every
+    // row of every earlier measure and took PostgreSQL's CPU from the work being measured.
+    let deposited = || async {
+        sqlx::query_scalar::<_, i64>(
+            "select coalesce(sum(balance), 0)::bigint from wallets where user_id = any($1)",
+        )
+        .bind(&users_list)
+        .fetch_one(&wallet)
+        .await
+    };
+    let unpublished = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from outbox where published_at is null")
+            .fetch_one(&wallet)
             .await
     };
-    let before = ledger_rows().await?;
+    let lines = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from statement_lines where user_id = any($1)")
+            .bind(&users_list)
+            .fetch_one(&statement)
+            .await
+    };
+    let (deposited_before, lines_before) = (deposited().await?, lines().await?);
     let connection = Connection::connect(url, ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
     channel
@@ -138,14 +173,41 @@ pub async fn wallet_requests(
         bodies[usize::try_from(n).unwrap_or_default() % bodies.len()].clone()
     })
     .await?;
-    let expected = before + i64::try_from(count)?;
+    let count_i64 = i64::try_from(count)?;
     let deadline = Instant::now() + Duration::from_secs(600);
-    while ledger_rows().await? < expected {
-        anyhow::ensure!(Instant::now() < deadline, "not all requests were applied");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut applied = None;
+    let mut relayed = None;
+    let mut written = None;
+    // The ledger first; then the events, which were written with it: all of them are out
+    // once nothing is left unpublished; then the lines.
+    while written.is_none() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the requests were not all handled within 600 s"
+        );
+        if applied.is_none() {
+            if deposited().await? >= deposited_before + count_i64 {
+                applied = Some(started.elapsed());
+            }
+        } else if relayed.is_none() {
+            if unpublished().await? == 0 {
+                relayed = Some(started.elapsed());
+            }
+        } else if lines().await? >= lines_before + count_i64 {
+            written = Some(started.elapsed());
+        }
+        if written.is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
-    let applied = started.elapsed();
     let _ = connection.close(200, "done".into()).await;
-    pool.close().await;
-    Ok((per_second(count, published), per_second(count, applied)))
+    wallet.close().await;
+    statement.close().await;
+    let rate = |elapsed: Option<Duration>| per_second(count, elapsed.unwrap_or_default());
+    Ok(RequestRates {
+        published: per_second(count, published),
+        applied: rate(applied),
+        relayed: rate(relayed),
+        lines: rate(written),
+    })
 }

@@ -10,9 +10,11 @@
 //!   `sent ok errors p50_ms p99_ms p999_ms`.
 //! - `broker AMQP_URL MESSAGES`: the broker's own rates on one quorum queue: publish with
 //!   confirms, then consume with acks. Prints `publish_per_s consume_per_s`.
-//! - `requests AMQP_URL WALLET_DATABASE_URL USERS COUNT`: publishes COUNT deposits of 1 to
-//!   `wallet.transaction-requests`, spread over the comma-separated USERS, and waits until the
-//!   wallet applied all of them. Prints `published_per_s applied_per_s`.
+//! - `requests AMQP_URL WALLET_DATABASE_URL STATEMENT_DATABASE_URL USERS COUNT`: publishes
+//!   COUNT deposits of 1 to `wallet.transaction-requests`, spread over the comma-separated
+//!   USERS, and waits until the wallet applied all of them, its outbox published their events
+//!   and statement-service wrote their lines. Prints
+//!   `published_per_s applied_per_s relayed_per_s lines_per_s`, each from the first publish.
 //! - `lag URL TOKENS STATEMENT_DATABASE_URL RATE SECONDS`: deposits at RATE per second and
 //!   measures, for each, the time from the HTTP response to its statement line. Prints
 //!   `deposits p50_ms p99_ms`.
@@ -97,9 +99,13 @@ async fn main() -> anyhow::Result<()> {
             println!("{publish:.0} {consume:.0}");
         }
         "requests" => {
-            let (published, applied) =
-                amqp_rates::wallet_requests(arg(1)?, arg(2)?, &list(arg(3)?), number(4)?).await?;
-            println!("{published:.0} {applied:.0}");
+            let rates =
+                amqp_rates::wallet_requests(arg(1)?, arg(2)?, arg(3)?, &list(arg(4)?), number(5)?)
+                    .await?;
+            println!(
+                "{:.0} {:.0} {:.0} {:.0}",
+                rates.published, rates.applied, rates.relayed, rates.lines
+            );
         }
         "lag" => {
             let (count, p50, p99) =

@@ -28,6 +28,7 @@
 //! Reasons are cut to [`MAX_REASON_BYTES`]: they may quote the message, which the publisher
 //! chose.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 
 use backon::Retryable;
@@ -40,6 +41,7 @@ use lapin::options::{
     ConfirmSelectOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -79,6 +81,12 @@ pub trait BatchHandler: Send + Sync {
     type Message: Send + Sync;
     /// Reads one delivery: the message, or why it can never be processed.
     fn read(&self, delivery: &Delivery) -> Result<Self::Message, String>;
+    /// Messages of one key are applied in the order they came, one batch after the other;
+    /// [`consume_in_lanes`] may apply messages of different keys side by side. By default
+    /// every message has the same key.
+    fn order_key(&self, _message: &Self::Message) -> u128 {
+        0
+    }
     /// Applies `messages` together (in one database transaction where it can), each once
     /// per message id. `Err` means a transient failure: they are all retried, so those
     /// applied already must be found in the inbox and left alone.
@@ -213,32 +221,58 @@ pub async fn consume_batches<H: BatchHandler>(
     handler: &H,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    consume_in_lanes(connection, queue, batch, 1, handler, shutdown).await
+}
+
+/// Consumes `queue` as [`consume_batches`] does, with up to `lanes` batches applied at once.
+/// Each message goes to the lane of its [`BatchHandler::order_key`], and a lane applies its
+/// batches one after the other, so the messages of one key keep their order while the others
+/// go side by side: while one batch waits for its commit, the others use the CPU.
+///
+/// A message is acknowledged once it and every message delivered before it are done (lanes
+/// finish out of order, and an acknowledgement with `multiple` covers every earlier one).
+pub async fn consume_in_lanes<H: BatchHandler>(
+    connection: &Connection,
+    queue: &Queue,
+    batch: u16,
+    lanes: u16,
+    handler: &H,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     let gate = &Gate::new(connection, queue);
-    let queue = queue.name;
-    // Twice the batch, so that the next batch arrives while this one is applied.
-    let (channel, consumer) = subscribe(connection, queue, batch.saturating_mul(2)).await?;
-    let mut batches = consumer.ready_chunks(usize::from(batch));
-    let processing = async {
-        while let Some(deliveries) = batches.next().await {
-            let deliveries = deliveries.into_iter().collect::<Result<Vec<_>, _>>()?;
-            let span = consume_span(queue, deliveries.len());
-            crate::trace_context::continue_from_deliveries(&span, &deliveries);
-            let applying = apply_batch(handler, gate, &deliveries, shutdown).instrument(span);
-            let Some(verdicts) = applying.await else {
-                // Shutting down: leave them unacknowledged; RabbitMQ redelivers them.
+    let name = queue.name;
+    let batch = usize::from(batch.max(1));
+    let lanes = lanes.max(1);
+    // Twice a batch per lane, so that each lane's next batch arrives while this one is applied.
+    let prefetch = u16::try_from(batch * usize::from(lanes) * 2).unwrap_or(u16::MAX);
+    let (channel, mut consumer) = subscribe(connection, name, prefetch).await?;
+    let channel = &channel;
+    let acks = &Acks::default();
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..lanes).map(|_| mpsc::unbounded_channel()).unzip();
+    // Reads each delivery (the prefetch bounds how many wait in the lanes) and hands it to its
+    // lane. An invalid one has no key; any lane dead-letters it.
+    let dispatching = async move {
+        while let Some(delivery) = consumer.next().await {
+            let delivery = delivery?;
+            let read = gate
+                .refusal(&delivery)
+                .map_or_else(|| handler.read(&delivery), Err);
+            let lane = read.as_ref().map_or(0, |message| {
+                usize::try_from(handler.order_key(message) % u128::from(lanes)).unwrap_or(0)
+            });
+            if senders[lane].send((delivery, read)).is_err() {
+                // The lane stopped: shutting down (or its error ends the consumer).
                 return Ok(());
-            };
-            for (delivery, verdict) in deliveries.iter().zip(verdicts) {
-                if let Verdict::Invalid(reason) = verdict {
-                    dead_letter(&channel, gate, delivery, &reason).await?;
-                }
-            }
-            // Acknowledges this delivery and every earlier one on the channel: the batch.
-            if let Some(last) = deliveries.last() {
-                last.ack(BasicAckOptions { multiple: true }).await?;
             }
         }
-        Err(anyhow::anyhow!("the consumer of {queue} was cancelled"))
+        Err(anyhow::anyhow!("the consumer of {name} was cancelled"))
+    };
+    let applying = receivers.into_iter().map(|receiver| async move {
+        run_lane(handler, gate, channel, acks, receiver, batch, shutdown).await
+    });
+    let processing = async {
+        tokio::try_join!(dispatching, futures_util::future::try_join_all(applying)).map(|_| ())
     };
     tokio::select! {
         () = shutdown.cancelled() => Ok(()),
@@ -246,23 +280,97 @@ pub async fn consume_batches<H: BatchHandler>(
     }
 }
 
-/// The verdict on each of `deliveries`, once the valid ones are applied; `None` when
-/// shutdown interrupts. When the database refuses a value of the batch, its messages are
-/// applied one at a time, so that only the one holding the value is dead-lettered.
-async fn apply_batch<H: BatchHandler>(
+/// A delivery handed to a lane, read.
+type Read<M> = (Delivery, Result<M, String>);
+
+/// One lane of [`consume_in_lanes`]: takes whatever has queued (up to `batch`), applies it,
+/// dead-letters the invalid messages and acknowledges; `Ok` when shutdown interrupts.
+async fn run_lane<H: BatchHandler>(
     handler: &H,
     gate: &Gate<'_>,
-    deliveries: &[Delivery],
+    channel: &lapin::Channel,
+    acks: &Acks,
+    mut queue: mpsc::UnboundedReceiver<Read<H::Message>>,
+    batch: usize,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut received = Vec::with_capacity(batch);
+    // `recv_many` waits for one delivery, then takes whatever else has queued.
+    while queue.recv_many(&mut received, batch).await > 0 {
+        let (deliveries, messages): (Vec<Delivery>, Vec<_>) = received.drain(..).unzip();
+        let span = consume_span(gate.queue.name, deliveries.len());
+        crate::trace_context::continue_from_deliveries(&span, &deliveries);
+        let applying = apply_batch(handler, messages, shutdown).instrument(span);
+        let Some(verdicts) = applying.await else {
+            // Shutting down: leave them unacknowledged; RabbitMQ redelivers them.
+            return Ok(());
+        };
+        for (delivery, verdict) in deliveries.iter().zip(verdicts) {
+            if let Verdict::Invalid(reason) = verdict {
+                dead_letter(channel, gate, delivery, &reason).await?;
+            }
+        }
+        acks.done(
+            channel,
+            deliveries.iter().map(|delivery| delivery.delivery_tag),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The acknowledgements of one channel's deliveries, which lanes finish out of order.
+#[derive(Default)]
+struct Acks {
+    state: tokio::sync::Mutex<AckState>,
+}
+
+#[derive(Default)]
+struct AckState {
+    /// Every delivery up to this tag is acknowledged (tags count from 1 on each channel).
+    acknowledged: u64,
+    /// Deliveries done beyond it, waiting for an earlier one.
+    done: BTreeSet<u64>,
+}
+
+impl Acks {
+    /// Marks `tags` done and acknowledges, with one `multiple` acknowledgement, every
+    /// delivery up to the first one not done. Under the lock, so acknowledgements go out in
+    /// order: acknowledging a tag twice would close the channel.
+    async fn done(
+        &self,
+        channel: &lapin::Channel,
+        tags: impl Iterator<Item = u64>,
+    ) -> lapin::Result<()> {
+        let mut state = self.state.lock().await;
+        state.done.extend(tags);
+        let mut up_to = state.acknowledged;
+        while state.done.remove(&(up_to + 1)) {
+            up_to += 1;
+        }
+        if up_to > state.acknowledged {
+            channel
+                .basic_ack(up_to, BasicAckOptions { multiple: true })
+                .await?;
+            state.acknowledged = up_to;
+        }
+        Ok(())
+    }
+}
+
+/// The verdict on each message, once the valid ones are applied; `None` when shutdown
+/// interrupts. When the database refuses a value of the batch, its messages are applied one
+/// at a time, so that only the one holding the value is dead-lettered.
+async fn apply_batch<H: BatchHandler>(
+    handler: &H,
+    messages: Vec<Result<H::Message, String>>,
     shutdown: &CancellationToken,
 ) -> Option<Vec<Verdict>> {
-    let mut verdicts = vec![Verdict::Done; deliveries.len()];
-    let mut valid = Vec::with_capacity(deliveries.len());
-    let mut positions = Vec::with_capacity(deliveries.len());
-    for (position, delivery) in deliveries.iter().enumerate() {
-        match gate
-            .refusal(delivery)
-            .map_or_else(|| handler.read(delivery), Err)
-        {
+    let mut verdicts = vec![Verdict::Done; messages.len()];
+    let mut valid = Vec::with_capacity(messages.len());
+    let mut positions = Vec::with_capacity(messages.len());
+    for (position, message) in messages.into_iter().enumerate() {
+        match message {
             Ok(message) => {
                 valid.push(message);
                 positions.push(position);

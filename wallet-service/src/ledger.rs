@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use platform::pagination::PageRequest;
 use proto::messaging::wallet::TransactionCreated;
-use sqlx::{Executor, PgConnection, PgPool};
+use sqlx::{Executor, FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::error::LedgerError;
@@ -45,9 +45,9 @@ pub async fn apply(conn: &mut PgConnection, new: &NewTransaction) -> Result<Appl
         None => None,
     };
     let (amount, delta) = effect(new, parent.as_ref())?;
-    match write(conn, new, amount, delta, None).await {
-        Ok(Some(applied)) => Ok(applied),
-        Ok(None) => Err(LedgerError::InsufficientFunds),
+    match write(conn, new, amount, delta, Inbox::None).await {
+        Ok(Written::Applied(applied)) => Ok(applied),
+        Ok(_) => Err(LedgerError::InsufficientFunds),
         // Another cancellation or reversal of this parent committed first.
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
             Err(LedgerError::AlreadyUndone)
@@ -68,8 +68,10 @@ pub async fn apply_once(
     queue: &str,
 ) -> Result<Option<Applied>, LedgerError> {
     let (amount, delta) = effect(new, None)?;
-    match write(conn, new, amount, delta, Some((message_id, queue))).await {
-        Ok(applied) => Ok(applied),
+    let inbox = Inbox::IfWritten { message_id, queue };
+    match write(conn, new, amount, delta, inbox).await {
+        Ok(Written::Applied(applied)) => Ok(Some(applied)),
+        Ok(_) => Ok(None),
         // The inbox refused the id: applied before (or by another instance meanwhile), and
         // the whole statement was rolled back.
         Err(sqlx::Error::Database(error)) if error.constraint() == Some("inbox_pkey") => Ok(None),
@@ -77,32 +79,113 @@ pub async fn apply_once(
     }
 }
 
-/// The one statement of [`apply`] and [`apply_once`]: changes the balance by `delta`, appends
-/// the ledger row of `amount`, queues its event and, when given, records the inbox row.
-/// `None` (nothing written) when the wallet holds too little.
+/// What [`record_and_apply`] did.
+#[derive(Debug)]
+pub enum Recorded {
+    /// The message id was recorded before (or earlier in this transaction): nothing written.
+    Duplicate,
+    /// The message id is recorded now, but the wallet holds too little: nothing else written,
+    /// and the caller records the rejection in the same transaction.
+    TooLittleMoney,
+    /// Recorded and applied.
+    Applied(Applied),
+}
+
+/// Records message `message_id` of `queue` in the inbox and applies `new`, a transaction
+/// with no parent, in one statement, inside the caller's database transaction: a request of
+/// a batch from the broker in one round trip. Unlike [`apply_once`], a message id recorded
+/// before is no error, which would abort the caller's transaction and with it the batch: the
+/// inbox row is written first, `on conflict do nothing`, and the change only if it was.
+///
+/// `Err` with a refusal when `new` breaks a rule that is checked before anything is written
+/// (not even the inbox row): the caller takes the longer way, which records the rejection.
+pub async fn record_and_apply(
+    conn: &mut PgConnection,
+    new: &NewTransaction,
+    message_id: &str,
+    queue: &str,
+) -> Result<Recorded, LedgerError> {
+    let (amount, delta) = effect(new, None)?;
+    let inbox = Inbox::First { message_id, queue };
+    Ok(match write(conn, new, amount, delta, inbox).await? {
+        Written::Applied(applied) => Recorded::Applied(applied),
+        Written::TooLittleMoney => Recorded::TooLittleMoney,
+        Written::Duplicate => Recorded::Duplicate,
+    })
+}
+
+/// Where [`write`]'s statement records a broker message in the inbox, if it does.
+#[derive(Debug, Clone, Copy)]
+enum Inbox<'a> {
+    /// Not at all (an API request).
+    None,
+    /// Only when the change is written. A message id recorded before is a unique violation:
+    /// an error, which rolls the statement back (and aborts a transaction around it).
+    IfWritten { message_id: &'a str, queue: &'a str },
+    /// First, `on conflict do nothing`, and the change is written only if the row was: a
+    /// message id recorded before writes nothing and raises nothing.
+    First { message_id: &'a str, queue: &'a str },
+}
+
+/// What [`write`]'s statement did.
+enum Written {
+    Applied(Applied),
+    /// Nothing written (but the inbox row, with [`Inbox::First`]).
+    TooLittleMoney,
+    /// [`Inbox::First`] only: the message id was recorded before; nothing written.
+    Duplicate,
+}
+
+/// The one statement of [`apply`], [`apply_once`] and [`record_and_apply`]: changes the
+/// balance by `delta`, appends the ledger row of `amount`, queues its event and records the
+/// inbox row as `inbox` says.
 async fn write(
     conn: &mut PgConnection,
     new: &NewTransaction,
     amount: i64,
     delta: i64,
-    inbox: Option<(&str, &str)>,
-) -> sqlx::Result<Option<Applied>> {
+    inbox: Inbox<'_>,
+) -> sqlx::Result<Written> {
+    // With the inbox row first, the change reads it: no row recorded, no change.
+    let (first, from_recorded, and_recorded) = match inbox {
+        Inbox::First { .. } => (
+            "recorded as (insert into inbox (message_id, queue) values ($15, $16)
+                 on conflict do nothing returning message_id),",
+            "from recorded",
+            "and exists (select from recorded)",
+        ),
+        _ => ("", "", ""),
+    };
     // Money in creates the wallet on first use; money out needs a wallet with enough in it
     // (a missing wallet holds nothing): no row back means too little money, and then
     // nothing is written.
     let change = if delta > 0 {
-        "insert into wallets (user_id, currency, balance) values ($2, $5, $10)
-         on conflict (user_id) do update
-            set balance = wallets.balance + $10, updated_at = now()
-         returning balance"
+        format!(
+            "insert into wallets (user_id, currency, balance) select $2, $5, $10 {from_recorded}
+             on conflict (user_id) do update
+                set balance = wallets.balance + $10, updated_at = now()
+             returning balance"
+        )
     } else {
-        "update wallets set balance = balance + $10, updated_at = now()
-         where user_id = $2 and balance + $10 >= 0 returning balance"
+        format!(
+            "update wallets set balance = balance + $10, updated_at = now()
+             where user_id = $2 and balance + $10 >= 0 {and_recorded} returning balance"
+        )
     };
-    let record = if inbox.is_some() {
-        "recorded as (insert into inbox (message_id, queue) select $15, $16 from changed),"
-    } else {
-        ""
+    let if_written = match inbox {
+        Inbox::IfWritten { .. } => {
+            "if_written as (insert into inbox (message_id, queue) select $15, $16 from changed),"
+        }
+        _ => "",
+    };
+    // No row: too little money, or (with the inbox row first) a duplicate. The inbox row
+    // first: one row, recorded, whose other columns are null when the change was refused.
+    let result = match inbox {
+        Inbox::First { .. } => {
+            "select inserted.*, queued.payload as event
+             from recorded left join (inserted cross join queued) on true"
+        }
+        _ => "select inserted.*, queued.payload as event from inserted, queued",
     };
     // The event is `TransactionCreated`, made here from the request. Two of its values only
     // the database knows, when it writes the row: the balance after, and the time (taken
@@ -124,7 +207,7 @@ async fn write(
         created_at: DateTime::UNIX_EPOCH,
     });
     let sql = format!(
-        "with changed as ({change}), {record}
+        "with {first} changed as ({change}), {if_written}
          inserted as (
              insert into transactions (id, user_id, type, amount, currency, balance_after,
                  parent_transaction_id, description, source, reference)
@@ -142,9 +225,9 @@ async fn write(
                  'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as at) as written
              returning payload
          )
-         select inserted.*, queued.payload as event from inserted, queued"
+         {result}"
     );
-    let mut query = sqlx::query_as::<_, Applied>(&sql)
+    let mut query = sqlx::query(&sql)
         .bind(id)
         .bind(new.user_id)
         .bind(new.kind)
@@ -159,10 +242,22 @@ async fn write(
         .bind(&event.exchange)
         .bind(&event.routing_key)
         .bind(&event.payload);
-    if let Some((message_id, queue)) = inbox {
+    if let Inbox::IfWritten { message_id, queue } | Inbox::First { message_id, queue } = inbox {
         query = query.bind(message_id).bind(queue);
     }
-    query.fetch_optional(&mut *conn).await
+    let Some(row) = query.fetch_optional(&mut *conn).await? else {
+        return Ok(match inbox {
+            Inbox::First { .. } => Written::Duplicate,
+            _ => Written::TooLittleMoney,
+        });
+    };
+    if row
+        .try_get::<Option<serde_json::Value>, _>("event")?
+        .is_none()
+    {
+        return Ok(Written::TooLittleMoney);
+    }
+    Ok(Written::Applied(Applied::from_row(&row)?))
 }
 
 /// Applies `new` as [`apply`] does, or, when it breaks a rule, leaves the caller's

@@ -57,8 +57,9 @@ pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Serv
     let outbox = service.outbox();
     service.prune_hourly("prune idempotency keys", idempotency::PRUNE);
     let messaging = outbox.clone();
+    let request_batches = config.group_commit;
     service.on_broker(move |connection, shutdown| {
-        messaging::run(messaging.clone(), connection, shutdown)
+        messaging::run(messaging.clone(), connection, request_batches, shutdown)
     });
     let batches = group_commit::GroupCommit::start(&outbox, config.group_commit);
     service.grpc(tonic::service::Routes::new(WalletServiceServer::new(

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::error::LedgerError;
 use crate::events;
-use crate::ledger;
+use crate::ledger::{self, Recorded};
 use crate::money::minor_units_from_decimal;
 use crate::transaction::{NewTransaction, RawRequest};
 
@@ -43,6 +43,11 @@ impl BatchHandler for RequestHandler {
 
     fn read(&self, delivery: &Delivery) -> Result<Request, String> {
         parse(self.format, delivery)
+    }
+
+    /// One wallet's requests are applied in the order they came.
+    fn order_key(&self, request: &Request) -> u128 {
+        request.user_id.as_u128()
     }
 
     async fn apply(&self, requests: &[Request]) -> anyhow::Result<()> {
@@ -90,17 +95,47 @@ pub async fn apply_all(
 /// The batch of [`apply_all`], in one database transaction: a message id recorded before
 /// (or earlier in the batch) is skipped; a refused request leaves the transaction usable
 /// (see [`ledger::try_apply`]). `Err`, and nothing committed, on any other error.
+///
+/// Most requests (valid, no parent, no reply) take one statement each, which records the
+/// message id and applies the request ([`ledger::record_and_apply`]); the others record the
+/// message id, then apply or reject the request: two round trips or more.
 async fn apply_together(outbox: &Outbox, queue: &str, requests: &[&Request]) -> anyhow::Result<()> {
     let mut tx = outbox.begin().await?;
     for request in requests {
+        let parsed = NewTransaction::parse(request.user_id, &request.raw, request.source);
+        if let Some(new) = one_statement(request, &parsed) {
+            match ledger::record_and_apply(&mut tx, new, &request.message_id, queue).await {
+                Ok(Recorded::Applied(_) | Recorded::Duplicate) => continue,
+                // Recorded: what remains is the rejection, as the longer way records it.
+                Ok(Recorded::TooLittleMoney) => {
+                    let refused = Err(LedgerError::InsufficientFunds);
+                    record_outcome(&mut tx, request, refused).await?;
+                    continue;
+                }
+                // A rule broken before anything was written: the longer way rejects it.
+                Err(error) if error.refusal().is_some() => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
         if !platform::inbox::record(&mut tx, &request.message_id, queue).await? {
             continue;
         }
-        let parsed = NewTransaction::parse(request.user_id, &request.raw, request.source);
         record_outcome(&mut tx, request, parsed).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The request as one statement can apply it (valid, with no parent, and no reply to queue),
+/// if it can.
+fn one_statement<'a>(
+    request: &Request,
+    parsed: &'a Result<NewTransaction, LedgerError>,
+) -> Option<&'a NewTransaction> {
+    match parsed {
+        Ok(new) if request.reply_to.is_none() && !new.kind.undoes_a_parent() => Some(new),
+        _ => None,
+    }
 }
 
 /// A request understood well enough to apply or reject.
@@ -248,10 +283,7 @@ pub async fn apply(outbox: &Outbox, queue: &str, request: &Request) -> anyhow::R
     // and records the message id. Anything else, or a request that statement leaves
     // unwritten (a duplicate, too little money), takes the transaction below.
     let parsed = NewTransaction::parse(request.user_id, &request.raw, request.source);
-    if request.reply_to.is_none()
-        && let Ok(new) = &parsed
-        && !new.kind.undoes_a_parent()
-    {
+    if let Some(new) = one_statement(request, &parsed) {
         let mut conn = outbox.pool().acquire().await?;
         let applied = outbox
             .after(ledger::apply_once(

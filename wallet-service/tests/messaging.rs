@@ -12,9 +12,12 @@ use lapin::options::BasicGetOptions;
 use platform::testing::poison;
 use proto::messaging::wallet::ORDER_OUTCOMES as ORDER_OUTCOMES_EXCHANGE;
 use proto::messaging::wallet::{LEGACY_REQUESTS, ORDER_PAYMENTS, TRANSACTION_REQUESTS};
+use proto::{TransactionSource, TransactionType};
 use serde_json::json;
 use support::{TestWallet, eventually, platform_properties, properties};
 use uuid::Uuid;
+use wallet_service::requests::{self, Request};
+use wallet_service::transaction::RawRequest;
 
 const REQUESTS_QUEUE: &str = TRANSACTION_REQUESTS.name;
 const COMPAT_QUEUE: &str = LEGACY_REQUESTS.name;
@@ -615,5 +618,203 @@ async fn waiting_requests_share_commits_and_keep_each_wallets_order() {
             .await
             .unwrap();
     assert!(commits < rows, "{rows} rows in {commits} commits: no batch");
+    wallet.stop().await;
+}
+
+/// A request of `user` from the request queue, as the consumer reads it: its message id is
+/// `<user>:<id>` (message ids are global), its reference `id`.
+fn request(id: &str, user: Uuid, kind: TransactionType, amount: Option<i64>) -> Request {
+    let mut raw = RawRequest::new(kind);
+    raw.amount = amount;
+    raw.reference = Some(id.to_owned());
+    Request {
+        message_id: format!("{user}:{id}"),
+        user_id: user,
+        raw,
+        reply_to: None,
+        correlation_id: None,
+        source: TransactionSource::Event,
+    }
+}
+
+/// `user`'s rows: (ledger rows, inbox rows of its requests, events waiting in the outbox).
+async fn row_counts(pool: &sqlx::PgPool, user: Uuid) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "select (select count(*) from transactions where user_id = $1),
+                (select count(*) from inbox where message_id like $1::text || ':%'),
+                (select count(*) from outbox where payload->'data'->>'user_id' = $1::text)",
+    )
+    .bind(user)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A batch whose one-statement requests meet a message id recorded before, and one recorded
+/// earlier in the same batch: neither is applied again, and the batch stays one database
+/// transaction (a duplicate used to be a unique violation, which would abort it).
+#[tokio::test]
+async fn a_batch_applies_new_requests_once_beside_duplicates_in_one_transaction() {
+    use TransactionType::{Deposit, Withdraw};
+    let wallet = TestWallet::start().await;
+    let outbox = wallet.outbox();
+    let user = Uuid::new_v4();
+    let old = request("old", user, Deposit, Some(100));
+    requests::apply_all(&outbox, REQUESTS_QUEUE, [&old])
+        .await
+        .unwrap();
+    let batch = [
+        old.clone(),
+        request("new-1", user, Deposit, Some(10)),
+        // Too little money: recorded, and rejected.
+        request("new-2", user, Withdraw, Some(500)),
+        request("new-1", user, Deposit, Some(10)),
+        request("new-3", user, Withdraw, Some(110)),
+        old.clone(),
+    ];
+    requests::apply_all(&outbox, REQUESTS_QUEUE, &batch)
+        .await
+        .unwrap();
+
+    // Ledger: old, new-1, new-3. Inbox: all four. Events: three created, one rejected.
+    assert_eq!(row_counts(&wallet.pool, user).await, (3, 4, 4));
+    let audit = wallet_service::ledger::audit(&wallet.pool, user)
+        .await
+        .unwrap();
+    assert_eq!((audit.balance, audit.ledger_sum), (0, 0));
+    let (rows, commits): (i64, i64) = sqlx::query_as(
+        "select count(*), count(distinct xmin::text) from transactions
+         where user_id = $1 and reference in ('new-1', 'new-3')",
+    )
+    .bind(user)
+    .fetch_one(&wallet.pool)
+    .await
+    .unwrap();
+    assert_eq!((rows, commits), (2, 1), "the batch was one transaction");
+    let rejected: (String, String) = sqlx::query_as(
+        "select payload->'data'->>'reference', payload->'data'->>'reason' from outbox
+         where routing_key = 'transaction.rejected'",
+    )
+    .fetch_one(&wallet.pool)
+    .await
+    .unwrap();
+    assert_eq!(rejected, ("new-2".into(), "insufficient-funds".into()));
+
+    // The whole batch redelivered (a crash before its acknowledgement): nothing changes.
+    requests::apply_all(&outbox, REQUESTS_QUEUE, &batch)
+        .await
+        .unwrap();
+    assert_eq!(row_counts(&wallet.pool, user).await, (3, 4, 4));
+    assert_eq!(wallet.balance(user).await, 0);
+    wallet.stop().await;
+}
+
+/// What an outcome event says, without the ids and times that differ between users.
+fn outcome(routing_key: &str, event: &serde_json::Value) -> String {
+    let data = &event["data"];
+    match routing_key {
+        "transaction.created" => format!(
+            "{} {} -> {}",
+            data["type"].as_str().unwrap(),
+            data["amount"],
+            data["balance_after"]
+        ),
+        _ => format!(
+            "{} rejected: {}",
+            data["reference"].as_str().unwrap(),
+            data["reason"].as_str().unwrap()
+        ),
+    }
+}
+
+/// `user`'s outcomes, in the order they were queued, and the replies' routing keys.
+async fn outcomes(pool: &sqlx::PgPool, user: Uuid) -> Vec<String> {
+    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "select routing_key, payload from outbox where payload->'data'->>'user_id' = $1::text
+         order by id",
+    )
+    .bind(user)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|(key, event)| match key.as_str() {
+            "transaction.created" | "transaction.rejected" => outcome(key, event),
+            reply => format!("reply to {reply}"),
+        })
+        .collect()
+}
+
+/// Requests of every kind in one batch (one statement each where they can, the longer way
+/// otherwise) give each the outcome it gets alone, in the same order.
+#[tokio::test]
+async fn a_batch_gives_each_request_the_outcome_it_gets_alone() {
+    use TransactionType::{Deposit, Reversal, Withdraw};
+    let wallet = TestWallet::start().await;
+    let outbox = wallet.outbox();
+    let mix = async |user: Uuid| -> Vec<Request> {
+        let first = request("first", user, Deposit, Some(100));
+        requests::apply_all(&outbox, REQUESTS_QUEUE, [&first])
+            .await
+            .unwrap();
+        let parent: Uuid = sqlx::query_scalar("select id from transactions where user_id = $1")
+            .bind(user)
+            .fetch_one(&wallet.pool)
+            .await
+            .unwrap();
+        let undo = |id: &str| {
+            let mut undo = request(id, user, Reversal, None);
+            undo.raw.parent_transaction_id = Some(parent.to_string());
+            undo
+        };
+        let mut replied = request("replied", user, Withdraw, Some(110));
+        replied.reply_to = Some("my-replies".into());
+        vec![
+            request("too-much", user, Withdraw, Some(500)),
+            request("deposit", user, Deposit, Some(10)),
+            undo("undo"),
+            // Enough money for the undo again: refused as already undone.
+            request("more", user, Deposit, Some(100)),
+            undo("undo-again"),
+            replied,
+            request("no-amount", user, Deposit, None),
+            request("deposit", user, Deposit, Some(10)),
+            first,
+            request("last", user, Withdraw, Some(1)),
+        ]
+    };
+    let (batched, alone) = (Uuid::new_v4(), Uuid::new_v4());
+    let batch = mix(batched).await;
+    requests::apply_all(&outbox, REQUESTS_QUEUE, &batch)
+        .await
+        .unwrap();
+    for request in mix(alone).await {
+        requests::apply(&outbox, REQUESTS_QUEUE, &request)
+            .await
+            .unwrap();
+    }
+    let expected = [
+        "deposit 100 -> 100",
+        "too-much rejected: insufficient-funds",
+        "deposit 10 -> 110",
+        "reversal 100 -> 10",
+        "deposit 100 -> 110",
+        "undo-again rejected: already-undone",
+        "withdraw 110 -> 0",
+        "reply to my-replies",
+        "no-amount rejected: validation-failed",
+        "last rejected: insufficient-funds",
+    ];
+    assert_eq!(outcomes(&wallet.pool, batched).await, expected);
+    assert_eq!(outcomes(&wallet.pool, alone).await, expected);
+    for user in [batched, alone] {
+        let audit = wallet_service::ledger::audit(&wallet.pool, user)
+            .await
+            .unwrap();
+        assert_eq!(
+            (audit.balance, audit.ledger_sum, audit.transactions),
+            (0, 0, 5)
+        );
+    }
     wallet.stop().await;
 }
