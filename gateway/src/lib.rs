@@ -257,11 +257,7 @@ pub fn router(state: AppState) -> axum::Router {
             TraceLayer::new_for_http()
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
                 .make_span_with(|request: &Request| {
-                    let request_id = request
-                        .headers()
-                        .get(REQUEST_ID_HEADER)
-                        .and_then(|value| value.to_str().ok())
-                        .unwrap_or("-");
+                    let request_id = platform::grpc::request_id(request.headers()).unwrap_or("-");
                     // The path only: query strings and headers (tokens!) stay out of logs.
                     let span = tracing::info_span!(
                         "http",
@@ -288,10 +284,7 @@ pub fn router(state: AppState) -> axum::Router {
 /// makes, and answers with the request's `traceparent` (its `http` span) when a trace is
 /// recorded, so that a client can find the trace of its request.
 async fn pass_request_id(request: Request, next: middleware::Next) -> axum::response::Response {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
+    let request_id = platform::grpc::request_id(request.headers())
         .unwrap_or_default()
         .to_owned();
     let mut response = platform::grpc::with_request_id(request_id, next.run(request)).await;

@@ -24,6 +24,13 @@ pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
 /// Metadata key carrying the request id the gateway assigned.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The request id a request carries, if it carries a readable one.
+pub fn request_id(headers: &tonic::codegen::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+}
+
 /// The shared secret that gRPC callers must present.
 #[derive(Clone)]
 pub struct InternalToken(SecretString);
@@ -135,11 +142,7 @@ pub async fn serve(
     };
     tonic::transport::Server::builder()
         .trace_fn(move |request| {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID_HEADER)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("-");
+            let request_id = request_id(request.headers()).unwrap_or("-");
             let span = tracing::info_span!(
                 "grpc",
                 path = request.uri().path(),

@@ -76,6 +76,24 @@ where
     ran
 }
 
+/// The `main` of an HTTP program (the gateway, the web app): [`run_program`], or, for
+/// `<program> healthcheck`, a look at the running program's `/healthz` on `listen_addr`.
+pub async fn run_http_program<Fut>(
+    format: crate::telemetry::LogFormat,
+    program: &str,
+    listen_addr: std::net::SocketAddr,
+    work: impl FnOnce(CancellationToken) -> Fut,
+) -> anyhow::Result<()>
+where
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    if crate::healthcheck::requested() {
+        crate::telemetry::install(format, None)?;
+        return crate::healthcheck::http(listen_addr, "/healthz").await;
+    }
+    run_program(format, program, work).await
+}
+
 /// Runs `job` every `period` until `shutdown`. A run in flight when shutdown comes finishes
 /// (within the grace period of the task's drain); a failed run is logged and tried again at
 /// the next period.

@@ -3,11 +3,8 @@ use web::{Application, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    if platform::healthcheck::requested() {
-        platform::telemetry::install(config.log_format, None)?;
-        return platform::healthcheck::http(config.listen_addr, "/healthz").await;
-    }
-    platform::lifecycle::run_program(config.log_format, "web", |shutdown| async move {
+    let (format, listen_addr) = (config.log_format, config.listen_addr);
+    platform::lifecycle::run_http_program(format, "web", listen_addr, |shutdown| async move {
         Application::build(config)
             .await?
             .run_until_stopped(shutdown)
