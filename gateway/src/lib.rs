@@ -280,14 +280,19 @@ pub fn router(state: AppState) -> axum::Router {
     }
 }
 
-/// Passes the request id (set by the request-id layer) on to every gRPC call the request
-/// makes, and answers with the request's `traceparent` (its `http` span) when a trace is
-/// recorded, so that a client can find the trace of its request.
+/// Passes the request id (set by the request-id layer) and the trace context of the
+/// request's `http` span on to every gRPC call the request makes, and answers with the
+/// span's `traceparent` when a trace is recorded, so that a client can find the trace of its
+/// request.
 async fn pass_request_id(request: Request, next: middleware::Next) -> axum::response::Response {
-    let request_id = platform::grpc::request_id(request.headers())
-        .unwrap_or_default()
-        .to_owned();
-    let mut response = platform::grpc::with_request_id(request_id, next.run(request)).await;
-    platform::trace_context::write_headers(response.headers_mut());
+    let caller = platform::grpc::Caller {
+        request_id: platform::grpc::request_id(request.headers())
+            .unwrap_or_default()
+            .to_owned(),
+        trace: platform::trace_context::current(),
+    };
+    let trace = caller.trace.clone();
+    let mut response = platform::grpc::serving(caller, next.run(request)).await;
+    platform::trace_context::write_headers(response.headers_mut(), trace);
     response
 }

@@ -1,5 +1,6 @@
 //! gRPC clients of the four services, all carrying the internal credential, and the request
-//! id of the HTTP request that caused each call (see `platform::grpc::with_request_id`).
+//! id and trace context of the HTTP request that caused each call (see
+//! `platform::grpc::serving`).
 
 use std::time::Duration;
 

@@ -196,20 +196,31 @@ pub fn channel(target: &str, timeout: Duration) -> Channel {
         .connect_lazy()
 }
 
+/// What every gRPC call made while serving one HTTP request carries (see [`serving`]).
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The HTTP request's id: the services log it with the call.
+    pub request_id: String,
+    /// The trace context of the HTTP request's span, as [`crate::trace_context::current`]
+    /// gives it: read once for all of the request's calls (and its answer) rather than
+    /// looked up from the span at each call.
+    pub trace: Vec<(&'static str, String)>,
+}
+
 tokio::task_local! {
-    /// The request id of the HTTP request being served (see [`with_request_id`]).
-    static REQUEST_ID: String;
+    /// The HTTP request being served (see [`serving`]).
+    static CALLER: Caller;
 }
 
 /// Runs `work` (the handling of one HTTP request) so that every gRPC call it makes through a
-/// [`WithInternalToken`] client carries `request_id`: the services log it with the call.
-pub async fn with_request_id<F: std::future::Future>(request_id: String, work: F) -> F::Output {
-    REQUEST_ID.scope(request_id, work).await
+/// [`WithInternalToken`] client carries `caller`'s request id and trace context.
+pub async fn serving<F: std::future::Future>(caller: Caller, work: F) -> F::Output {
+    CALLER.scope(caller, work).await
 }
 
-/// Adds the internal credential to every outgoing call, the request id of the HTTP request
-/// being served, if any (see [`with_request_id`]), and the trace context of the current span
-/// (`traceparent`, see [`crate::trace_context`]).
+/// Adds the internal credential to every outgoing call, and the request id and trace context
+/// of the HTTP request being served (see [`serving`]), or else the trace context of the
+/// current span (`traceparent`, see [`crate::trace_context`]).
 #[derive(Clone, Debug)]
 pub struct WithInternalToken(InternalToken);
 
@@ -226,14 +237,23 @@ impl tonic::service::Interceptor for WithInternalToken {
             .expose()
             .parse()
             .map_err(|_| Status::internal("the internal credential is not valid metadata"))?;
-        request.metadata_mut().insert(INTERNAL_TOKEN_HEADER, value);
-        if let Ok(Ok(request_id)) = REQUEST_ID.try_with(|id| id.parse()) {
-            request.metadata_mut().insert(REQUEST_ID_HEADER, request_id);
-        }
-        // The call continues the trace of the span making it.
-        for (key, value) in crate::trace_context::current() {
+        let metadata = request.metadata_mut();
+        metadata.insert(INTERNAL_TOKEN_HEADER, value);
+        let insert = |metadata: &mut tonic::metadata::MetadataMap, key, value: &str| {
             if let Ok(value) = value.parse() {
-                request.metadata_mut().insert(key, value);
+                metadata.insert(key, value);
+            }
+        };
+        let serving = CALLER.try_with(|caller| {
+            insert(metadata, REQUEST_ID_HEADER, &caller.request_id);
+            for (key, value) in &caller.trace {
+                insert(metadata, key, value);
+            }
+        });
+        if serving.is_err() {
+            // The call continues the trace of the span making it.
+            for (key, value) in crate::trace_context::current() {
+                insert(metadata, key, &value);
             }
         }
         Ok(request)

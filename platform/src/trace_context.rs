@@ -163,9 +163,9 @@ pub fn continue_from_headers(span: &tracing::Span, headers: &HeaderMap) {
     });
 }
 
-/// Adds the current trace context to `headers` (an HTTP response, a gRPC request's metadata).
-pub fn write_headers(headers: &mut HeaderMap) {
-    for (key, value) in current() {
+/// Adds `trace` (as [`current`] gives it) to the headers of an HTTP response.
+pub fn write_headers(headers: &mut HeaderMap, trace: Vec<(&'static str, String)>) {
+    for (key, value) in trace {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(key, value);
         }
