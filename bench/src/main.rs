@@ -4,9 +4,9 @@
 //!   `CONNECTIONS` keep-alive connections allow for `SECONDS`, connection n acting with token
 //!   n of the comma-separated TOKENS; waits for the requests in flight at the end, so the
 //!   counts are exact. Prints `ok errors rps p50_ms p99_ms`.
-//! - `open URL TOKENS RATE SECONDS BODY`: POSTs `BODY` at a fixed RATE per second for
-//!   SECONDS (open loop: on a schedule, not when answers come), request n acting with token
-//!   n; latencies from each request's scheduled start. Prints
+//! - `open URL TOKENS RATE SECONDS BODY`: POSTs `BODY` (GETs for an empty one) at a fixed
+//!   RATE per second for SECONDS (open loop: on a schedule, not when answers come), request
+//!   n acting with token n; latencies from each request's scheduled start. Prints
 //!   `sent ok errors p50_ms p99_ms p999_ms`.
 //! - `broker AMQP_URL MESSAGES`: the broker's own rates on one quorum queue: publish with
 //!   confirms, then consume with acks. Prints `publish_per_s consume_per_s`.

@@ -21,7 +21,7 @@ use crate::latency::percentile_ms;
 
 const MAX_CONNECTIONS: usize = 1024;
 
-/// POSTs `body` to `url` at `rate` per second for `seconds`, request n acting with token n
+/// POSTs `body` (or GETs, when it is empty) to `url` at `rate` per second for `seconds`, request n acting with token n
 /// (modulo the tokens). Prints `sent ok errors p50_ms p99_ms p999_ms`.
 pub async fn run(
     url: &str,
@@ -31,7 +31,8 @@ pub async fn run(
     body: String,
 ) -> anyhow::Result<String> {
     let (authority, path) = authority_and_path(url)?;
-    let body = Bytes::from(body);
+    // An empty body: GET requests (reads), else POSTs of it.
+    let body = (!body.is_empty()).then(|| Bytes::from(body));
     let bearers: Vec<String> = tokens
         .iter()
         .map(|token| format!("Bearer {token}"))
@@ -62,7 +63,7 @@ pub async fn run(
             }
             let mut sender = taken;
             let ok = matches!(
-                send(&mut sender, &authority, &path, &bearer, Some(body)).await,
+                send(&mut sender, &authority, &path, &bearer, body).await,
                 Ok(true)
             );
             let latency = scheduled.elapsed();
