@@ -143,9 +143,11 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .trace_fn(move |request| {
             let request_id = request_id(request.headers()).unwrap_or("-");
+            // Exported under its method's name (`wallet.v1.WalletService/GetBalance`), as
+            // OpenTelemetry names RPC spans: a name, not one more attribute to send.
             let span = tracing::info_span!(
                 "grpc",
-                path = request.uri().path(),
+                otel.name = request.uri().path().trim_start_matches('/'),
                 request_id,
                 service.name = program,
                 otel.kind = "server",

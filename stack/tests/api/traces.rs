@@ -19,6 +19,9 @@ use crate::otlp_sink::{OtlpSink, ReceivedSpan};
 /// after the request.
 const EXPORTED: Duration = Duration::from_secs(40);
 
+/// The wallet's `grpc` span of a deposit: a gRPC call's span is named after its method.
+const CREATE_TRANSACTION: &str = "wallet.v1.WalletService/CreateTransaction";
+
 /// A stack exporting to a fresh receiver.
 async fn traced_app() -> (TestApp, OtlpSink) {
     let (sink, endpoint) = OtlpSink::start().await;
@@ -115,7 +118,7 @@ async fn a_deposit_is_one_trace_from_the_gateway_through_the_wallet_to_the_state
         &caller_span,
         &[
             ("gateway", "http"),
-            ("wallet-service", "grpc"),
+            ("wallet-service", CREATE_TRANSACTION),
             ("wallet-service", "publish"),
             ("statement-service", "consume"),
         ],
@@ -127,13 +130,13 @@ async fn a_deposit_is_one_trace_from_the_gateway_through_the_wallet_to_the_state
     let mut names: Vec<&str> = spans.iter().map(|span| span.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names, ["consume", "grpc", "http", "publish"]);
+    assert_eq!(names, ["consume", "http", "publish", CREATE_TRANSACTION]);
     let http = spans.iter().find(|span| span.name == "http").unwrap();
     assert_eq!(http.parent_span_id, caller_span);
     assert_eq!(answered, format!("00-{trace_id}-{}-01", http.span_id));
     let grpc = spans
         .iter()
-        .find(|span| span.program == "wallet-service" && span.name == "grpc")
+        .find(|span| span.program == "wallet-service" && span.name == CREATE_TRANSACTION)
         .unwrap();
     assert!(
         spans
@@ -172,7 +175,7 @@ async fn an_order_is_one_trace_across_the_gateway_the_order_service_and_the_wall
         &caller_span,
         &[
             ("gateway", "http"),
-            ("order-service", "grpc"),
+            ("order-service", "order.v1.OrderService/CreateOrder"),
             ("order-service", "publish"),
             ("wallet-service", "consume"),
             ("wallet-service", "publish"),
