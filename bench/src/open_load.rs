@@ -21,8 +21,9 @@ use crate::latency::percentile_ms;
 
 const MAX_CONNECTIONS: usize = 1024;
 
-/// POSTs `body` (or GETs, when it is empty) to `url` at `rate` per second for `seconds`, request n acting with token n
-/// (modulo the tokens). Prints `sent ok errors p50_ms p99_ms p999_ms`.
+/// POSTs `body` (or GETs, when it is empty) to `url` at `rate` per second for `seconds`,
+/// request n acting with token n (modulo the tokens). Prints
+/// `sent ok errors p50_ms p99_ms p999_ms`.
 pub async fn run(
     url: &str,
     tokens: &[&str],
