@@ -7,6 +7,7 @@
 //! balance, one undo per parent, an append-only ledger).
 
 use chrono::{DateTime, Utc};
+use platform::outbox::OutboxMessage;
 use platform::pagination::PageRequest;
 use proto::messaging::wallet::TransactionCreated;
 use sqlx::{Executor, FromRow, PgConnection, PgPool, Row};
@@ -15,7 +16,9 @@ use uuid::Uuid;
 use crate::error::LedgerError;
 use crate::events;
 use crate::money::CURRENCY;
-use crate::transaction::{NewTransaction, Parent, Transaction, TransactionType, effect};
+use crate::transaction::{
+    NewTransaction, Parent, Transaction, TransactionSource, TransactionType, effect,
+};
 
 const COLUMNS: &str = "id, user_id, type, amount, currency, balance_after, parent_transaction_id, description, source, reference, created_at";
 
@@ -187,25 +190,8 @@ async fn write(
         }
         _ => "select inserted.*, queued.payload as event from inserted, queued",
     };
-    // The event is `TransactionCreated`, made here from the request. Two of its values only
-    // the database knows, when it writes the row: the balance after, and the time (taken
-    // once the wallet's row is locked, so that one wallet's transactions are in balance
-    // order). The statement sets those two, and the envelope's `time`, written as every
-    // event time is (RFC 3339, UTC, microseconds).
     let id = Uuid::now_v7();
-    let event = events::transaction_created(&TransactionCreated {
-        id,
-        user_id: new.user_id,
-        kind: new.kind,
-        amount,
-        currency: CURRENCY.to_owned(),
-        balance_after: 0,
-        parent_transaction_id: new.parent_transaction_id,
-        description: new.description.clone(),
-        source: new.source,
-        reference: new.reference.clone(),
-        created_at: DateTime::UNIX_EPOCH,
-    });
+    let event = event_of(id, new, amount);
     let sql = format!(
         "with {first} changed as ({change}), {if_written}
          inserted as (
@@ -216,16 +202,12 @@ async fn write(
          ),
          queued as (
              insert into outbox (message_id, exchange, routing_key, payload)
-             select $11, $12, $13,
-                 jsonb_set(jsonb_set(jsonb_set($14::jsonb,
-                     '{{time}}', to_jsonb(at), false),
-                     '{{data,created_at}}', to_jsonb(at), false),
-                     '{{data,balance_after}}', to_jsonb(inserted.balance_after), false)
-             from inserted, lateral (select to_char(inserted.created_at at time zone 'UTC',
-                 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as at) as written
+             select $11, $12, $13, {payload} from inserted, {written}
              returning payload
          )
-         {result}"
+         {result}",
+        payload = event_payload("$14::jsonb"),
+        written = WRITTEN_AT,
     );
     let mut query = sqlx::query(&sql)
         .bind(id)
@@ -258,6 +240,210 @@ async fn write(
         return Ok(Written::TooLittleMoney);
     }
     Ok(Written::Applied(Applied::from_row(&row)?))
+}
+
+/// The `transaction.created` event of `new`, to be transaction `id`. Two of its values only
+/// the database knows, when it writes the row: the balance after, and the time (taken once
+/// the wallet's row is locked, so that one wallet's transactions are in balance order). The
+/// statement that writes the row sets those two ([`event_payload`]).
+fn event_of(id: Uuid, new: &NewTransaction, amount: i64) -> OutboxMessage {
+    events::transaction_created(&TransactionCreated {
+        id,
+        user_id: new.user_id,
+        kind: new.kind,
+        amount,
+        currency: CURRENCY.to_owned(),
+        balance_after: 0,
+        parent_transaction_id: new.parent_transaction_id,
+        description: new.description.clone(),
+        source: new.source,
+        reference: new.reference.clone(),
+        created_at: DateTime::UNIX_EPOCH,
+    })
+}
+
+/// SQL: `event` (an [`event_of`] payload) with the balance after and the time of the row
+/// `inserted` set, and the envelope's `time` too, written as every event time is (RFC 3339,
+/// UTC, microseconds, from [`WRITTEN_AT`]'s `at`).
+fn event_payload(event: &str) -> String {
+    format!(
+        "jsonb_set(jsonb_set(jsonb_set({event},
+             '{{time}}', to_jsonb(at), false),
+             '{{data,created_at}}', to_jsonb(at), false),
+             '{{data,balance_after}}', to_jsonb(inserted.balance_after), false)"
+    )
+}
+
+/// SQL: the time the row `inserted` was written, as `at`, for [`event_payload`].
+const WRITTEN_AT: &str = "lateral (select to_char(inserted.created_at at time zone 'UTC',
+    'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as at) as written";
+
+/// Applies each of `news`, transactions with no parent of wallets that differ from one
+/// another, each with the span of the request it came in, as [`apply`] would one after the other, in one statement inside the caller's
+/// database transaction: the plain deposits and withdrawals of a [`crate::group_commit`]
+/// batch in one round trip, however many there are. Each gets its outcome: applied, or too
+/// little money (nothing written for it).
+///
+/// `Err` when the statement failed (for instance a deadlock with another instance): nothing
+/// was written, and the caller's transaction is aborted. Two requests of one wallet are
+/// refused before anything is sent: a statement changes a row once, so the second would be
+/// lost, or (a withdrawal joined twice) written with the first one's balance.
+pub async fn apply_many(
+    conn: &mut PgConnection,
+    news: &[(&NewTransaction, &tracing::Span)],
+) -> Result<Vec<Result<Applied, LedgerError>>, LedgerError> {
+    let mut wallets = std::collections::HashSet::with_capacity(news.len());
+    if !news
+        .iter()
+        .all(|(new, _)| new.parent_transaction_id.is_none() && wallets.insert(new.user_id))
+    {
+        return Err(LedgerError::Internal(anyhow::anyhow!(
+            "apply_many takes requests with no parent, one per wallet"
+        )));
+    }
+    let mut requests = Requests::default();
+    // Each request's transaction id, if it is sent, and its outcome so far: too little
+    // money, unless the statement returns its row.
+    let mut outcomes = Vec::with_capacity(news.len());
+    for &(new, span) in news {
+        match effect(new, None) {
+            Ok((amount, delta)) => {
+                let id = Uuid::now_v7();
+                // The event carries the trace of the request it belongs to.
+                let event = span.in_scope(|| event_of(id, new, amount));
+                requests.push(id, new, amount, delta, event);
+                outcomes.push((Some(id), Err(LedgerError::InsufficientFunds)));
+            }
+            Err(error) => outcomes.push((None, Err(error))),
+        }
+    }
+    // Money in creates the wallet on first use, money out needs enough in it, as in
+    // [`write`]; the rows come in the order given, which locks wallets in that order.
+    let sql = format!(
+        "with requests as (
+             select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[],
+                 $5::text[], $6::text[], $7::text[], $8::bigint[], $9::uuid[], $10::text[],
+                 $11::text[], $12::jsonb[])
+             with ordinality as requests(id, user_id, type, amount, description, source,
+                 reference, delta, message_id, exchange, routing_key, event, position)
+         ),
+         deposited as (
+             insert into wallets (user_id, currency, balance)
+             select user_id, $13, delta from requests where delta > 0 order by position
+             on conflict (user_id) do update
+                set balance = wallets.balance + excluded.balance, updated_at = now()
+             returning user_id, balance
+         ),
+         withdrawn as (
+             update wallets set balance = wallets.balance + requests.delta, updated_at = now()
+             from requests
+             where requests.delta < 0 and wallets.user_id = requests.user_id
+               and wallets.balance + requests.delta >= 0
+             returning wallets.user_id, wallets.balance
+         ),
+         changed as (select * from deposited union all select * from withdrawn),
+         inserted as (
+             insert into transactions (id, user_id, type, amount, currency, balance_after,
+                 parent_transaction_id, description, source, reference)
+             select id, user_id, type, amount, $13, balance, null, description, source,
+                 reference
+             from requests join changed using (user_id)
+             order by position
+             returning {COLUMNS}
+         ),
+         queued as (
+             insert into outbox (message_id, exchange, routing_key, payload)
+             select requests.message_id, requests.exchange, requests.routing_key, {payload}
+             from inserted join requests using (id), {written}
+             returning message_id, payload
+         )
+         select inserted.*, queued.payload as event
+         from inserted join requests using (id)
+             join queued on queued.message_id = requests.message_id",
+        payload = event_payload("requests.event"),
+        written = WRITTEN_AT,
+    );
+    let Requests {
+        ids,
+        user_ids,
+        kinds,
+        amounts,
+        descriptions,
+        sources,
+        references,
+        deltas,
+        message_ids,
+        exchanges,
+        routing_keys,
+        events,
+    } = requests;
+    let rows = sqlx::query(&sql)
+        .bind(ids)
+        .bind(user_ids)
+        .bind(kinds)
+        .bind(amounts)
+        .bind(descriptions)
+        .bind(sources)
+        .bind(references)
+        .bind(deltas)
+        .bind(message_ids)
+        .bind(exchanges)
+        .bind(routing_keys)
+        .bind(events)
+        .bind(CURRENCY)
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in rows {
+        let applied = Applied::from_row(&row)?;
+        if let Some((_, outcome)) = outcomes
+            .iter_mut()
+            .find(|(id, _)| *id == Some(applied.transaction.id))
+        {
+            *outcome = Ok(applied);
+        }
+    }
+    Ok(outcomes.into_iter().map(|(_, outcome)| outcome).collect())
+}
+
+/// [`apply_many`]'s requests, a column each, as the statement takes them.
+#[derive(Default)]
+struct Requests {
+    ids: Vec<Uuid>,
+    user_ids: Vec<Uuid>,
+    kinds: Vec<TransactionType>,
+    amounts: Vec<i64>,
+    descriptions: Vec<Option<String>>,
+    sources: Vec<TransactionSource>,
+    references: Vec<Option<String>>,
+    deltas: Vec<i64>,
+    message_ids: Vec<Uuid>,
+    exchanges: Vec<String>,
+    routing_keys: Vec<String>,
+    events: Vec<serde_json::Value>,
+}
+
+impl Requests {
+    fn push(
+        &mut self,
+        id: Uuid,
+        new: &NewTransaction,
+        amount: i64,
+        delta: i64,
+        event: OutboxMessage,
+    ) {
+        self.ids.push(id);
+        self.user_ids.push(new.user_id);
+        self.kinds.push(new.kind);
+        self.amounts.push(amount);
+        self.descriptions.push(new.description.clone());
+        self.sources.push(new.source);
+        self.references.push(new.reference.clone());
+        self.deltas.push(delta);
+        self.message_ids.push(event.message_id);
+        self.exchanges.push(event.exchange);
+        self.routing_keys.push(event.routing_key);
+        self.events.push(event.payload);
+    }
 }
 
 /// Applies `new` as [`apply`] does, or, when it breaks a rule, leaves the caller's

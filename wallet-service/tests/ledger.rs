@@ -116,35 +116,42 @@ async fn the_balance_always_equals_the_ledger_sum_and_is_never_negative() {
 }
 
 /// Runs `ops` in rounds of up to eight submitted at once through `batches`, so that they share
-/// database transactions; after each round, the audit holds and the ledger replays.
+/// database transactions; the n-th operation is of the (n modulo `wallets`)-th of `wallets`
+/// new wallets. After each round, every wallet's audit holds and its ledger replays.
 async fn run_concurrently(
     outbox: &Outbox,
     batches: &GroupCommit,
     ops: &[Op],
+    wallets: usize,
 ) -> Result<(), TestCaseError> {
     let pool = outbox.pool();
-    let user = Uuid::new_v4();
-    let mut ids: Vec<String> = Vec::new();
-    for round in ops.chunks(8) {
-        let requests = round.iter().filter_map(|op| request(user, op, &ids));
-        let outcomes = futures_util::future::join_all(
-            requests.map(|new| batches.create_transaction(new, None)),
-        )
+    let users: Vec<Uuid> = (0..wallets).map(|_| Uuid::new_v4()).collect();
+    let mut ids: Vec<Vec<String>> = vec![Vec::new(); wallets];
+    for (number, round) in ops.chunks(8).enumerate() {
+        let requests = round.iter().enumerate().filter_map(|(at, op)| {
+            let wallet = (number * 8 + at) % wallets;
+            Some((wallet, request(users[wallet], op, &ids[wallet])?))
+        });
+        let outcomes = futures_util::future::join_all(requests.map(|(wallet, new)| async move {
+            (wallet, batches.create_transaction(new, None).await)
+        }))
         .await;
-        for outcome in outcomes {
+        for (wallet, outcome) in outcomes {
             match outcome {
                 Ok(transaction) => {
                     prop_assert!(transaction.balance_after >= 0);
-                    ids.push(transaction.id.to_string());
+                    ids[wallet].push(transaction.id.to_string());
                 }
                 Err(error) => prop_assert!(error.refusal().is_some(), "{error:#}"),
             }
         }
-        let audit = audit(pool, user).await.expect("audit");
-        prop_assert!(audit.balance >= 0, "negative balance {audit:?}");
-        prop_assert_eq!(audit.balance, audit.ledger_sum, "after {:?}", round);
-        prop_assert_eq!(audit.transactions, i64::try_from(ids.len()).unwrap());
-        check_replay(pool, user).await?;
+        for (user, ids) in users.iter().zip(&ids) {
+            let audit = audit(pool, *user).await.expect("audit");
+            prop_assert!(audit.balance >= 0, "negative balance {audit:?}");
+            prop_assert_eq!(audit.balance, audit.ledger_sum, "after {:?}", round);
+            prop_assert_eq!(audit.transactions, i64::try_from(ids.len()).unwrap());
+            check_replay(pool, *user).await?;
+        }
     }
     Ok(())
 }
@@ -186,11 +193,12 @@ async fn rows_and_commits(pool: &sqlx::PgPool, user: Uuid) -> (i64, i64) {
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operations_submitted_at_once_share_commits_and_keep_the_ledger_exact() {
+/// Runs the random cases through one lane that waits for more, so that a round's requests
+/// share batches, over `wallets` wallets; returns how many ledger rows they wrote in how many
+/// database transactions.
+async fn run_in_batches(wallets: usize) -> (i64, i64) {
     let wallet = support::TestWallet::start().await;
     let outbox = wallet.outbox();
-    // One lane and a wait, so that a round's requests share batches.
     let batches = GroupCommit::start(
         &outbox,
         group_commit::Settings {
@@ -200,14 +208,29 @@ async fn operations_submitted_at_once_share_commits_and_keep_the_ledger_exact() 
         },
     );
     let (outbox, batches) = (&outbox, &batches);
-    let outcome = run_cases(|ops| async move { run_concurrently(outbox, batches, &ops).await });
-    let (rows, commits): (i64, i64) =
+    let outcome =
+        run_cases(|ops| async move { run_concurrently(outbox, batches, &ops, wallets).await });
+    let rows_and_commits =
         sqlx::query_as("select count(*), count(distinct xmin::text) from transactions")
             .fetch_one(outbox.pool())
             .await
             .unwrap();
     wallet.stop().await;
     outcome.unwrap();
+    rows_and_commits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_submitted_at_once_share_commits_and_keep_the_ledger_exact() {
+    let (rows, commits) = run_in_batches(1).await;
+    assert!(commits < rows, "{rows} rows in {commits} commits: no batch");
+}
+
+/// As above, over eight wallets: a round is then mostly one request per wallet, which a batch
+/// applies in one statement (`ledger::apply_many`), mixed with undos applied one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_of_many_wallets_at_once_share_statements_and_keep_every_ledger_exact() {
+    let (rows, commits) = run_in_batches(8).await;
     assert!(commits < rows, "{rows} rows in {commits} commits: no batch");
 }
 
@@ -282,8 +305,28 @@ async fn failing_batch(outbox: &Outbox, user: Uuid) -> Vec<(NewTransaction, Opti
     ]
 }
 
+type Outcome = Result<wallet_service::transaction::Transaction, LedgerError>;
+
+/// Applies `batch` as one batch, and `alone` one request at a time; each one's outcomes.
+async fn together_and_alone(
+    outbox: &Outbox,
+    batch: Vec<(NewTransaction, Option<String>)>,
+    alone: Vec<(NewTransaction, Option<String>)>,
+) -> (Vec<Outcome>, Vec<Outcome>) {
+    let creates: Vec<Create> = batch
+        .into_iter()
+        .map(|(new, key)| Create::new(new, key))
+        .collect();
+    let together = group_commit::apply_together(outbox, &creates).await;
+    let mut outcomes = Vec::new();
+    for (new, key) in alone {
+        outcomes.push(create_transaction(outbox, &new, key.as_deref()).await);
+    }
+    (together, outcomes)
+}
+
 /// What an answer says, without the ids and times that differ from one user to another.
-fn answer(outcome: &Result<wallet_service::transaction::Transaction, LedgerError>) -> String {
+fn answer(outcome: &Outcome) -> String {
     match outcome {
         Ok(transaction) => format!(
             "{} {} -> {}",
@@ -298,16 +341,9 @@ async fn a_batch_answers_each_request_as_it_would_alone_when_some_fail() {
     let wallet = support::TestWallet::start().await;
     let outbox = wallet.outbox();
     let (batched, one_by_one) = (Uuid::new_v4(), Uuid::new_v4());
-    let creates: Vec<Create> = failing_batch(&outbox, batched)
-        .await
-        .into_iter()
-        .map(|(new, key)| Create::new(new, key))
-        .collect();
-    let together = group_commit::apply_together(&outbox, &creates).await;
-    let mut alone = Vec::new();
-    for (new, key) in failing_batch(&outbox, one_by_one).await {
-        alone.push(create_transaction(&outbox, &new, key.as_deref()).await);
-    }
+    let batch = failing_batch(&outbox, batched).await;
+    let one_at_a_time = failing_batch(&outbox, one_by_one).await;
+    let (together, alone) = together_and_alone(&outbox, batch, one_at_a_time).await;
     let together: Vec<String> = together.iter().map(answer).collect();
     let alone: Vec<String> = alone.iter().map(answer).collect();
     assert_eq!(together, alone);
@@ -337,5 +373,110 @@ async fn a_batch_answers_each_request_as_it_would_alone_when_some_fail() {
     // The batch's two transactions were written by one database transaction.
     let (rows, commits) = rows_and_commits(outbox.pool(), batched).await;
     assert_eq!((rows, commits), (6, 5));
+    wallet.stop().await;
+}
+
+/// Users' histories before the batch (made one request at a time), then the batch: one
+/// request for each of most wallets (applied together in one statement), two for one wallet
+/// and one with a key (applied one by one).
+async fn batch_of_many_wallets(
+    outbox: &Outbox,
+    users: &[Uuid; 7],
+) -> Vec<(NewTransaction, Option<String>)> {
+    use TransactionType::{Deposit, Purchase, Withdraw};
+    for (user, amount) in [
+        (users[0], 100),
+        (users[1], 50),
+        (users[3], 10),
+        (users[5], 5),
+    ] {
+        let deposit = parse(user, Deposit, Some(amount), None);
+        create_transaction(outbox, &deposit, None).await.unwrap();
+    }
+    vec![
+        (parse(users[0], Withdraw, Some(30), None), None),
+        (parse(users[1], Withdraw, Some(80), None), None),
+        // A wallet's first transaction creates it.
+        (parse(users[2], Deposit, Some(20), None), None),
+        (parse(users[3], Purchase, Some(10), None), None),
+        // No wallet holds nothing.
+        (parse(users[4], Withdraw, Some(5), None), None),
+        (parse(users[5], Deposit, Some(7), None), None),
+        (parse(users[5], Withdraw, Some(12), None), None),
+        (
+            parse(users[6], Deposit, Some(3), None),
+            Some("k".to_owned()),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_batch_of_many_wallets_answers_each_request_as_it_would_alone() {
+    let wallet = support::TestWallet::start().await;
+    let outbox = wallet.outbox();
+    let batched: [Uuid; 7] = std::array::from_fn(|_| Uuid::new_v4());
+    let one_by_one: [Uuid; 7] = std::array::from_fn(|_| Uuid::new_v4());
+    let batch = batch_of_many_wallets(&outbox, &batched).await;
+    let one_at_a_time = batch_of_many_wallets(&outbox, &one_by_one).await;
+    let (together, alone) = together_and_alone(&outbox, batch, one_at_a_time).await;
+    let answers = |outcomes: &[Result<_, _>]| outcomes.iter().map(answer).collect::<Vec<_>>();
+    assert_eq!(answers(&together), answers(&alone));
+    let slug = |answer: &String| answer.split(':').next().unwrap().to_owned();
+    assert_eq!(
+        answers(&together).iter().map(slug).collect::<Vec<_>>(),
+        [
+            "withdraw 30 -> 70",
+            "insufficient-funds",
+            "deposit 20 -> 20",
+            "purchase 10 -> 0",
+            "insufficient-funds",
+            "deposit 7 -> 12",
+            "withdraw 12 -> 0",
+            "deposit 3 -> 3",
+        ]
+    );
+    for user in batched.iter().chain(&one_by_one) {
+        let audit = audit(outbox.pool(), *user).await.unwrap();
+        assert_eq!(audit.balance, audit.ledger_sum, "{audit:?}");
+    }
+    // The batch's six transactions: one database transaction, and each one's event with its
+    // own id, balance after and time.
+    let applied: Vec<Uuid> = together
+        .iter()
+        .filter_map(|outcome| Some(outcome.as_ref().ok()?.id))
+        .collect();
+    let (commits, events): (i64, i64) = sqlx::query_as(
+        "select count(distinct t.xmin::text), count(o.id)
+         from transactions t left join outbox o
+           on (o.payload->'data'->>'id')::uuid = t.id
+          and (o.payload->'data'->>'balance_after')::bigint = t.balance_after
+          and (o.payload->'data'->>'created_at')::timestamptz = t.created_at
+          and o.payload->>'time' = o.payload->'data'->>'created_at'
+         where t.id = any($1)",
+    )
+    .bind(&applied)
+    .fetch_one(outbox.pool())
+    .await
+    .unwrap();
+    assert_eq!((applied.len(), commits, events), (6, 1, 6));
+    wallet.stop().await;
+}
+
+#[tokio::test]
+async fn applying_two_requests_of_one_wallet_in_one_statement_is_refused_before_anything_is_sent() {
+    let wallet = support::TestWallet::start().await;
+    let outbox = wallet.outbox();
+    let user = Uuid::new_v4();
+    let deposit = parse(user, TransactionType::Deposit, Some(10), None);
+    let mut conn = outbox.pool().acquire().await.unwrap();
+    let span = tracing::Span::none();
+    let twice = [(&deposit, &span), (&deposit, &span)];
+    let outcome = wallet_service::ledger::apply_many(&mut conn, &twice).await;
+    assert!(
+        matches!(outcome, Err(LedgerError::Internal(_))),
+        "{outcome:?}"
+    );
+    let audit = audit(outbox.pool(), user).await.unwrap();
+    assert_eq!((audit.balance, audit.transactions), (0, 0));
     wallet.stop().await;
 }

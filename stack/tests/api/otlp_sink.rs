@@ -22,6 +22,8 @@ pub struct ReceivedSpan {
     pub parent_span_id: String,
     /// The span's `service.name` attribute: the program it belongs to.
     pub program: String,
+    /// The trace ids of the spans it links to (a batch's span links to its other messages').
+    pub linked_traces: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -42,6 +44,17 @@ impl OtlpSink {
                 .serve_with_incoming(TcpListenerStream::new(listener)),
         );
         (sink, endpoint)
+    }
+
+    /// The spans received so far that link to trace `trace_id`.
+    pub fn linking_to(&self, trace_id: &str) -> Vec<ReceivedSpan> {
+        self.spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|span| span.linked_traces.iter().any(|linked| linked == trace_id))
+            .cloned()
+            .collect()
     }
 
     /// The spans of trace `trace_id` (lowercase hex) received so far.
@@ -83,6 +96,7 @@ impl TraceService for OtlpSink {
                         other => format!("{other:?}"),
                     })
                     .unwrap_or_default(),
+                linked_traces: span.links.iter().map(|link| hex(&link.trace_id)).collect(),
                 name: span.name,
                 trace_id: hex(&span.trace_id),
                 span_id: hex(&span.span_id),

@@ -11,8 +11,9 @@ use platform::testing::eventually;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
+use stack::StackConfig;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, User};
 use crate::otlp_sink::{OtlpSink, ReceivedSpan};
 
 /// Spans are exported in batches every 5 s (the SDK's default), and a trace ends several hops
@@ -22,8 +23,20 @@ const EXPORTED: Duration = Duration::from_secs(40);
 /// The wallet's `grpc` span of a deposit: a gRPC call's span is named after its method.
 const CREATE_TRANSACTION: &str = "wallet.v1.WalletService/CreateTransaction";
 
+/// A deposit's spans up to its event's publication, each (program, name).
+const DEPOSIT_SPANS: &[(&str, &str)] = &[
+    ("gateway", "http"),
+    ("wallet-service", CREATE_TRANSACTION),
+    ("wallet-service", "publish"),
+];
+
 /// A stack exporting to a fresh receiver.
 async fn traced_app() -> (TestApp, OtlpSink) {
+    traced_app_with(|_| {}).await
+}
+
+/// A stack configured by `customize`, exporting to a fresh receiver.
+async fn traced_app_with(customize: impl FnOnce(&mut StackConfig)) -> (TestApp, OtlpSink) {
     let (sink, endpoint) = OtlpSink::start().await;
     let export = TraceExport {
         endpoint,
@@ -37,7 +50,7 @@ async fn traced_app() -> (TestApp, OtlpSink) {
     );
     // Kept for the test's life: the exporter flushes on its schedule.
     std::mem::forget(telemetry);
-    (TestApp::spawn().await, sink)
+    (TestApp::spawn_with(customize).await, sink)
 }
 
 /// A caller's trace context: a fresh trace id and the caller's span id.
@@ -46,6 +59,23 @@ fn caller_context() -> (String, String, String) {
     let span_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
     let traceparent = format!("00-{trace_id}-{span_id}-01");
     (trace_id, span_id, traceparent)
+}
+
+/// A deposit of 1,000 by `user` in a fresh caller's trace, accepted: the trace id, the
+/// caller's span id and the answer.
+async fn traced_deposit(app: &TestApp, user: &User) -> (String, String, reqwest::Response) {
+    let (trace_id, caller_span, traceparent) = caller_context();
+    let response = app
+        .client
+        .post(app.url("/wallet/transactions"))
+        .bearer_auth(&user.token)
+        .header("traceparent", &traceparent)
+        .json(&json!({"type": "deposit", "amount": 1_000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    (trace_id, caller_span, response)
 }
 
 /// Waits until trace `trace_id` holds a span of each of `programs` named as given, and
@@ -89,18 +119,7 @@ async fn trace_with(
 async fn a_deposit_is_one_trace_from_the_gateway_through_the_wallet_to_the_statement() {
     let (app, sink) = traced_app().await;
     let user = app.user().await;
-    let (trace_id, caller_span, traceparent) = caller_context();
-
-    let response = app
-        .client
-        .post(app.url("/wallet/transactions"))
-        .bearer_auth(&user.token)
-        .header("traceparent", &traceparent)
-        .json(&json!({"type": "deposit", "amount": 1_000}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let (trace_id, caller_span, response) = traced_deposit(&app, &user).await;
     // The answer names the gateway's span of the request, in the caller's trace.
     let answered = response.headers()["traceparent"]
         .to_str()
@@ -116,12 +135,7 @@ async fn a_deposit_is_one_trace_from_the_gateway_through_the_wallet_to_the_state
         &sink,
         &trace_id,
         &caller_span,
-        &[
-            ("gateway", "http"),
-            ("wallet-service", CREATE_TRANSACTION),
-            ("wallet-service", "publish"),
-            ("statement-service", "consume"),
-        ],
+        &[DEPOSIT_SPANS, &[("statement-service", "consume")]].concat(),
     )
     .await;
     // Only the platform's own spans are exported, none of a dependency's (h2, hyper, tonic,
@@ -144,6 +158,57 @@ async fn a_deposit_is_one_trace_from_the_gateway_through_the_wallet_to_the_state
             .any(|span| span.span_id == grpc.parent_span_id && span.program != "wallet-service"),
         "the wallet's call continues the gateway's span"
     );
+    app.stop().await;
+}
+
+/// Deposits of several users that arrive together share one database statement and commit
+/// (the wallet's group commit), yet each event carries its own request's trace.
+#[tokio::test]
+async fn deposits_applied_together_each_keep_their_own_trace() {
+    // One lane that waits for more: the deposits below make one batch.
+    let (app, sink) = traced_app_with(|config| {
+        config.wallet.group_commit = wallet_service::group_commit::Settings {
+            max_size: 64,
+            max_wait: Duration::from_millis(300),
+            lanes: 1,
+        };
+    })
+    .await;
+    let mut users = Vec::new();
+    for _ in 0..3 {
+        users.push(app.user().await);
+    }
+    let deposits = users.iter().map(|user| async {
+        let (trace_id, caller_span, _) = traced_deposit(&app, user).await;
+        (trace_id, caller_span)
+    });
+    let traces = futures_util::future::join_all(deposits).await;
+    let url = app.stack.config.wallet.service.database_url.expose_secret();
+    let wallet = sqlx::PgPool::connect(url).await.unwrap();
+    let ids: Vec<uuid::Uuid> = users.iter().map(|user| user.id).collect();
+    let (rows, commits): (i64, i64) = sqlx::query_as(
+        "select count(*), count(distinct xmin::text) from transactions where user_id = any($1)",
+    )
+    .bind(&ids)
+    .fetch_one(&wallet)
+    .await
+    .unwrap();
+    wallet.close().await;
+    assert_eq!((rows, commits), (3, 1), "one batch");
+    // Each deposit's event carries its own trace: the relay publishes it in that trace, and
+    // statement-service consumes it there, or (in a batch of events) in a span that links to
+    // it.
+    for (trace_id, caller_span) in traces {
+        trace_with(&sink, &trace_id, &caller_span, DEPOSIT_SPANS).await;
+        eventually(EXPORTED, "the statement's consume span", || async {
+            let consumed =
+                |span: &ReceivedSpan| span.program == "statement-service" && span.name == "consume";
+            (sink.trace(&trace_id).iter().any(consumed)
+                || sink.linking_to(&trace_id).iter().any(consumed))
+            .then_some(())
+        })
+        .await;
+    }
     app.stop().await;
 }
 
