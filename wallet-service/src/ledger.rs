@@ -82,7 +82,7 @@ pub async fn apply_once(
     }
 }
 
-/// What [`record_and_apply`] did.
+/// What [`record_and_apply_many`] did with a request.
 #[derive(Debug)]
 pub enum Recorded {
     /// The message id was recorded before (or earlier in this transaction): nothing written.
@@ -94,29 +94,6 @@ pub enum Recorded {
     Applied(Applied),
 }
 
-/// Records message `message_id` of `queue` in the inbox and applies `new`, a transaction
-/// with no parent, in one statement, inside the caller's database transaction: a request of
-/// a batch from the broker in one round trip. Unlike [`apply_once`], a message id recorded
-/// before is no error, which would abort the caller's transaction and with it the batch: the
-/// inbox row is written first, `on conflict do nothing`, and the change only if it was.
-///
-/// `Err` with a refusal when `new` breaks a rule that is checked before anything is written
-/// (not even the inbox row): the caller takes the longer way, which records the rejection.
-pub async fn record_and_apply(
-    conn: &mut PgConnection,
-    new: &NewTransaction,
-    message_id: &str,
-    queue: &str,
-) -> Result<Recorded, LedgerError> {
-    let (amount, delta) = effect(new, None)?;
-    let inbox = Inbox::First { message_id, queue };
-    Ok(match write(conn, new, amount, delta, inbox).await? {
-        Written::Applied(applied) => Recorded::Applied(applied),
-        Written::TooLittleMoney => Recorded::TooLittleMoney,
-        Written::Duplicate => Recorded::Duplicate,
-    })
-}
-
 /// Where [`write`]'s statement records a broker message in the inbox, if it does.
 #[derive(Debug, Clone, Copy)]
 enum Inbox<'a> {
@@ -125,23 +102,18 @@ enum Inbox<'a> {
     /// Only when the change is written. A message id recorded before is a unique violation:
     /// an error, which rolls the statement back (and aborts a transaction around it).
     IfWritten { message_id: &'a str, queue: &'a str },
-    /// First, `on conflict do nothing`, and the change is written only if the row was: a
-    /// message id recorded before writes nothing and raises nothing.
-    First { message_id: &'a str, queue: &'a str },
 }
 
 /// What [`write`]'s statement did.
 enum Written {
     Applied(Applied),
-    /// Nothing written (but the inbox row, with [`Inbox::First`]).
+    /// Nothing written.
     TooLittleMoney,
-    /// [`Inbox::First`] only: the message id was recorded before; nothing written.
-    Duplicate,
 }
 
-/// The one statement of [`apply`], [`apply_once`] and [`record_and_apply`]: changes the
-/// balance by `delta`, appends the ledger row of `amount`, queues its event and records the
-/// inbox row as `inbox` says.
+/// The one statement of [`apply`] and [`apply_once`]: changes the balance by `delta`,
+/// appends the ledger row of `amount`, queues its event and records the inbox row as
+/// `inbox` says.
 async fn write(
     conn: &mut PgConnection,
     new: &NewTransaction,
@@ -149,51 +121,28 @@ async fn write(
     delta: i64,
     inbox: Inbox<'_>,
 ) -> sqlx::Result<Written> {
-    // With the inbox row first, the change reads it: no row recorded, no change.
-    let (first, from_recorded, and_recorded) = match inbox {
-        Inbox::First { .. } => (
-            "recorded as (insert into inbox (message_id, queue) values ($15, $16)
-                 on conflict do nothing returning message_id),",
-            "from recorded",
-            "and exists (select from recorded)",
-        ),
-        _ => ("", "", ""),
-    };
     // Money in creates the wallet on first use; money out needs a wallet with enough in it
     // (a missing wallet holds nothing): no row back means too little money, and then
     // nothing is written.
     let change = if delta > 0 {
-        format!(
-            "insert into wallets (user_id, currency, balance) select $2, $5, $10 {from_recorded}
-             on conflict (user_id) do update
-                set balance = wallets.balance + $10, updated_at = now()
-             returning balance"
-        )
+        "insert into wallets (user_id, currency, balance) values ($2, $5, $10)
+         on conflict (user_id) do update
+            set balance = wallets.balance + $10, updated_at = now()
+         returning balance"
     } else {
-        format!(
-            "update wallets set balance = balance + $10, updated_at = now()
-             where user_id = $2 and balance + $10 >= 0 {and_recorded} returning balance"
-        )
+        "update wallets set balance = balance + $10, updated_at = now()
+         where user_id = $2 and balance + $10 >= 0 returning balance"
     };
     let if_written = match inbox {
         Inbox::IfWritten { .. } => {
             "if_written as (insert into inbox (message_id, queue) select $15, $16 from changed),"
         }
-        _ => "",
-    };
-    // No row: too little money, or (with the inbox row first) a duplicate. The inbox row
-    // first: one row, recorded, whose other columns are null when the change was refused.
-    let result = match inbox {
-        Inbox::First { .. } => {
-            "select inserted.*, queued.payload as event
-             from recorded left join (inserted cross join queued) on true"
-        }
-        _ => "select inserted.*, queued.payload as event from inserted, queued",
+        Inbox::None => "",
     };
     let id = Uuid::now_v7();
     let event = event_of(id, new, amount);
     let sql = format!(
-        "with {first} changed as ({change}), {if_written}
+        "with changed as ({change}), {if_written}
          inserted as (
              insert into transactions (id, user_id, type, amount, currency, balance_after,
                  parent_transaction_id, description, source, reference)
@@ -205,7 +154,7 @@ async fn write(
              select $11, $12, $13, {payload} from inserted, {written}
              returning payload
          )
-         {result}",
+         select inserted.*, queued.payload as event from inserted, queued",
         payload = event_payload("$14::jsonb"),
         written = WRITTEN_AT,
     );
@@ -224,21 +173,13 @@ async fn write(
         .bind(&event.exchange)
         .bind(&event.routing_key)
         .bind(&event.payload);
-    if let Inbox::IfWritten { message_id, queue } | Inbox::First { message_id, queue } = inbox {
+    if let Inbox::IfWritten { message_id, queue } = inbox {
         query = query.bind(message_id).bind(queue);
     }
+    // No row: too little money.
     let Some(row) = query.fetch_optional(&mut *conn).await? else {
-        return Ok(match inbox {
-            Inbox::First { .. } => Written::Duplicate,
-            _ => Written::TooLittleMoney,
-        });
-    };
-    if row
-        .try_get::<Option<serde_json::Value>, _>("event")?
-        .is_none()
-    {
         return Ok(Written::TooLittleMoney);
-    }
+    };
     Ok(Written::Applied(Applied::from_row(&row)?))
 }
 
@@ -279,10 +220,10 @@ const WRITTEN_AT: &str = "lateral (select to_char(inserted.created_at at time zo
     'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as at) as written";
 
 /// Applies each of `news`, transactions with no parent of wallets that differ from one
-/// another, each with the span of the request it came in, as [`apply`] would one after the other, in one statement inside the caller's
-/// database transaction: the plain deposits and withdrawals of a [`crate::group_commit`]
-/// batch in one round trip, however many there are. Each gets its outcome: applied, or too
-/// little money (nothing written for it).
+/// another, each with the span of the request it came in, as [`apply`] would one after the
+/// other, in one statement inside the caller's database transaction: the plain deposits and
+/// withdrawals of a [`crate::group_commit`] batch in one round trip, however many there
+/// are. Each gets its outcome: applied, or too little money (nothing written for it).
 ///
 /// `Err` when the statement failed (for instance a deadlock with another instance): nothing
 /// was written, and the caller's transaction is aborted. Two requests of one wallet are
@@ -292,51 +233,130 @@ pub async fn apply_many(
     conn: &mut PgConnection,
     news: &[(&NewTransaction, &tracing::Span)],
 ) -> Result<Vec<Result<Applied, LedgerError>>, LedgerError> {
-    let mut wallets = std::collections::HashSet::with_capacity(news.len());
-    if !news
+    let items: Vec<Item> = news
         .iter()
-        .all(|(new, _)| new.parent_transaction_id.is_none() && wallets.insert(new.user_id))
-    {
+        .map(|&(new, span)| Item {
+            new,
+            span,
+            message_id: "",
+        })
+        .collect();
+    let outcomes = write_many(conn, &items, None).await?;
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| match outcome? {
+            Recorded::Applied(applied) => Ok(applied),
+            Recorded::TooLittleMoney | Recorded::Duplicate => Err(LedgerError::InsufficientFunds),
+        })
+        .collect())
+}
+
+/// [`record_and_apply`] for many requests from the broker in one statement, as
+/// [`apply_many`] does for the API's: each of `requests` (a transaction with no parent, and
+/// its message id) of another wallet and with another message id than the others. Each
+/// gets what [`record_and_apply`] would give it, in the caller's database transaction
+/// (whose current span its events carry: the batch's).
+pub async fn record_and_apply_many(
+    conn: &mut PgConnection,
+    requests: &[(&NewTransaction, &str)],
+    queue: &str,
+) -> Result<Vec<Result<Recorded, LedgerError>>, LedgerError> {
+    let span = tracing::Span::current();
+    let items: Vec<Item> = requests
+        .iter()
+        .map(|&(new, message_id)| Item {
+            new,
+            span: &span,
+            message_id,
+        })
+        .collect();
+    write_many(conn, &items, Some(queue)).await
+}
+
+/// A request of [`write_many`].
+struct Item<'a> {
+    new: &'a NewTransaction,
+    span: &'a tracing::Span,
+    /// Its broker message id, recorded in the inbox of the queue [`write_many`] is given.
+    message_id: &'a str,
+}
+
+/// The one statement of [`apply_many`] and [`record_and_apply_many`]. With `inbox` (a
+/// queue), each request's message id is recorded first (`on conflict do nothing`) and only
+/// the requests whose row is new are applied: a message id recorded before (or earlier in
+/// the caller's transaction) writes nothing and raises nothing, which would abort the
+/// caller's transaction and with it the batch. `Err` for a request that breaks a rule
+/// checked before anything is written (not even the inbox row): the caller takes the
+/// longer way, which records the rejection.
+async fn write_many(
+    conn: &mut PgConnection,
+    items: &[Item<'_>],
+    inbox: Option<&str>,
+) -> Result<Vec<Result<Recorded, LedgerError>>, LedgerError> {
+    let mut wallets = std::collections::HashSet::with_capacity(items.len());
+    let mut message_ids = std::collections::HashSet::with_capacity(items.len());
+    if !items.iter().all(|item| {
+        item.new.parent_transaction_id.is_none()
+            && wallets.insert(item.new.user_id)
+            && (inbox.is_none() || message_ids.insert(item.message_id))
+    }) {
         return Err(LedgerError::Internal(anyhow::anyhow!(
-            "apply_many takes requests with no parent, one per wallet"
+            "one statement takes requests with no parent, one per wallet and message id"
         )));
     }
     let mut requests = Requests::default();
-    // Each request's transaction id, if it is sent, and its outcome so far: too little
-    // money, unless the statement returns its row.
-    let mut outcomes = Vec::with_capacity(news.len());
-    for &(new, span) in news {
-        match effect(new, None) {
+    // Each request's transaction id, if it is sent, and its outcome: a broken rule, or what
+    // the statement says.
+    let mut outcomes = Vec::with_capacity(items.len());
+    for item in items {
+        match effect(item.new, None) {
             Ok((amount, delta)) => {
                 let id = Uuid::now_v7();
                 // The event carries the trace of the request it belongs to.
-                let event = span.in_scope(|| event_of(id, new, amount));
-                requests.push(id, new, amount, delta, event);
-                outcomes.push((Some(id), Err(LedgerError::InsufficientFunds)));
+                let event = item.span.in_scope(|| event_of(id, item.new, amount));
+                requests.push(id, item.new, amount, delta, event, item.message_id);
+                outcomes.push((Some(id), Ok(Recorded::Duplicate)));
             }
             Err(error) => outcomes.push((None, Err(error))),
         }
     }
+    // With an inbox, a request changes its wallet only if its message id is new.
+    let (recorded, only_recorded, left_join_recorded, is_recorded) = match inbox {
+        Some(_) => (
+            "recorded as (
+                 insert into inbox (message_id, queue)
+                 select request_id, $15 from requests order by position
+                 on conflict do nothing returning message_id as request_id
+             ),",
+            "join recorded using (request_id)",
+            "left join recorded using (request_id)",
+            "recorded.request_id is not null",
+        ),
+        None => ("", "", "", "true"),
+    };
     // Money in creates the wallet on first use, money out needs enough in it, as in
     // [`write`]; the rows come in the order given, which locks wallets in that order.
     let sql = format!(
         "with requests as (
              select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[],
                  $5::text[], $6::text[], $7::text[], $8::bigint[], $9::uuid[], $10::text[],
-                 $11::text[], $12::jsonb[])
+                 $11::text[], $12::jsonb[], $14::text[])
              with ordinality as requests(id, user_id, type, amount, description, source,
-                 reference, delta, message_id, exchange, routing_key, event, position)
+                 reference, delta, message_id, exchange, routing_key, event, request_id,
+                 position)
          ),
+         {recorded}
          deposited as (
              insert into wallets (user_id, currency, balance)
-             select user_id, $13, delta from requests where delta > 0 order by position
+             select user_id, $13, delta from requests {only_recorded}
+             where delta > 0 order by position
              on conflict (user_id) do update
                 set balance = wallets.balance + excluded.balance, updated_at = now()
              returning user_id, balance
          ),
          withdrawn as (
              update wallets set balance = wallets.balance + requests.delta, updated_at = now()
-             from requests
+             from requests {only_recorded}
              where requests.delta < 0 and wallets.user_id = requests.user_id
                and wallets.balance + requests.delta >= 0
              returning wallets.user_id, wallets.balance
@@ -357,9 +377,11 @@ pub async fn apply_many(
              from inserted join requests using (id), {written}
              returning message_id, payload
          )
-         select inserted.*, queued.payload as event
-         from inserted join requests using (id)
-             join queued on queued.message_id = requests.message_id",
+         select requests.id as request, {is_recorded} as recorded, inserted.*,
+             queued.payload as event
+         from requests {left_join_recorded}
+             left join inserted on inserted.id = requests.id
+             left join queued on queued.message_id = requests.message_id",
         payload = event_payload("requests.event"),
         written = WRITTEN_AT,
     );
@@ -376,8 +398,9 @@ pub async fn apply_many(
         exchanges,
         routing_keys,
         events,
+        request_ids,
     } = requests;
-    let rows = sqlx::query(&sql)
+    let mut query = sqlx::query(&sql)
         .bind(ids)
         .bind(user_ids)
         .bind(kinds)
@@ -391,21 +414,31 @@ pub async fn apply_many(
         .bind(routing_keys)
         .bind(events)
         .bind(CURRENCY)
-        .fetch_all(&mut *conn)
-        .await?;
+        .bind(request_ids);
+    if let Some(queue) = inbox {
+        query = query.bind(queue);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
     for row in rows {
-        let applied = Applied::from_row(&row)?;
-        if let Some((_, outcome)) = outcomes
-            .iter_mut()
-            .find(|(id, _)| *id == Some(applied.transaction.id))
+        let request: Uuid = row.try_get("request")?;
+        let outcome = if row
+            .try_get::<Option<serde_json::Value>, _>("event")?
+            .is_some()
         {
-            *outcome = Ok(applied);
+            Recorded::Applied(Applied::from_row(&row)?)
+        } else if row.try_get("recorded")? {
+            Recorded::TooLittleMoney
+        } else {
+            Recorded::Duplicate
+        };
+        if let Some((_, slot)) = outcomes.iter_mut().find(|(id, _)| *id == Some(request)) {
+            *slot = Ok(outcome);
         }
     }
     Ok(outcomes.into_iter().map(|(_, outcome)| outcome).collect())
 }
 
-/// [`apply_many`]'s requests, a column each, as the statement takes them.
+/// [`write_many`]'s requests, a column each, as the statement takes them.
 #[derive(Default)]
 struct Requests {
     ids: Vec<Uuid>,
@@ -420,6 +453,8 @@ struct Requests {
     exchanges: Vec<String>,
     routing_keys: Vec<String>,
     events: Vec<serde_json::Value>,
+    /// Broker message ids, for the inbox (empty for the API's requests).
+    request_ids: Vec<String>,
 }
 
 impl Requests {
@@ -430,6 +465,7 @@ impl Requests {
         amount: i64,
         delta: i64,
         event: OutboxMessage,
+        request_id: &str,
     ) {
         self.ids.push(id);
         self.user_ids.push(new.user_id);
@@ -443,6 +479,7 @@ impl Requests {
         self.exchanges.push(event.exchange);
         self.routing_keys.push(event.routing_key);
         self.events.push(event.payload);
+        self.request_ids.push(request_id.to_owned());
     }
 }
 

@@ -7,6 +7,8 @@
 //! `transaction.created` or `transaction.rejected` event, also sent to `reply_to` if given.
 //! A message that cannot be understood is dead-lettered with the reason.
 
+use std::collections::HashSet;
+
 use futures_util::future::join_all;
 use lapin::message::Delivery;
 use platform::consumer::BatchHandler;
@@ -96,27 +98,58 @@ pub async fn apply_all(
 /// (or earlier in the batch) is skipped; a refused request leaves the transaction usable
 /// (see [`ledger::try_apply`]). `Err`, and nothing committed, on any other error.
 ///
-/// Most requests (valid, no parent, no reply) take one statement each, which records the
-/// message id and applies the request ([`ledger::record_and_apply`]); the others record the
-/// message id, then apply or reject the request: two round trips or more.
+/// Most requests (valid, no parent, no reply) need nothing but their message id recorded
+/// and their wallet changed: each wallet's first such requests go in rounds, the n-th of
+/// every wallet in round n, each round one statement for all its wallets
+/// ([`ledger::record_and_apply_many`]). The others follow in their order, each recording
+/// its message id, then applying or rejecting the request: two round trips or more.
 async fn apply_together(outbox: &Outbox, queue: &str, requests: &[&Request]) -> anyhow::Result<()> {
     let mut tx = outbox.begin().await?;
-    for request in requests {
-        let parsed = NewTransaction::parse(request.user_id, &request.raw, request.source);
-        if let Some(new) = one_statement(request, &parsed) {
-            match ledger::record_and_apply(&mut tx, new, &request.message_id, queue).await {
-                Ok(Recorded::Applied(_) | Recorded::Duplicate) => continue,
+    let mut parsed: Vec<Option<Result<NewTransaction, LedgerError>>> = requests
+        .iter()
+        .map(|request| {
+            Some(NewTransaction::parse(
+                request.user_id,
+                &request.raw,
+                request.source,
+            ))
+        })
+        .collect();
+    let (rounds, rest) = rounds(requests, &parsed);
+    for round in rounds {
+        let (round, news): (Vec<usize>, Vec<(&NewTransaction, &str)>) = round
+            .into_iter()
+            .filter_map(|at| {
+                let new = parsed[at].as_ref()?.as_ref().ok()?;
+                Some((at, (new, requests[at].message_id.as_str())))
+            })
+            .unzip();
+        let outcomes = ledger::record_and_apply_many(&mut tx, &news, queue).await?;
+        for (at, outcome) in round.into_iter().zip(outcomes) {
+            let request = requests[at];
+            match outcome {
+                Ok(Recorded::Applied(_) | Recorded::Duplicate) => {}
                 // Recorded: what remains is the rejection, as the longer way records it.
                 Ok(Recorded::TooLittleMoney) => {
                     let refused = Err(LedgerError::InsufficientFunds);
                     record_outcome(&mut tx, request, refused).await?;
-                    continue;
                 }
                 // A rule broken before anything was written: the longer way rejects it.
-                Err(error) if error.refusal().is_some() => {}
+                Err(error) if error.refusal().is_some() => {
+                    if platform::inbox::record(&mut tx, &request.message_id, queue).await? {
+                        record_outcome(&mut tx, request, Err(error)).await?;
+                    }
+                }
                 Err(error) => return Err(error.into()),
             }
+            parsed[at] = None;
         }
+    }
+    for at in rest {
+        let request = requests[at];
+        let Some(parsed) = parsed[at].take() else {
+            continue;
+        };
         if !platform::inbox::record(&mut tx, &request.message_id, queue).await? {
             continue;
         }
@@ -124,6 +157,50 @@ async fn apply_together(outbox: &Outbox, queue: &str, requests: &[&Request]) -> 
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Splits `requests` (sorted by wallet, each wallet's in the order they came) into rounds
+/// for one statement each, and the rest, in order. A wallet's requests join rounds, the
+/// n-th in round n, while they are such that one statement applies them and carry a
+/// message id not seen earlier in the batch; from its first other request on, a wallet's
+/// requests are the rest. So one wallet's requests keep their order, a round holds one
+/// request per wallet and message id, and of two requests with one message id the earlier
+/// is applied, as one after the other would.
+fn rounds(
+    requests: &[&Request],
+    parsed: &[Option<Result<NewTransaction, LedgerError>>],
+) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut rest = Vec::new();
+    let mut seen = HashSet::with_capacity(requests.len());
+    // The wallet whose requests are being placed, and the round of its next one (`None`
+    // once one of its requests went to the rest).
+    let mut wallet = None;
+    let mut next_round = Some(0);
+    for (at, request) in requests.iter().enumerate() {
+        if wallet != Some(request.user_id) {
+            wallet = Some(request.user_id);
+            next_round = Some(0);
+        }
+        let first_of_its_id = seen.insert(request.message_id.as_str());
+        let plain = parsed[at]
+            .as_ref()
+            .is_some_and(|parsed| one_statement(request, parsed).is_some());
+        match next_round {
+            Some(round) if plain && first_of_its_id => {
+                if rounds.len() == round {
+                    rounds.push(Vec::new());
+                }
+                rounds[round].push(at);
+                next_round = Some(round + 1);
+            }
+            _ => {
+                next_round = None;
+                rest.push(at);
+            }
+        }
+    }
+    (rounds, rest)
 }
 
 /// The request as one statement can apply it (valid, with no parent, and no reply to queue),

@@ -818,3 +818,52 @@ async fn a_batch_gives_each_request_the_outcome_it_gets_alone() {
     }
     wallet.stop().await;
 }
+
+/// Requests of three wallets in one batch, interleaved as they arrived: the n-th request of
+/// every wallet shares one statement, yet each wallet gets the outcomes of its requests one
+/// after the other, and a message id another wallet's request used first is not applied.
+#[tokio::test]
+async fn a_batch_of_several_wallets_keeps_each_wallets_order() {
+    use TransactionType::{Deposit, Withdraw};
+    let wallet = TestWallet::start().await;
+    let outbox = wallet.outbox();
+    let mut users: [Uuid; 3] = std::array::from_fn(|_| Uuid::new_v4());
+    // In the order the batch applies wallets in.
+    users.sort();
+    let mut batch = Vec::new();
+    for (id, kind, amount) in [
+        ("in", Deposit, 100),
+        ("out", Withdraw, 60),
+        ("again", Withdraw, 60),
+        ("more", Deposit, 5),
+    ] {
+        for user in users {
+            batch.push(request(id, user, kind, Some(amount)));
+        }
+    }
+    let mut reused = request("reused", users[1], Deposit, Some(1_000));
+    reused.message_id = batch[0].message_id.clone();
+    batch.push(reused);
+    requests::apply_all(&outbox, REQUESTS_QUEUE, &batch)
+        .await
+        .unwrap();
+
+    for user in users {
+        assert_eq!(
+            outcomes(&wallet.pool, user).await,
+            [
+                "deposit 100 -> 100",
+                "withdraw 60 -> 40",
+                "again rejected: insufficient-funds",
+                "deposit 5 -> 45",
+            ]
+        );
+    }
+    let (rows, commits): (i64, i64) =
+        sqlx::query_as("select count(*), count(distinct xmin::text) from transactions")
+            .fetch_one(&wallet.pool)
+            .await
+            .unwrap();
+    assert_eq!((rows, commits), (9, 1), "the batch was one transaction");
+    wallet.stop().await;
+}
