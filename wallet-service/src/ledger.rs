@@ -251,11 +251,12 @@ pub async fn apply_many(
         .collect())
 }
 
-/// [`record_and_apply`] for many requests from the broker in one statement, as
-/// [`apply_many`] does for the API's: each of `requests` (a transaction with no parent, and
-/// its message id) of another wallet and with another message id than the others. Each
-/// gets what [`record_and_apply`] would give it, in the caller's database transaction
-/// (whose current span its events carry: the batch's).
+/// Records each of `requests` (a transaction with no parent, and its broker message id) in
+/// the inbox of `queue` and applies it if its message id is new, all in one statement
+/// inside the caller's database transaction, as [`apply_many`] does for the API's requests:
+/// the requests of a round of a broker batch in one round trip. Each is of another wallet
+/// and has another message id than the others, and gets its [`Recorded`] outcome; its
+/// event carries the caller's current span (the batch's).
 pub async fn record_and_apply_many(
     conn: &mut PgConnection,
     requests: &[(&NewTransaction, &str)],

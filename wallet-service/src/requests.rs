@@ -105,22 +105,16 @@ pub async fn apply_all(
 /// its message id, then applying or rejecting the request: two round trips or more.
 async fn apply_together(outbox: &Outbox, queue: &str, requests: &[&Request]) -> anyhow::Result<()> {
     let mut tx = outbox.begin().await?;
-    let mut parsed: Vec<Option<Result<NewTransaction, LedgerError>>> = requests
+    let parsed: Vec<Result<NewTransaction, LedgerError>> = requests
         .iter()
-        .map(|request| {
-            Some(NewTransaction::parse(
-                request.user_id,
-                &request.raw,
-                request.source,
-            ))
-        })
+        .map(|request| NewTransaction::parse(request.user_id, &request.raw, request.source))
         .collect();
     let (rounds, rest) = rounds(requests, &parsed);
     for round in rounds {
         let (round, news): (Vec<usize>, Vec<(&NewTransaction, &str)>) = round
             .into_iter()
             .filter_map(|at| {
-                let new = parsed[at].as_ref()?.as_ref().ok()?;
+                let new = parsed[at].as_ref().ok()?;
                 Some((at, (new, requests[at].message_id.as_str())))
             })
             .unzip();
@@ -142,9 +136,10 @@ async fn apply_together(outbox: &Outbox, queue: &str, requests: &[&Request]) -> 
                 }
                 Err(error) => return Err(error.into()),
             }
-            parsed[at] = None;
         }
     }
+    // The rest take their parsed request: each is in no round.
+    let mut parsed: Vec<_> = parsed.into_iter().map(Some).collect();
     for at in rest {
         let request = requests[at];
         let Some(parsed) = parsed[at].take() else {
@@ -168,7 +163,7 @@ async fn apply_together(outbox: &Outbox, queue: &str, requests: &[&Request]) -> 
 /// is applied, as one after the other would.
 fn rounds(
     requests: &[&Request],
-    parsed: &[Option<Result<NewTransaction, LedgerError>>],
+    parsed: &[Result<NewTransaction, LedgerError>],
 ) -> (Vec<Vec<usize>>, Vec<usize>) {
     let mut rounds: Vec<Vec<usize>> = Vec::new();
     let mut rest = Vec::new();
@@ -183,9 +178,7 @@ fn rounds(
             next_round = Some(0);
         }
         let first_of_its_id = seen.insert(request.message_id.as_str());
-        let plain = parsed[at]
-            .as_ref()
-            .is_some_and(|parsed| one_statement(request, parsed).is_some());
+        let plain = one_statement(request, &parsed[at]).is_some();
         match next_round {
             Some(round) if plain && first_of_its_id => {
                 if rounds.len() == round {

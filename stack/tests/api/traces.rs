@@ -61,21 +61,32 @@ fn caller_context() -> (String, String, String) {
     (trace_id, span_id, traceparent)
 }
 
-/// A deposit of 1,000 by `user` in a fresh caller's trace, accepted: the trace id, the
-/// caller's span id and the answer.
-async fn traced_deposit(app: &TestApp, user: &User) -> (String, String, reqwest::Response) {
+/// `POST path` with `body` by `user` in a fresh caller's trace, answered 201: the trace id,
+/// the caller's span id and the answer.
+async fn traced_post(
+    app: &TestApp,
+    user: &User,
+    path: &str,
+    body: &Value,
+) -> (String, String, reqwest::Response) {
     let (trace_id, caller_span, traceparent) = caller_context();
     let response = app
         .client
-        .post(app.url("/wallet/transactions"))
+        .post(app.url(path))
         .bearer_auth(&user.token)
         .header("traceparent", &traceparent)
-        .json(&json!({"type": "deposit", "amount": 1_000}))
+        .json(body)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     (trace_id, caller_span, response)
+}
+
+/// A deposit of 1,000 by `user` in a fresh caller's trace, as [`traced_post`].
+async fn traced_deposit(app: &TestApp, user: &User) -> (String, String, reqwest::Response) {
+    let deposit = json!({"type": "deposit", "amount": 1_000});
+    traced_post(app, user, "/wallet/transactions", &deposit).await
 }
 
 /// Waits until trace `trace_id` holds a span of each of `programs` named as given, and
@@ -219,18 +230,8 @@ async fn an_order_is_one_trace_across_the_gateway_the_order_service_and_the_wall
     app.transacted(&user.token, &json!({"type": "deposit", "amount": 10_000}))
         .await;
     let book = app.product(2_500, 3).await;
-    let (trace_id, caller_span, traceparent) = caller_context();
-
-    let response = app
-        .client
-        .post(app.url("/orders"))
-        .bearer_auth(&user.token)
-        .header("traceparent", &traceparent)
-        .json(&json!({"items": [{"product_id": book["id"], "quantity": 1}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let order = json!({"items": [{"product_id": book["id"], "quantity": 1}]});
+    let (trace_id, caller_span, _) = traced_post(&app, &user, "/orders", &order).await;
 
     // The saga: the order's call, its payment request published and consumed by the wallet,
     // the wallet's outcome published and consumed by order-service.
