@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use platform::idempotency;
 use platform::outbox::Outbox;
 use platform::pagination::PageRequest;
 use platform::timestamp::to_proto;
@@ -15,7 +16,7 @@ use crate::order::{self, Item, NewOrder, Order, Transition};
 use crate::product::{self, NewProduct, Product, ProductChange, ProductRequest};
 use crate::sales::{self, Sale};
 use crate::vouchers::{self, Voucher};
-use crate::{idempotency, orders, products};
+use crate::{orders, products};
 
 pub struct OrderApi {
     pub outbox: Outbox,
@@ -43,7 +44,8 @@ impl OrderService for OrderApi {
         )?;
         let key = request.idempotency_key;
         if let Some(key) = &key {
-            idempotency::check(key)?;
+            idempotency::check(key)
+                .map_err(|message| OrderError::Invalid(vec![(idempotency::FIELD, message)]))?;
         }
         let order =
             orders::create(&self.outbox, &new, key.as_deref(), self.payment_timeout).await?;

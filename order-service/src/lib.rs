@@ -79,7 +79,7 @@ pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Serv
         let outbox = expiring.clone();
         async move { expiry::sweep(&outbox).await }
     });
-    service.prune_hourly("prune order idempotency keys", idempotency::PRUNE);
+    service.prune_hourly("prune order idempotency keys", idempotency::KEYS.prune());
     let messaging = outbox.clone();
     service.on_broker(move |connection, shutdown| {
         messaging::run(messaging.clone(), connection, shutdown)

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use platform::idempotency::Claim;
 use platform::outbox::{self, Outbox};
 use platform::pagination::PageRequest;
 use sqlx::{PgConnection, PgPool};
@@ -17,7 +18,7 @@ use uuid::Uuid;
 
 use crate::error::OrderError;
 use crate::events;
-use crate::idempotency::{self, Claim};
+use crate::idempotency::KEYS;
 use crate::order::{
     CURRENCY, Item, NewOrder, Order, OrderRow, Status, StatusChange, Transition, discount,
 };
@@ -45,15 +46,21 @@ pub async fn create(
         tx.commit().await?;
         return Ok(order);
     };
-    match idempotency::claim(&mut tx, new, key).await? {
+    match KEYS
+        .claim(&mut tx, new.user_id, key, &new.fingerprint())
+        .await?
+    {
         Claim::New => {}
+        Claim::Reused => return Err(OrderError::IdempotencyKeyReused),
         // Nothing changes: the transaction (which only read) ends without a commit.
-        Claim::Placed(id) => return load_one(&mut tx, id, Some(new.user_id)).await,
-        Claim::Refused(error) => return Err(error),
+        Claim::Succeeded(id) => return load_one(&mut tx, id, Some(new.user_id)).await,
+        Claim::Refused { reason, message } => {
+            return Err(OrderError::Replayed { reason, message });
+        }
     }
     match place(&mut tx, new, payment_timeout).await {
         Ok(id) => {
-            idempotency::record_order(&mut tx, new.user_id, key, id).await?;
+            KEYS.record_success(&mut tx, new.user_id, key, id).await?;
             let order = load_one(&mut tx, id, None).await?;
             tx.commit().await?;
             Ok(order)
@@ -62,7 +69,8 @@ pub async fn create(
             // A broken rule is found before anything is written (see `place`), so the
             // transaction holds only the key, which now keeps the refusal.
             if let Some((reason, message)) = error.remembered() {
-                idempotency::record_refusal(&mut tx, new.user_id, key, reason, &message).await?;
+                KEYS.record_refusal(&mut tx, new.user_id, key, reason, &message)
+                    .await?;
                 tx.commit().await?;
             }
             Err(error)

@@ -30,6 +30,7 @@ pub mod consumer;
 pub mod database;
 pub mod grpc;
 pub mod healthcheck;
+pub mod idempotency;
 pub mod inbox;
 pub mod lifecycle;
 pub mod outbox;

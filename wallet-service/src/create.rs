@@ -1,16 +1,14 @@
 //! Creating a transaction through the API, with its optional `Idempotency-Key`.
 
+use platform::idempotency::{self, Claim};
 use platform::outbox::Outbox;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::error::LedgerError;
-use crate::idempotency::{self, Claim};
+use crate::idempotency::KEYS;
 use crate::ledger;
 use crate::transaction::{NewTransaction, Transaction};
-
-/// Longest `Idempotency-Key` accepted.
-pub const MAX_KEY_LEN: usize = 255;
 
 /// Creates `new` in a database transaction of its own (or a lone statement, without a key).
 /// [`crate::group_commit`] applies many through [`create_in`] in one transaction instead.
@@ -42,17 +40,8 @@ pub async fn create_transaction(
 
 /// Refuses a key that is empty, too long or not visible ASCII.
 pub fn check_key(key: Option<&str>) -> Result<(), LedgerError> {
-    if let Some(key) = key
-        && (key.is_empty()
-            || key.len() > MAX_KEY_LEN
-            || !key.bytes().all(|byte| byte.is_ascii_graphic()))
-    {
-        return Err(LedgerError::Invalid(vec![(
-            "Idempotency-Key",
-            format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
-        )]));
-    }
-    Ok(())
+    key.map_or(Ok(()), idempotency::check)
+        .map_err(|message| LedgerError::Invalid(vec![(idempotency::FIELD, message)]))
 }
 
 /// Creates `new` inside the caller's database transaction `conn`, which commits. A refusal
@@ -66,23 +55,34 @@ pub async fn create_in(
     let Some(key) = key else {
         return Ok(ledger::try_apply(conn, new).await?.transaction);
     };
-    match idempotency::claim(conn, new.user_id, key, &new.fingerprint()).await? {
+    match KEYS
+        .claim(conn, new.user_id, key, &new.fingerprint())
+        .await?
+    {
         Claim::New => {}
-        Claim::Applied(id) => return ledger::find(conn, new.user_id, id).await,
-        Claim::Failed(error) => return Err(error),
+        Claim::Reused => return Err(LedgerError::IdempotencyKeyReused),
+        Claim::Succeeded(id) => return ledger::find(conn, new.user_id, id).await,
+        Claim::Refused { reason, message } => {
+            return Err(LedgerError::Replayed {
+                refusal: reason,
+                message,
+            });
+        }
     }
     // A broken rule leaves the claimed key in place, to store the outcome.
     match ledger::try_apply(conn, new).await {
         Ok(applied) => {
             let transaction = applied.transaction;
-            idempotency::record_success(conn, new.user_id, key, transaction.id).await?;
+            KEYS.record_success(conn, new.user_id, key, transaction.id)
+                .await?;
             Ok(transaction)
         }
         Err(error) => {
             let Some(refusal) = error.refusal() else {
                 return Err(error);
             };
-            idempotency::record_failure(conn, new.user_id, key, refusal, &error.detail()).await?;
+            KEYS.record_refusal(conn, new.user_id, key, refusal, &error.detail())
+                .await?;
             Err(error)
         }
     }

@@ -55,7 +55,7 @@ impl Config {
 pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Service> {
     let mut service = Service::build("wallet-service", config.service, &MIGRATOR, listener).await?;
     let outbox = service.outbox();
-    service.prune_hourly("prune idempotency keys", idempotency::PRUNE);
+    service.prune_hourly("prune idempotency keys", idempotency::KEYS.prune());
     let messaging = outbox.clone();
     let request_batches = config.group_commit;
     service.on_broker(move |connection, shutdown| {
