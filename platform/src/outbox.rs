@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use backon::BackoffBuilder;
+use futures_util::future;
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
@@ -283,63 +284,29 @@ async fn publish_batch(
     if rows.is_empty() {
         return Ok(0);
     }
-    let mut confirms = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let body =
-            serde_json::to_vec(&row.payload).map_err(|error| BatchError::Broker(error.into()))?;
-        let mut properties = BasicProperties::default()
-            .with_message_id(row.message_id.to_string().into())
-            .with_content_type("application/json".into())
-            .with_delivery_mode(2)
-            .with_user_id(user.into())
-            .with_timestamp(u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default());
-        if let Some(correlation_id) = &row.correlation_id {
-            properties = properties.with_correlation_id(correlation_id.as_str().into());
-        }
-        // The publish continues the trace the event was written in (its CloudEvent's
-        // `traceparent`), and passes itself on in the `traceparent` header.
-        let span = match row.payload.get(crate::trace_context::TRACEPARENT) {
-            Some(_) => crate::trace_context::span_if_enabled(|| {
-                tracing::info_span!(
-                    "publish",
-                    service.name = crate::telemetry::program(),
-                    messaging.destination.name = row.exchange.as_str(),
-                    messaging.rabbitmq.destination.routing_key = row.routing_key.as_str(),
-                    messaging.message.id = %row.message_id,
-                    otel.kind = "producer",
-                )
-            }),
-            None => tracing::Span::none(),
-        };
-        crate::trace_context::continue_from_event(&span, &row.payload);
-        let mut headers = FieldTable::default();
-        span.in_scope(|| crate::trace_context::write_amqp_headers(&mut headers));
-        if !headers.inner().is_empty() {
-            properties = properties.with_headers(headers);
-        }
-        let confirm = channel
-            .basic_publish(
-                row.exchange.as_str().into(),
-                row.routing_key.as_str().into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                &body,
-                properties,
-            )
-            .instrument(span)
-            .await
-            .context("cannot publish")
-            .map_err(BatchError::Broker)?;
-        confirms.push(confirm);
+    let bodies = rows
+        .iter()
+        .map(|row| serde_json::to_vec(&row.payload))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| BatchError::Broker(error.into()))?;
+    // Every publish of the batch is queued before any is awaited, so lapin writes their
+    // frames together. Awaited one by one, each publish waited for lapin's I/O thread to
+    // write it: a wake-up of that thread and one write per message.
+    let mut publishes = Vec::with_capacity(rows.len());
+    for (row, body) in rows.iter().zip(&bodies) {
+        let mut publish = Box::pin(future::maybe_done(publish(channel, user, row, body)));
+        // Its first poll queues the message's frames: the batch goes out in the rows' order.
+        let _ = futures_util::poll!(publish.as_mut());
+        publishes.push(publish);
     }
-    for (row, confirm) in rows.iter().zip(confirms) {
-        match confirm
-            .await
-            .context("no publisher confirm")
-            .map_err(BatchError::Broker)?
-        {
+    for (row, mut publish) in rows.iter().zip(publishes) {
+        publish.as_mut().await;
+        let confirmation = publish.as_mut().take_output().unwrap_or_else(|| {
+            Err(BatchError::Broker(anyhow::anyhow!(
+                "a publish without an outcome"
+            )))
+        })?;
+        match confirmation {
             Confirmation::Ack(None) | Confirmation::NotRequested => {}
             // Nobody listens on that routing key (yet): the broker dropped it by design of
             // the topology, not by failure, so the row is done.
@@ -358,4 +325,62 @@ async fn publish_batch(
     }
     tx.commit().await?;
     Ok(rows.len())
+}
+
+/// Publishes one outbox row (`body`, its payload) on `channel`, as broker user `user`, and
+/// waits for the broker's confirm.
+async fn publish(
+    channel: &lapin::Channel,
+    user: &str,
+    row: &Row,
+    body: &[u8],
+) -> Result<Confirmation, BatchError> {
+    let mut properties = BasicProperties::default()
+        .with_message_id(row.message_id.to_string().into())
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_user_id(user.into())
+        .with_timestamp(u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default());
+    if let Some(correlation_id) = &row.correlation_id {
+        properties = properties.with_correlation_id(correlation_id.as_str().into());
+    }
+    // The publish continues the trace the event was written in (its CloudEvent's
+    // `traceparent`), and passes itself on in the `traceparent` header.
+    let span = match row.payload.get(crate::trace_context::TRACEPARENT) {
+        Some(_) => crate::trace_context::span_if_enabled(|| {
+            tracing::info_span!(
+                "publish",
+                service.name = crate::telemetry::program(),
+                messaging.destination.name = row.exchange.as_str(),
+                messaging.rabbitmq.destination.routing_key = row.routing_key.as_str(),
+                messaging.message.id = %row.message_id,
+                otel.kind = "producer",
+            )
+        }),
+        None => tracing::Span::none(),
+    };
+    crate::trace_context::continue_from_event(&span, &row.payload);
+    let mut headers = FieldTable::default();
+    span.in_scope(|| crate::trace_context::write_amqp_headers(&mut headers));
+    if !headers.inner().is_empty() {
+        properties = properties.with_headers(headers);
+    }
+    channel
+        .basic_publish(
+            row.exchange.as_str().into(),
+            row.routing_key.as_str().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            body,
+            properties,
+        )
+        .instrument(span)
+        .await
+        .context("cannot publish")
+        .map_err(BatchError::Broker)?
+        .await
+        .context("no publisher confirm")
+        .map_err(BatchError::Broker)
 }
