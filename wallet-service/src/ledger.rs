@@ -246,7 +246,11 @@ pub async fn apply_many(
         .into_iter()
         .map(|outcome| match outcome? {
             Recorded::Applied(applied) => Ok(applied),
-            Recorded::TooLittleMoney | Recorded::Duplicate => Err(LedgerError::InsufficientFunds),
+            Recorded::TooLittleMoney => Err(LedgerError::InsufficientFunds),
+            // Only a request with a broker message id can be one: never an API request.
+            Recorded::Duplicate => Err(LedgerError::Internal(anyhow::anyhow!(
+                "an API request was taken for a duplicate message"
+            ))),
         })
         .collect())
 }
