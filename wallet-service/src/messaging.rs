@@ -23,8 +23,9 @@ use crate::requests::{Format, RequestHandler};
 const ORDER_BATCH: u16 = 64;
 
 /// Runs the wallet's side of the broker on `connection`. Transaction requests are applied in
-/// batches of up to `batches.max_size`, `batches.lanes` at once, one wallet's requests always
-/// in the same lane and so in the order they came, as the API's group commit does.
+/// batches of up to `batches.max_size`, `batches.request_lanes` at once per queue, one
+/// wallet's requests always in the same lane and so in the order they came, as the API's
+/// group commit does.
 pub async fn run(
     outbox: Outbox,
     connection: Arc<Connection>,
@@ -51,7 +52,7 @@ pub async fn run(
         outbox: outbox.clone(),
     };
     let batch = u16::try_from(batches.max_size).unwrap_or(u16::MAX);
-    let lanes = u16::try_from(batches.lanes).unwrap_or(u16::MAX);
+    let lanes = u16::try_from(batches.request_lanes).unwrap_or(u16::MAX);
     tokio::try_join!(
         outbox.relay(&connection, &shutdown),
         consume_in_lanes(

@@ -205,6 +205,7 @@ async fn run_in_batches(wallets: usize) -> (i64, i64) {
             max_size: 64,
             max_wait: std::time::Duration::from_millis(2),
             lanes: 1,
+            request_lanes: 1,
         },
     );
     let (outbox, batches) = (&outbox, &batches);

@@ -182,6 +182,7 @@ async fn deposits_applied_together_each_keep_their_own_trace() {
             max_size: 64,
             max_wait: Duration::from_millis(300),
             lanes: 1,
+            request_lanes: 1,
         };
     })
     .await;
