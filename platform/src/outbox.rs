@@ -284,17 +284,12 @@ async fn publish_batch(
     if rows.is_empty() {
         return Ok(0);
     }
-    let bodies = rows
-        .iter()
-        .map(|row| serde_json::to_vec(&row.payload))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| BatchError::Broker(error.into()))?;
     // Every publish of the batch is queued before any is awaited, so lapin writes their
     // frames together. Awaited one by one, each publish waited for lapin's I/O thread to
     // write it: a wake-up of that thread and one write per message.
     let mut publishes = Vec::with_capacity(rows.len());
-    for (row, body) in rows.iter().zip(&bodies) {
-        let mut publish = Box::pin(future::maybe_done(publish(channel, user, row, body)));
+    for row in &rows {
+        let mut publish = Box::pin(future::maybe_done(publish(channel, user, row)));
         // Its first poll queues the message's frames: the batch goes out in the rows' order.
         let _ = futures_util::poll!(publish.as_mut());
         publishes.push(publish);
@@ -327,14 +322,15 @@ async fn publish_batch(
     Ok(rows.len())
 }
 
-/// Publishes one outbox row (`body`, its payload) on `channel`, as broker user `user`, and
-/// waits for the broker's confirm.
+/// Publishes one outbox row on `channel`, as broker user `user`, and waits for the broker's
+/// confirm.
 async fn publish(
     channel: &lapin::Channel,
     user: &str,
     row: &Row,
-    body: &[u8],
 ) -> Result<Confirmation, BatchError> {
+    let body =
+        serde_json::to_vec(&row.payload).map_err(|error| BatchError::Broker(error.into()))?;
     let mut properties = BasicProperties::default()
         .with_message_id(row.message_id.to_string().into())
         .with_content_type("application/json".into())
@@ -373,7 +369,7 @@ async fn publish(
                 mandatory: true,
                 ..Default::default()
             },
-            body,
+            &body,
             properties,
         )
         .instrument(span)
