@@ -112,7 +112,6 @@ pub async fn management_get(path: &str) -> anyhow::Result<serde_json::Value> {
     let response = reqwest::Client::new()
         .get(format!("{}{path}", management_api()))
         .authenticated()
-        .timeout(Duration::from_secs(10))
         .send()
         .await?
         .error_for_status()?;
@@ -164,7 +163,12 @@ pub fn platform_user() -> String {
     broker_credentials().0
 }
 
-/// Management API requests, authenticated as the tests' broker user (an administrator).
+/// The longest a management API request may take: one that the broker never answers fails
+/// the test that made it, rather than hanging it until the test runner kills it.
+const MANAGEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Management API requests, authenticated as the tests' broker user (an administrator), and
+/// bounded by [`MANAGEMENT_TIMEOUT`].
 pub trait Authenticated {
     fn authenticated(self) -> Self;
 }
@@ -173,6 +177,7 @@ impl Authenticated for reqwest::RequestBuilder {
     fn authenticated(self) -> Self {
         let (user, password) = broker_credentials();
         self.basic_auth(user, Some(password))
+            .timeout(MANAGEMENT_TIMEOUT)
     }
 }
 
@@ -489,6 +494,8 @@ async fn delete_vhost(vhost: &str) -> anyhow::Result<()> {
 
 fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
     let status = std::process::Command::new("rabbitmqctl")
+        // Bounded like the management API requests it stands in for.
+        .args(["--timeout", &MANAGEMENT_TIMEOUT.as_secs().to_string()])
         .args(args)
         .stdout(std::process::Stdio::null())
         .status()

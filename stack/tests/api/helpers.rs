@@ -11,6 +11,20 @@ use stack::testing::TestStack;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// Sends the programs' warnings and errors to this test's stderr, which the test runner shows
+/// only when the test fails or is stopped for hanging: what went wrong inside the platform.
+/// A test that installed its own subscriber first keeps it.
+fn show_warnings_on_failure() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// The longest a test waits for one HTTP exchange with the platform, body included.
+const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub struct TestApp {
     pub stack: TestStack,
     pub client: reqwest::Client,
@@ -24,12 +38,18 @@ impl TestApp {
     }
 
     pub async fn spawn_with(customize: impl FnOnce(&mut StackConfig)) -> Self {
+        show_warnings_on_failure();
         let stack = stack::testing::spawn(customize)
             .await
             .expect("the platform starts");
         Self {
             stack,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                // The gateway answers within its own 10 s limit; a request still open after
+                // this fails the test naming its URL, rather than hanging it.
+                .timeout(CLIENT_TIMEOUT)
+                .build()
+                .expect("a test HTTP client"),
             seller: tokio::sync::OnceCell::new(),
         }
     }
