@@ -59,6 +59,20 @@ impl BackgroundTasks {
     }
 }
 
+/// The async runtime of a program that mostly waits on others (the web app on the API,
+/// statement-service on its database): one worker thread unless `TOKIO_WORKER_THREADS` asks
+/// for more. Each worker thread keeps the memory it freed in an allocator cache of its own
+/// until it allocates again, so after a large answer (a 10,000-line statement) a second
+/// worker left each of the two several MB larger, with the same page times
+/// (docs/benchmarks.md).
+pub fn one_worker_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        runtime.worker_threads(1);
+    }
+    runtime.enable_all().build()
+}
+
 /// A program's `main` once its configuration is read: sets up logging and span export (see
 /// [`crate::telemetry::init`]; inside the runtime, where the exporter's channel lives), runs
 /// `work` until Ctrl-C or SIGTERM cancels the token it is given, and flushes the last spans.

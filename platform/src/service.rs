@@ -199,9 +199,29 @@ where
     B: FnOnce(C, TcpListener) -> Fut,
     Fut: Future<Output = anyhow::Result<Service>>,
 {
+    main_on(
+        tokio::runtime::Runtime::new()?,
+        config_from_env,
+        settings_of,
+        build,
+    )
+}
+
+/// [`main`] on `runtime`, for a service that chooses its worker threads (see
+/// [`crate::lifecycle::one_worker_runtime`]).
+pub fn main_on<C, B, Fut>(
+    runtime: tokio::runtime::Runtime,
+    config_from_env: impl FnOnce(InternalToken) -> Result<C, ConfigError>,
+    settings_of: impl Fn(&C) -> &ServiceSettings,
+    build: B,
+) -> anyhow::Result<()>
+where
+    B: FnOnce(C, TcpListener) -> Fut,
+    Fut: Future<Output = anyhow::Result<Service>>,
+{
     let config = config_from_env(InternalToken::from_env()?)?;
     let settings = settings_of(&config).clone();
-    tokio::runtime::Runtime::new()?.block_on(async move {
+    runtime.block_on(async move {
         if crate::healthcheck::requested() {
             crate::telemetry::install(settings.log_format, None)?;
             return crate::healthcheck::grpc(settings.grpc_addr, settings.internal_token).await;
