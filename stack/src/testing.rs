@@ -141,7 +141,10 @@ impl TestStack {
 
 /// Waits until the gateway at `base_url` answers `/readyz` with success.
 async fn wait_until_ready(base_url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+    // Each answer is awaited a bounded time too, so the deadline holds.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let answer = client.get(format!("{base_url}/readyz")).send().await;
