@@ -44,6 +44,18 @@ where
     }
 }
 
+/// Sends the programs' warnings and errors to the test's stderr, which the test runner shows
+/// only when the test fails or is stopped for hanging: what went wrong inside the platform.
+/// Called by each way a test starts the platform; a test that installed its own subscriber
+/// first keeps it.
+pub fn show_warnings_on_failure() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
 /// A test's vhost and databases are named `t_<id>...`; older than this, they are leftovers.
 const LEFTOVER_AFTER: Duration = Duration::from_secs(3600);
 

@@ -9,7 +9,7 @@ use platform::config::ServiceSettings;
 use platform::grpc::InternalToken;
 use platform::shutdown::CancellationToken;
 use platform::telemetry::LogFormat;
-use platform::testing::{Vhost, database_url, unique_id};
+use platform::testing::{Vhost, database_url, show_warnings_on_failure, unique_id};
 use secrecy::SecretString;
 
 use crate::{RunningStack, StackConfig};
@@ -28,6 +28,7 @@ pub struct TestStack {
 /// Starts the platform with test settings, adjusted by `customize`, and waits until the
 /// gateway reports ready.
 pub async fn spawn(customize: impl FnOnce(&mut StackConfig)) -> anyhow::Result<TestStack> {
+    show_warnings_on_failure();
     let id = unique_id();
     let vhost = Vhost::create(&format!("t_{id}")).await?;
     let mut config = test_config(&id, &vhost.amqp_url);
@@ -62,6 +63,7 @@ pub async fn spawn_nodes(
     count: usize,
     customize: impl FnOnce(&mut StackConfig),
 ) -> anyhow::Result<TestNodes> {
+    show_warnings_on_failure();
     let id = unique_id();
     let vhost = Vhost::create(&format!("t_{id}")).await?;
     let mut config = test_config(&id, &vhost.amqp_url);

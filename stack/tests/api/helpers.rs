@@ -11,17 +11,6 @@ use stack::testing::TestStack;
 
 pub const PASSWORD: &str = "correct horse battery";
 
-/// Sends the programs' warnings and errors to this test's stderr, which the test runner shows
-/// only when the test fails or is stopped for hanging: what went wrong inside the platform.
-/// A test that installed its own subscriber first keeps it.
-fn show_warnings_on_failure() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
-}
-
 /// The longest a test waits for one HTTP exchange with the platform, body included.
 const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -38,7 +27,6 @@ impl TestApp {
     }
 
     pub async fn spawn_with(customize: impl FnOnce(&mut StackConfig)) -> Self {
-        show_warnings_on_failure();
         let stack = stack::testing::spawn(customize)
             .await
             .expect("the platform starts");
