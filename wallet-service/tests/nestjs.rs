@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use proto::messaging::wallet::EVENTS;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
-use support::TestWallet;
+use support::{Events, TestWallet};
 use uuid::Uuid;
 
 fn client_dir() -> PathBuf {
@@ -139,16 +140,23 @@ async fn a_wallet_queue_of_an_earlier_version_is_drained_and_declared_anew_once_
     let waiting = serde_json::to_vec(&json!({"pattern": "transaction_emitted",
         "data": {"userId": user, "transaction": {"id": "waiting", "amount": 2, "operation": 0}}}))
     .unwrap();
+    let mut watched = None;
     let wallet = TestWallet::start_after(async |broker: &lapin::Connection| {
         declare_as_earlier_versions(broker).await;
         let channel = broker.create_channel().await.unwrap();
+        // Watched before the wallet starts: it applies the waiting request at once, and an
+        // event published before the test's queue is bound would go nowhere.
+        platform::amqp::declare_topic_exchange(&channel, EVENTS)
+            .await
+            .unwrap();
+        watched = Some(Events::watch(broker, EVENTS).await);
         channel.confirm_select(Default::default()).await.unwrap();
         let properties = lapin::BasicProperties::default().with_message_id("waiting".into());
         platform::testing::poison::publish_one(&channel, "wallet_queue", &waiting, properties)
             .await;
     })
     .await;
-    let mut events = wallet.event_queue().await;
+    let mut events = watched.expect("the events are watched");
     let (_, event) = events.next(SLOW).await.expect("the request");
     assert_eq!(event["data"]["reference"], "legacy:waiting");
     assert!(!accepts_a_plain_declaration(&wallet).await);

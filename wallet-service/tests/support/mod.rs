@@ -123,14 +123,7 @@ impl TestWallet {
 
     /// A queue that receives every event published to (or forwarded into) `exchange`.
     pub async fn events_of(&self, exchange: &str) -> Events {
-        let channel = self.broker.create_channel().await.unwrap();
-        let consumer = platform::testing::watch_exchange(&channel, exchange)
-            .await
-            .unwrap();
-        Events {
-            consumer,
-            _channel: channel,
-        }
+        Events::watch(&self.broker, exchange).await
     }
 
     /// An outbox handle on the service's database, for calling the wallet's functions
@@ -213,6 +206,19 @@ pub struct Events {
 }
 
 impl Events {
+    /// Every event published to (or forwarded into) `exchange` from now on, on a channel of
+    /// `broker`. The exchange must exist.
+    pub async fn watch(broker: &Connection, exchange: &str) -> Self {
+        let channel = broker.create_channel().await.unwrap();
+        let consumer = platform::testing::watch_exchange(&channel, exchange)
+            .await
+            .unwrap();
+        Self {
+            consumer,
+            _channel: channel,
+        }
+    }
+
     /// Adds the `reference` of each outcome to `seen` until it holds `count` (an event
     /// delivered twice, as at-least-once allows, counts once).
     pub async fn collect_references(
