@@ -183,25 +183,9 @@ impl AuthService for AuthApi {
         request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
         let request = request.into_inner();
-        let q = request
-            .q
-            .map(|q| q.trim().to_owned())
-            .filter(|q| !q.is_empty());
-        let mut violations = Vec::new();
-        if q.as_ref()
-            .is_some_and(|q| q.chars().count() > 254 || q.chars().any(char::is_control))
-        {
-            violations.push((
-                "q",
-                "must be at most 254 characters, none a control character".to_owned(),
-            ));
-        }
-        let page = PageRequest::parse(request.limit, request.cursor.as_deref())
-            .map_err(|more| violations.extend(more))
-            .ok();
-        let Some(page) = page.filter(|_| violations.is_empty()) else {
-            return Err(AuthError::Invalid(violations).into());
-        };
+        let (q, page) =
+            PageRequest::parse_search(request.q, 254, request.limit, request.cursor.as_deref())
+                .map_err(AuthError::Invalid)?;
         let (users, next_cursor) = accounts::list_users(&self.pool, q.as_deref(), &page).await?;
         Ok(Response::new(pb::ListUsersResponse {
             items: users.into_iter().map(user_message).collect(),

@@ -198,23 +198,15 @@ impl OrderService for OrderApi {
                 None
             }
         };
-        let q = request.q.map(|q| q.trim().to_owned());
-        if q.as_ref()
-            .is_some_and(|q| q.chars().count() > 200 || q.chars().any(char::is_control))
-        {
-            violations.push((
-                "q",
-                "must be at most 200 characters, none a control character".into(),
-            ));
-        }
-        let page = PageRequest::parse(request.limit, request.cursor.as_deref())
-            .map_err(|more| violations.extend(more))
-            .ok();
-        let Some(page) = page.filter(|_| violations.is_empty()) else {
+        let search =
+            PageRequest::parse_search(request.q, 200, request.limit, request.cursor.as_deref())
+                .map_err(|more| violations.extend(more))
+                .ok();
+        let Some((q, page)) = search.filter(|_| violations.is_empty()) else {
             return Err(OrderError::Invalid(violations).into());
         };
         let filter = products::Filter {
-            q: q.filter(|q| !q.is_empty()),
+            q,
             seller_id,
             status,
         };

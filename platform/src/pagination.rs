@@ -12,6 +12,9 @@ use uuid::Uuid;
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
 
+/// What is wrong with a request's fields: each field's name and why.
+pub type Violations = Vec<(&'static str, String)>;
+
 /// A page request: how many rows, and after which position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
@@ -21,7 +24,7 @@ pub struct PageRequest {
 
 impl PageRequest {
     /// Reads a gRPC `limit` (0 means the default) and cursor; the violations name the field.
-    pub fn parse(limit: u32, cursor: Option<&str>) -> Result<Self, Vec<(&'static str, String)>> {
+    pub fn parse(limit: u32, cursor: Option<&str>) -> Result<Self, Violations> {
         let mut violations = Vec::new();
         let limit = match limit {
             0 => DEFAULT_PAGE,
@@ -43,6 +46,35 @@ impl PageRequest {
             Ok(Self { limit, after })
         } else {
             Err(violations)
+        }
+    }
+
+    /// Reads a search text `q` (trimmed; blank means none; at most `max_chars` characters,
+    /// none a control character) with the page of [`PageRequest::parse`]: the lists that can
+    /// be searched.
+    pub fn parse_search(
+        q: Option<String>,
+        max_chars: usize,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Option<String>, Self), Violations> {
+        let q = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+        let mut violations = Vec::new();
+        if q.as_ref()
+            .is_some_and(|q| q.chars().count() > max_chars || q.chars().any(char::is_control))
+        {
+            violations.push((
+                "q",
+                format!("must be at most {max_chars} characters, none a control character"),
+            ));
+        }
+        match Self::parse(limit, cursor) {
+            Ok(page) if violations.is_empty() => Ok((q, page)),
+            Ok(_) => Err(violations),
+            Err(more) => {
+                violations.extend(more);
+                Err(violations)
+            }
         }
     }
 
@@ -155,6 +187,29 @@ mod tests {
         let violations = PageRequest::parse(201, Some("x")).unwrap_err();
         let fields: Vec<_> = violations.iter().map(|(field, _)| *field).collect();
         assert_eq!(fields, ["limit", "cursor"]);
+    }
+
+    #[test]
+    fn a_search_is_trimmed_and_refused_when_too_long_or_holding_a_control_character() {
+        let search = |q: &str, limit| PageRequest::parse_search(Some(q.into()), 5, limit, None);
+        assert_eq!(search("  ada ", 0).unwrap().0.as_deref(), Some("ada"));
+        assert_eq!(search("   ", 0).unwrap().0, None);
+        assert_eq!(search("ádáda", 0).unwrap().0.as_deref(), Some("ádáda"));
+        let fields = |q, limit| -> Vec<&str> {
+            search(q, limit)
+                .unwrap_err()
+                .iter()
+                .map(|(field, _)| *field)
+                .collect()
+        };
+        assert_eq!(fields("adaada", 0), ["q"]);
+        assert_eq!(fields("a\u{0}a", 201), ["q", "limit"]);
+        assert_eq!(fields("ada", 201), ["limit"]);
+        let (_, reason) = &search("adaada", 0).unwrap_err()[0];
+        assert_eq!(
+            reason,
+            "must be at most 5 characters, none a control character"
+        );
     }
 
     #[test]
