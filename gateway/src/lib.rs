@@ -45,7 +45,7 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -256,6 +256,11 @@ pub fn router(state: AppState) -> axum::Router {
         .layer(
             TraceLayer::new_for_http()
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                // A 5xx is not logged again as a failure: the response line above has its
+                // status, and its cause is logged where it arose (a failed service call at
+                // ERROR, in `problem`). At ERROR here, each `/readyz` 503 while the services
+                // start was an error line.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG))
                 .make_span_with(|request: &Request| {
                     let request_id = platform::grpc::request_id(request.headers()).unwrap_or("-");
                     // The path only: query strings and headers (tokens!) stay out of logs.
