@@ -77,16 +77,22 @@ pub async fn supervise<W, Fut>(
         tracing::info!(connection = name, "connected to RabbitMQ");
         let connection = std::sync::Arc::new(connection);
         let watcher = connection.clone();
+        // Boxed, so that it can be dropped at the moment chosen below.
+        let mut running = Box::pin(work(connection));
         let outcome = tokio::select! {
             biased;
             () = shutdown.cancelled() => None,
-            outcome = work(connection) => Some(outcome),
+            outcome = &mut running => Some(outcome),
             () = until_closed(&watcher) => Some(Err(anyhow::anyhow!("the connection closed"))),
         };
         status.set(false);
         match outcome {
             None => {
+                // The connection first, then the work and its channels: a channel dropped
+                // while the connection is open closes itself, and one still closing when
+                // the connection closes made lapin log an error at every shutdown.
                 let _closing = watcher.close(200, "shutting down".into()).await;
+                drop(running);
                 return;
             }
             Some(_) if shutdown.is_cancelled() => return,
@@ -100,6 +106,7 @@ pub async fn supervise<W, Fut>(
                     "RabbitMQ work stopped; reconnecting"
                 );
                 let _closing = watcher.close(320, "reconnecting".into()).await;
+                drop(running);
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
