@@ -80,8 +80,10 @@ start() {
         AUTH_DATABASE_URL="$(db auth)" WALLET_DATABASE_URL="$(db wallet)"
         STATEMENT_DATABASE_URL="$(db statement)" ORDER_DATABASE_URL="$(db orders)"
     )
-    # As its image sets it (Dockerfile); an exported value wins, to compare.
-    if [[ $name == web ]]; then settings+=(MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-0}"); fi
+    # As their images set it (Dockerfile); an exported value wins, to compare.
+    if [[ $name == web || $name == gateway ]]; then
+        settings+=(MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-0}")
+    fi
     env "${settings[@]}" "$programs_bin/$name" >>"$logs/$name-$instance.log" 2>&1 &
     pids[$name-$instance]=$!
 }
