@@ -81,37 +81,32 @@ pub async fn supervise<W, Fut>(
         let mut running = Box::pin(work(connection));
         let outcome = tokio::select! {
             biased;
-            () = shutdown.cancelled() => None,
-            outcome = &mut running => Some(outcome),
-            () = until_closed(&watcher) => Some(Err(anyhow::anyhow!("the connection closed"))),
+            () = shutdown.cancelled() => Ok(()),
+            outcome = &mut running => outcome,
+            () = until_closed(&watcher) => Err(anyhow::anyhow!("the connection closed")),
         };
         status.set(false);
-        match outcome {
-            None => {
-                // The connection first, then the work and its channels: a channel dropped
-                // while the connection is open closes itself, and one still closing when
-                // the connection closes made lapin log an error at every shutdown.
-                let _closing = watcher.close(200, "shutting down".into()).await;
-                drop(running);
-                return;
-            }
-            Some(_) if shutdown.is_cancelled() => return,
-            Some(outcome) => {
-                let error = outcome
-                    .err()
-                    .unwrap_or_else(|| anyhow::anyhow!("the work ended"));
-                tracing::warn!(
-                    connection = name,
-                    error = format!("{error:#}"),
-                    "RabbitMQ work stopped; reconnecting"
-                );
-                let _closing = watcher.close(320, "reconnecting".into()).await;
-                drop(running);
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
-                }
-            }
+        if shutdown.is_cancelled() {
+            // The connection first, then the work and its channels: a channel dropped while
+            // the connection is open closes itself, and one still closing when the
+            // connection closes made lapin log an error at every shutdown.
+            let _closing = watcher.close(200, "shutting down".into()).await;
+            drop(running);
+            return;
+        }
+        let error = outcome
+            .err()
+            .unwrap_or_else(|| anyhow::anyhow!("the work ended"));
+        tracing::warn!(
+            connection = name,
+            error = format!("{error:#}"),
+            "RabbitMQ work stopped; reconnecting"
+        );
+        let _closing = watcher.close(320, "reconnecting".into()).await;
+        drop(running);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
         }
     }
 }
